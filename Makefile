@@ -1,0 +1,62 @@
+# Makefile for the webhook extension (PGXS)
+
+EXTENSION = webhook
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" webhook.control)
+
+MODULE_big = webhook
+OBJS = \
+	src/webhook.o \
+	src/capture.o \
+	src/payload.o \
+	src/endpoint.o \
+	src/worker.o \
+	src/http.o \
+	src/sign.o \
+	src/retry.o
+
+DATA = $(wildcard sql/webhook--*.sql)
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -DWEBHOOK_VERSION='"$(EXTVERSION)"'
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lcurl -lcrypto
+
+
+# Tests: pg_regress and isolation on temporary instances that preload the
+# library, TAP with PostgreSQL::Test::Cluster.  "make test" runs them all
+# (as an unprivileged user when called as root), see test/run.sh.
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=test/out \
+	--temp-instance=./tmp_regress --temp-config=test/webhook.conf
+ISOLATION = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=test/out_iso \
+	--temp-instance=./tmp_isolation --temp-config=test/webhook.conf
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+PROVE_FLAGS = -I test/t
+
+EXTRA_CLEAN = test/out test/out_iso tmp_regress tmp_isolation tmp_check
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: check-regress check-isolation check-tap test demo deps
+
+check-regress:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+check-isolation:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+
+check-tap:
+	$(prove_installcheck)
+
+deps:
+	bash test/deps.sh
+
+test:
+	bash test/run.sh
+
+demo:
+	bash demo/demo.sh

@@ -1,0 +1,629 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.c
+ *	  The trigger that turns a row change into an event in the outbox.
+ *
+ * webhook.capture() runs as an AFTER ... FOR EACH ROW trigger.  Its first
+ * argument names the endpoint; the rest are options written key=value:
+ *
+ *	type=NAME		event type (default "<table>.inserted|updated|deleted")
+ *	exclude=a,b		columns left out of the payload
+ *	format=F		"standard" (the Standard Webhooks envelope, default) or
+ *					"supabase" (the body Supabase Database Webhooks send)
+ *
+ * For each row it decides whether there is anything to send (an UPDATE that
+ * changed none of the watched columns sends nothing: the UPDATE OF list, or
+ * every column not excluded), builds the body, and inserts one row into
+ * webhook.event in the user's transaction, so a rollback leaves nothing and
+ * a commit keeps it.  The insert runs as the outbox's owner, so users who
+ * can write their tables need no privilege on the outbox and cannot forge
+ * events in it.  At commit the worker is woken (see webhook.c).
+ *
+ * What can be worked out once per statement (parsed options, the endpoint's
+ * id, the row shape) is kept in the trigger's fn_extra.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "webhook.h"
+
+typedef struct WhCaptureOptions
+{
+	char	   *endpoint;
+	char	   *event_type;
+	List	   *exclude;
+	bool		supabase;
+} WhCaptureOptions;
+
+typedef struct WhCaptureCache
+{
+	Oid			tgoid;
+	WhCaptureOptions opts;
+	int32		endpoint_id;
+	Oid			owner;
+	WhRowShape *shape;
+	char	   *schema_json;
+	char	   *table_json;
+	char	   *type_json[3];	/* INSERT, UPDATE, DELETE */
+} WhCaptureCache;
+
+enum
+{
+	WH_OP_INSERT,
+	WH_OP_UPDATE,
+	WH_OP_DELETE
+};
+
+static const char *const wh_op_names[] = {"INSERT", "UPDATE", "DELETE"};
+static const char *const wh_op_suffix[] = {"inserted", "updated", "deleted"};
+
+static SPIPlanPtr wh_lookup_plan = NULL;
+static SPIPlanPtr wh_insert_plan = NULL;
+
+/*
+ * Parse webhook.capture()'s arguments.  Errors name the trigger (or, when
+ * checking a subscription before it exists, the table).
+ */
+static void
+wh_parse_options(int nargs, char **args, const char *what,
+				 WhCaptureOptions *opts)
+{
+	int			i;
+
+	memset(opts, 0, sizeof(*opts));
+	if (nargs < 1 || args[0][0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s does not name an endpoint", what),
+				 errhint("Pass the endpoint's name as the first argument of webhook.capture().")));
+	opts->endpoint = pstrdup(args[0]);
+
+	for (i = 1; i < nargs; i++)
+	{
+		char	   *eq = strchr(args[i], '=');
+		char	   *key;
+		char	   *val;
+
+		if (eq == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid capture option \"%s\"", args[i]),
+					 errdetail("Options after the endpoint name are written key=value.")));
+		key = pnstrdup(args[i], eq - args[i]);
+		val = eq + 1;
+
+		if (strcmp(key, "type") == 0)
+		{
+			if (*val == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("event type must not be empty")));
+			opts->event_type = pstrdup(val);
+		}
+		else if (strcmp(key, "exclude") == 0)
+		{
+			char	   *copy = pstrdup(val);
+			char	   *tok;
+			char	   *save = NULL;
+
+			for (tok = strtok_r(copy, ",", &save); tok;
+				 tok = strtok_r(NULL, ",", &save))
+				opts->exclude = lappend(opts->exclude, tok);
+		}
+		else if (strcmp(key, "format") == 0)
+		{
+			if (strcmp(val, "standard") == 0)
+				opts->supabase = false;
+			else if (strcmp(val, "supabase") == 0)
+				opts->supabase = true;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unrecognized payload format \"%s\"", val),
+						 errhint("Valid formats are \"standard\" and \"supabase\".")));
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized capture option \"%s\"", key),
+					 errhint("Valid options are \"type\", \"exclude\" and \"format\".")));
+	}
+}
+
+/*
+ * The owner of webhook.event: captured events are written as that role.
+ */
+static Oid
+wh_outbox_owner(void)
+{
+	Oid			nsp = get_namespace_oid("webhook", false);
+	Oid			relid = get_relname_relid("event", nsp);
+	HeapTuple	tp;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"webhook.event\" does not exist"),
+				 errhint("Is the webhook extension installed in this database?")));
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+	return owner;
+}
+
+/*
+ * Look up an endpoint's id by name; 0 when there is none.  Runs under SPI,
+ * which the caller has connected.
+ */
+static int32
+wh_lookup_endpoint(const char *name)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	bool		isnull;
+	int			rc;
+
+	if (wh_lookup_plan == NULL)
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("SELECT id FROM webhook.endpoint WHERE name = $1",
+						   1, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		wh_lookup_plan = plan;
+	}
+	rc = SPI_execute_plan(wh_lookup_plan, &arg, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * A new event id: a version 7 UUID (Unix milliseconds, then random bits),
+ * unique across databases and clusters and roughly ordered by time.
+ */
+static void
+wh_new_msg_id(pg_uuid_t *uuid, TimestampTz now)
+{
+	uint64		unix_ms;
+	int			i;
+
+	unix_ms = (uint64) (now / 1000) +
+		(uint64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+	if (!pg_strong_random(&uuid->data[6], UUID_LEN - 6))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random event id")));
+	for (i = 0; i < 6; i++)
+		uuid->data[i] = (unsigned char) (unix_ms >> (8 * (5 - i)));
+	uuid->data[6] = 0x70 | (uuid->data[6] & 0x0F);
+	uuid->data[8] = 0x80 | (uuid->data[8] & 0x3F);
+}
+
+/*
+ * Per-statement state: options, endpoint id, row shape.
+ */
+static WhCaptureCache *
+wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
+{
+	WhCaptureCache *cache = (WhCaptureCache *) fcinfo->flinfo->fn_extra;
+	Trigger    *trigger = trigdata->tg_trigger;
+	Relation	rel = trigdata->tg_relation;
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	MemoryContext old;
+	StringInfoData buf;
+	int			op;
+
+	if (cache != NULL && cache->tgoid == trigger->tgoid &&
+		wh_shape_matches(cache->shape, RelationGetDescr(rel)))
+		return cache;
+
+	old = MemoryContextSwitchTo(cxt);
+	cache = palloc0(sizeof(WhCaptureCache));
+	cache->tgoid = trigger->tgoid;
+	wh_parse_options(trigger->tgnargs, trigger->tgargs,
+					 psprintf("trigger \"%s\"", trigger->tgname),
+					 &cache->opts);
+	cache->shape = wh_shape_build(rel, cxt, cache->opts.exclude);
+	cache->owner = wh_outbox_owner();
+
+	initStringInfo(&buf);
+	escape_json(&buf, get_namespace_name(RelationGetNamespace(rel)));
+	cache->schema_json = pstrdup(buf.data);
+	resetStringInfo(&buf);
+	escape_json(&buf, RelationGetRelationName(rel));
+	cache->table_json = pstrdup(buf.data);
+	for (op = 0; op < 3; op++)
+	{
+		resetStringInfo(&buf);
+		if (cache->opts.supabase)
+			escape_json(&buf, wh_op_names[op]);
+		else if (cache->opts.event_type)
+			escape_json(&buf, cache->opts.event_type);
+		else
+			escape_json(&buf, psprintf("%s.%s", RelationGetRelationName(rel),
+									   wh_op_suffix[op]));
+		cache->type_json[op] = pstrdup(buf.data);
+	}
+	MemoryContextSwitchTo(old);
+
+	fcinfo->flinfo->fn_extra = cache;
+	return cache;
+}
+
+/*
+ * Has the UPDATE changed a watched column?  Fills "changed" with the JSON
+ * array of changed columns that are not excluded.
+ */
+static bool
+wh_update_changed(TupleDesc tupdesc, Trigger *trigger, WhRowShape *shape,
+				  Datum *oldv, bool *oldn, Datum *newv, bool *newn,
+				  StringInfo changed)
+{
+	bool		watched_changed = false;
+	bool		first = true;
+	int			i;
+
+	appendStringInfoChar(changed, '[');
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		bool		differs;
+		bool		watched;
+
+		if (att->attisdropped)
+			continue;
+		if (oldn[i] || newn[i])
+			differs = oldn[i] != newn[i];
+		else
+			differs = !datum_image_eq(oldv[i], newv[i], att->attbyval,
+									  att->attlen);
+		if (!differs)
+			continue;
+
+		if (trigger->tgnattr > 0)
+		{
+			int			j;
+
+			watched = false;
+			for (j = 0; j < trigger->tgnattr; j++)
+				if (trigger->tgattr[j] == att->attnum)
+					watched = true;
+		}
+		else
+			watched = !wh_shape_is_excluded(shape, att->attnum);
+		watched_changed |= watched;
+
+		if (!wh_shape_is_excluded(shape, att->attnum))
+		{
+			if (!first)
+				appendStringInfoChar(changed, ',');
+			first = false;
+			appendStringInfoString(changed,
+								   wh_shape_column_json(shape, att->attnum));
+		}
+	}
+	appendStringInfoChar(changed, ']');
+	return watched_changed;
+}
+
+/*
+ * Build the event body.  keys_only renders rows as their key columns and
+ * marks the event as truncated.
+ */
+static void
+wh_build_body(StringInfo buf, WhCaptureCache *cache, int op, TimestampTz now,
+			  Datum *oldv, bool *oldn, Datum *newv, bool *newn,
+			  const char *changed, bool keys_only)
+{
+	WhRowShape *shape = cache->shape;
+
+	if (cache->opts.supabase)
+	{
+		appendStringInfo(buf, "{\"type\":%s,\"table\":%s,\"schema\":%s,\"record\":",
+						 cache->type_json[op], cache->table_json,
+						 cache->schema_json);
+		if (newv)
+			wh_shape_append_row(buf, shape, newv, newn, keys_only);
+		else
+			appendStringInfoString(buf, "null");
+		appendStringInfoString(buf, ",\"old_record\":");
+		if (oldv)
+			wh_shape_append_row(buf, shape, oldv, oldn, keys_only);
+		else
+			appendStringInfoString(buf, "null");
+		if (keys_only)
+			appendStringInfoString(buf, ",\"truncated\":true");
+		appendStringInfoChar(buf, '}');
+		return;
+	}
+
+	{
+		char		ts[MAXDATELEN + 1];
+
+		JsonEncodeDateTime(ts, TimestampGetDatum(now), TIMESTAMPOID, NULL);
+		appendStringInfo(buf, "{\"type\":%s,\"timestamp\":\"%sZ\",\"data\":{\"op\":\"%s\",\"schema\":%s,\"table\":%s",
+						 cache->type_json[op], ts, wh_op_names[op],
+						 cache->schema_json, cache->table_json);
+	}
+	if (newv)
+	{
+		appendStringInfoString(buf, ",\"new\":");
+		wh_shape_append_row(buf, shape, newv, newn, keys_only);
+	}
+	if (oldv)
+	{
+		appendStringInfoString(buf, ",\"old\":");
+		wh_shape_append_row(buf, shape, oldv, oldn, keys_only);
+	}
+	if (changed)
+	{
+		appendStringInfoString(buf, ",\"changed\":");
+		appendStringInfoString(buf, changed);
+	}
+	if (keys_only)
+		appendStringInfoString(buf, ",\"truncated\":true");
+	appendStringInfoString(buf, "}}");
+}
+
+/*
+ * Write the event, as the outbox's owner.
+ */
+static void
+wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
+				StringInfo body)
+{
+	Oid			save_userid;
+	int			save_sec;
+	pg_uuid_t	uuid;
+	Datum		args[4];
+	int			rc;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cache->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (cache->endpoint_id == 0)
+	{
+		cache->endpoint_id = wh_lookup_endpoint(cache->opts.endpoint);
+		if (cache->endpoint_id == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("endpoint \"%s\" does not exist",
+							cache->opts.endpoint),
+					 errdetail("Trigger \"%s\" on table \"%s\" sends events to it.",
+							   trigdata->tg_trigger->tgname,
+							   RelationGetRelationName(trigdata->tg_relation)),
+					 errhint("Create it with webhook.create_endpoint(), or drop the trigger.")));
+	}
+
+	if (wh_insert_plan == NULL)
+	{
+		Oid			argtypes[4] = {INT4OID, UUIDOID, TIMESTAMPTZOID, JSONOID};
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("INSERT INTO webhook.event "
+						   "(endpoint_id, msg_id, created_at, next_attempt_at, payload) "
+						   "VALUES ($1, $2, $3, $3, $4)", 4, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		wh_insert_plan = plan;
+	}
+
+	wh_new_msg_id(&uuid, now);
+	args[0] = Int32GetDatum(cache->endpoint_id);
+	args[1] = UUIDPGetDatum(&uuid);
+	args[2] = TimestampTzGetDatum(now);
+	args[3] = PointerGetDatum(cstring_to_text_with_len(body->data, body->len));
+	rc = SPI_execute_plan(wh_insert_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+
+	wh_wake_at_commit();
+}
+
+PG_FUNCTION_INFO_V1(webhook_capture);
+
+/*
+ * The trigger function.
+ */
+Datum
+webhook_capture(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	tupdesc;
+	WhCaptureCache *cache;
+	HeapTuple	oldtup = NULL;
+	HeapTuple	newtup = NULL;
+	Datum	   *oldv = NULL,
+			   *newv = NULL;
+	bool	   *oldn = NULL,
+			   *newn = NULL;
+	StringInfoData changed;
+	StringInfoData body;
+	TimestampTz now;
+	int			op;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webhook.capture() can only be called as a trigger")));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" must be an AFTER ... FOR EACH ROW trigger",
+						trigdata->tg_trigger->tgname),
+				 errdetail("webhook.capture() sends committed row changes, one event per row.")));
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		op = WH_OP_INSERT;
+		newtup = trigdata->tg_trigtuple;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		op = WH_OP_UPDATE;
+		oldtup = trigdata->tg_trigtuple;
+		newtup = trigdata->tg_newtuple;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	{
+		op = WH_OP_DELETE;
+		oldtup = trigdata->tg_trigtuple;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" must fire on INSERT, UPDATE or DELETE",
+						trigdata->tg_trigger->tgname)));
+
+	cache = wh_capture_cache(fcinfo, trigdata);
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+
+	if (oldtup)
+	{
+		oldv = palloc(sizeof(Datum) * tupdesc->natts);
+		oldn = palloc(sizeof(bool) * tupdesc->natts);
+		heap_deform_tuple(oldtup, tupdesc, oldv, oldn);
+	}
+	if (newtup)
+	{
+		newv = palloc(sizeof(Datum) * tupdesc->natts);
+		newn = palloc(sizeof(bool) * tupdesc->natts);
+		heap_deform_tuple(newtup, tupdesc, newv, newn);
+	}
+
+	initStringInfo(&changed);
+	if (op == WH_OP_UPDATE &&
+		!wh_update_changed(tupdesc, trigdata->tg_trigger, cache->shape,
+						   oldv, oldn, newv, newn, &changed))
+		return PointerGetDatum(NULL);
+
+	now = GetCurrentTimestamp();
+	initStringInfo(&body);
+	wh_build_body(&body, cache, op, now, oldv, oldn, newv, newn,
+				  op == WH_OP_UPDATE ? changed.data : NULL, false);
+	if (body.len > wh_max_payload_size)
+	{
+		int			full = body.len;
+
+		resetStringInfo(&body);
+		wh_build_body(&body, cache, op, now, oldv, oldn, newv, newn,
+					  op == WH_OP_UPDATE ? changed.data : NULL, true);
+		ereport(WARNING,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("webhook event for table \"%s\" is too large, sending its key only",
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("The event body would be %d bytes; \"webhook.max_payload_size\" is %d bytes.",
+						   full, wh_max_payload_size)));
+	}
+
+	wh_insert_event(cache, trigdata, now, &body);
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(webhook_check_capture_args);
+
+/*
+ * SQL: webhook._check_capture_args(table, args), used by webhook.subscribe()
+ * to reject bad options before it creates the trigger.
+ */
+Datum
+webhook_check_capture_args(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	char	  **args;
+	WhCaptureOptions opts;
+	Relation	rel;
+	int			i;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &nelems);
+	args = palloc(sizeof(char *) * (nelems + 1));
+	for (i = 0; i < nelems; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("capture options must not be null")));
+		args[i] = TextDatumGetCString(elems[i]);
+	}
+
+	rel = relation_open(relid, AccessShareLock);
+	wh_parse_options(nelems, args,
+					 psprintf("subscription of table \"%s\"",
+							  RelationGetRelationName(rel)),
+					 &opts);
+	(void) wh_shape_build(rel, CurrentMemoryContext, opts.exclude);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(webhook_trigger_args);
+
+/*
+ * SQL: webhook._trigger_args(tgargs, tgnargs): pg_trigger's NUL-separated
+ * argument bytes as a text array, for the subscriptions view.
+ */
+Datum
+webhook_trigger_args(PG_FUNCTION_ARGS)
+{
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	int			nargs = PG_GETARG_INT16(1);
+	const char *p = VARDATA_ANY(raw);
+	const char *end = p + VARSIZE_ANY_EXHDR(raw);
+	Datum	   *elems;
+	int			n = 0;
+
+	elems = palloc(sizeof(Datum) * Max(nargs, 1));
+	while (n < nargs && p < end)
+	{
+		size_t		len = strnlen(p, end - p);
+
+		elems[n++] = PointerGetDatum(cstring_to_text_with_len(p, len));
+		p += len + 1;
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, TEXTOID, -1, false,
+										  TYPALIGN_INT));
+}

@@ -1,0 +1,324 @@
+/*-------------------------------------------------------------------------
+ *
+ * payload.c
+ *	  Turn a table row into the JSON object an event carries.
+ *
+ * Every value must come out exactly as to_jsonb() would render it, so a
+ * receiver sees the same thing a user sees in SQL.  PostgreSQL does not
+ * export its per-type JSON rendering, so a "row shape" is worked out once
+ * per statement: for each column, how its values turn into JSON.  Common
+ * built-in scalar types get a direct path (numbers, booleans, dates and
+ * times, json, jsonb, text-like types); arrays, composites and types with a
+ * cast to json go through the server's own to_json(), given a FuncExpr so
+ * it knows the argument type, and so render exactly as it does.
+ *
+ * A shape also remembers which columns the subscription excludes (secrets,
+ * personal data) and which form the row's key, used when a row is too large
+ * to send whole.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/jsonapi.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgroids.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/relcache.h"
+#include "utils/typcache.h"
+
+#include "webhook.h"
+
+typedef enum WhJsonKind
+{
+	WH_KIND_SKIP,				/* dropped or excluded column */
+	WH_KIND_NUMBER,
+	WH_KIND_BOOL,
+	WH_KIND_DATETIME,
+	WH_KIND_JSON,
+	WH_KIND_JSONB,
+	WH_KIND_STRING,
+	WH_KIND_TO_JSON
+} WhJsonKind;
+
+typedef struct WhColumn
+{
+	WhJsonKind	kind;
+	bool		excluded;
+	bool		is_key;
+	Oid			basetype;
+	char	   *key;			/* "name": ready to append */
+	char	   *name_json;		/* "name" */
+	FmgrInfo	fn;				/* output function, or to_json */
+} WhColumn;
+
+struct WhRowShape
+{
+	TupleDesc	tupdesc;
+	int			natts;
+	WhColumn   *columns;
+};
+
+/*
+ * Decide how a column of type typid is rendered, mirroring the categories
+ * of PostgreSQL's json.c.
+ */
+static void
+wh_column_init(WhColumn *col, Oid typid, int32 typmod, Oid collation,
+			   MemoryContext cxt)
+{
+	Oid			base = getBaseType(typid);
+	Oid			outfn;
+	bool		isvarlena;
+
+	col->basetype = base;
+	switch (base)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			col->kind = WH_KIND_NUMBER;
+			break;
+		case BOOLOID:
+			col->kind = WH_KIND_BOOL;
+			break;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			col->kind = WH_KIND_DATETIME;
+			break;
+		case JSONOID:
+			col->kind = WH_KIND_JSON;
+			break;
+		case JSONBOID:
+			col->kind = WH_KIND_JSONB;
+			break;
+		default:
+			if (OidIsValid(get_element_type(base)) || type_is_rowtype(base))
+				col->kind = WH_KIND_TO_JSON;
+			else if (base >= FirstNormalObjectId)
+			{
+				Oid			castfunc;
+				CoercionPathType ctype;
+
+				ctype = find_coercion_pathway(JSONOID, base,
+											  COERCION_EXPLICIT, &castfunc);
+				col->kind = (ctype == COERCION_PATH_FUNC &&
+							 OidIsValid(castfunc)) ?
+					WH_KIND_TO_JSON : WH_KIND_STRING;
+			}
+			else
+				col->kind = WH_KIND_STRING;
+			break;
+	}
+
+	if (col->kind == WH_KIND_TO_JSON)
+	{
+		FuncExpr   *expr;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		expr = makeFuncExpr(F_TO_JSON, JSONOID,
+							list_make1(makeNullConst(typid, typmod,
+													 collation)),
+							InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		fmgr_info_cxt(F_TO_JSON, &col->fn, cxt);
+		fmgr_info_set_expr((Node *) expr, &col->fn);
+		MemoryContextSwitchTo(old);
+	}
+	else if (col->kind != WH_KIND_BOOL && col->kind != WH_KIND_DATETIME)
+	{
+		getTypeOutputInfo(typid, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &col->fn, cxt);
+	}
+}
+
+/*
+ * Work out how to render rows of rel.  exclude is a list of column names
+ * (char *) to leave out; an unknown name is an error.
+ */
+WhRowShape *
+wh_shape_build(Relation rel, MemoryContext cxt, List *exclude)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	WhRowShape *shape;
+	Bitmapset  *keys;
+	ListCell   *lc;
+	int			i;
+
+	shape = MemoryContextAllocZero(cxt, sizeof(WhRowShape));
+	shape->tupdesc = tupdesc;
+	shape->natts = tupdesc->natts;
+	shape->columns = MemoryContextAllocZero(cxt,
+											sizeof(WhColumn) * tupdesc->natts);
+
+	keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	if (keys == NULL)
+		keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+
+	foreach(lc, exclude)
+	{
+		char	   *name = (char *) lfirst(lc);
+		bool		found = false;
+
+		for (i = 0; i < tupdesc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			{
+				shape->columns[i].excluded = true;
+				found = true;
+			}
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							name, RelationGetRelationName(rel))));
+	}
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		WhColumn   *col = &shape->columns[i];
+		StringInfoData key;
+
+		if (att->attisdropped)
+		{
+			col->kind = WH_KIND_SKIP;
+			col->excluded = true;
+			continue;
+		}
+		col->is_key = bms_is_member(att->attnum -
+									FirstLowInvalidHeapAttributeNumber, keys);
+
+		initStringInfo(&key);
+		escape_json(&key, NameStr(att->attname));
+		col->name_json = MemoryContextStrdup(cxt, key.data);
+		appendStringInfoChar(&key, ':');
+		col->key = MemoryContextStrdup(cxt, key.data);
+		pfree(key.data);
+
+		if (col->excluded)
+		{
+			col->kind = WH_KIND_SKIP;
+			continue;
+		}
+		wh_column_init(col, att->atttypid, att->atttypmod, att->attcollation,
+					   cxt);
+	}
+	return shape;
+}
+
+/* Is the shape still right for rows of this descriptor? */
+bool
+wh_shape_matches(WhRowShape *shape, TupleDesc tupdesc)
+{
+	return shape->tupdesc == tupdesc;
+}
+
+bool
+wh_shape_is_excluded(WhRowShape *shape, int attno)
+{
+	return shape->columns[attno - 1].excluded;
+}
+
+/* The column's name as a JSON string */
+const char *
+wh_shape_column_json(WhRowShape *shape, int attno)
+{
+	return shape->columns[attno - 1].name_json;
+}
+
+/*
+ * Render one value.
+ */
+static void
+wh_append_value(StringInfo buf, WhColumn *col, Datum value)
+{
+	char	   *str;
+
+	switch (col->kind)
+	{
+		case WH_KIND_NUMBER:
+			str = OutputFunctionCall(&col->fn, value);
+			if (IsValidJsonNumber(str, strlen(str)))
+				appendStringInfoString(buf, str);
+			else
+				escape_json(buf, str);
+			pfree(str);
+			break;
+		case WH_KIND_BOOL:
+			appendStringInfoString(buf, DatumGetBool(value) ? "true" : "false");
+			break;
+		case WH_KIND_DATETIME:
+			{
+				char		dt[MAXDATELEN + 1];
+
+				JsonEncodeDateTime(dt, value, col->basetype, NULL);
+				appendStringInfoChar(buf, '"');
+				appendStringInfoString(buf, dt);
+				appendStringInfoChar(buf, '"');
+			}
+			break;
+		case WH_KIND_JSON:
+		case WH_KIND_JSONB:
+			str = OutputFunctionCall(&col->fn, value);
+			appendStringInfoString(buf, str);
+			pfree(str);
+			break;
+		case WH_KIND_STRING:
+			str = OutputFunctionCall(&col->fn, value);
+			escape_json(buf, str);
+			pfree(str);
+			break;
+		case WH_KIND_TO_JSON:
+			{
+				text	   *t = DatumGetTextPP(FunctionCall1(&col->fn, value));
+
+				appendBinaryStringInfo(buf, VARDATA_ANY(t),
+									   VARSIZE_ANY_EXHDR(t));
+			}
+			break;
+		case WH_KIND_SKIP:
+			break;
+	}
+}
+
+/*
+ * Append the row as a JSON object: every column not excluded, or only the
+ * key columns when keys_only.
+ */
+void
+wh_shape_append_row(StringInfo buf, WhRowShape *shape, Datum *values,
+					bool *nulls, bool keys_only)
+{
+	bool		first = true;
+	int			i;
+
+	appendStringInfoChar(buf, '{');
+	for (i = 0; i < shape->natts; i++)
+	{
+		WhColumn   *col = &shape->columns[i];
+
+		if (col->kind == WH_KIND_SKIP || (keys_only && !col->is_key))
+			continue;
+		if (!first)
+			appendStringInfoChar(buf, ',');
+		first = false;
+		appendStringInfoString(buf, col->key);
+		if (nulls[i])
+			appendStringInfoString(buf, "null");
+		else
+			wh_append_value(buf, col, values[i]);
+	}
+	appendStringInfoChar(buf, '}');
+}

@@ -1,0 +1,57 @@
+/*-------------------------------------------------------------------------
+ *
+ * webhook.h
+ *	  Declarations shared by the webhook extension's modules.
+ *
+ * webhook.c owns the settings (GUCs) and the small shared-memory area the
+ * backends use to wake the delivery worker at commit; capture.c writes
+ * events; worker.c sends them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WEBHOOK_H
+#define WEBHOOK_H
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+#include "utils/rel.h"
+
+#ifndef WEBHOOK_VERSION
+#define WEBHOOK_VERSION "unknown"
+#endif
+
+/* Settings (webhook.c) */
+extern int	wh_max_payload_size;
+extern char *wh_database;
+extern int	wh_max_in_flight;
+extern int	wh_max_in_flight_per_endpoint;
+extern int	wh_batch_size;
+extern int	wh_retention;
+extern int	wh_max_response_size;
+extern int	wh_idle_timeout;
+
+/* Shared state and wake-ups (webhook.c) */
+extern void wh_worker_attach(void);
+extern void wh_wake_worker(Oid dboid);
+extern void wh_wake_at_commit(void);
+
+/* The delivery worker (worker.c) */
+extern PGDLLEXPORT void wh_worker_main(Datum main_arg);
+
+/* Row to JSON (payload.c) */
+typedef struct WhRowShape WhRowShape;
+
+extern WhRowShape *wh_shape_build(Relation rel, MemoryContext cxt,
+								  List *exclude);
+extern bool wh_shape_matches(WhRowShape *shape, TupleDesc tupdesc);
+extern void wh_shape_append_row(StringInfo buf, WhRowShape *shape,
+								Datum *values, bool *nulls, bool keys_only);
+extern bool wh_shape_is_excluded(WhRowShape *shape, int attno);
+extern const char *wh_shape_column_json(WhRowShape *shape, int attno);
+
+/* Endpoint checks (endpoint.c) */
+extern void wh_check_url(const char *url);
+extern void wh_check_headers(Jsonb *headers);
+
+#endif							/* WEBHOOK_H */

@@ -1,0 +1,1227 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The delivery worker: claim due events, send them, record what happened.
+ *
+ * One worker serves one database.  Its loop:
+ *
+ *	1. Claim: in a short transaction, select due pending events with
+ *	   FOR UPDATE SKIP LOCKED (never ones it already holds, never ones of a
+ *	   disabled endpoint or one that is already at its concurrency limit),
+ *	   copy them into memory, fetch the endpoints they name, and commit.
+ *	2. Send: outside any transaction, sign each event and hand it to the
+ *	   curl multi engine (http.c), up to webhook.max_in_flight requests at
+ *	   once and an endpoint's own limit per endpoint.  The worker sleeps on
+ *	   one WaitEventSet holding its latch, postmaster death and curl's
+ *	   sockets, so a commit, a finished request or a signal all wake it.
+ *	3. Record: in another short transaction, insert one attempt row per
+ *	   finished request and move each event to delivered, dead, or pending
+ *	   with its next attempt time.
+ *	4. Clean up: now and then, delete finished events (and their attempts)
+ *	   older than webhook.retention, a small batch at a time.
+ *
+ * No transaction or row lock is ever held across network I/O.  Events the
+ * worker holds in memory stay "pending" in the table; if the worker dies,
+ * they are simply claimed and sent again (at-least-once delivery, with the
+ * same webhook-id, so receivers can drop duplicates).  For the same reason
+ * the worker's own commits need not wait for the WAL flush: a lost claim or
+ * record only means a repeated attempt, never a lost event, so it runs with
+ * synchronous_commit off.
+ *
+ * Errors: a problem with one endpoint or one event (a secret that does not
+ * decode, a URL that is no longer valid, a request curl refuses) is caught
+ * and recorded on the events concerned, which are retried on their schedule
+ * like any failure.  An error in a claim or record transaction is reported,
+ * the transaction aborted, and the loop carries on after a pause.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/ilist.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "http.h"
+#include "retry.h"
+#include "sign.h"
+#include "webhook.h"
+
+/* Upper bound on a Retry-After the worker honours */
+#define WH_MAX_RETRY_AFTER_MS	(3600 * 1000L)
+/* How often finished events are looked for when nothing else happens */
+#define WH_RETENTION_INTERVAL_MS	(60 * 1000L)
+#define WH_RETENTION_BATCH		1000
+/* Pause after an error in a claim or record transaction */
+#define WH_ERROR_PAUSE_MS		1000L
+
+/* An endpoint as the worker needs it, kept across batches */
+typedef struct WhEndpoint
+{
+	int32		id;				/* hash key */
+	TransactionId xmin;			/* row version this entry was built from */
+	bool		valid;			/* false until built */
+	bool		enabled;
+	MemoryContext cxt;			/* holds everything below */
+	char	   *error;			/* why it cannot be used, or NULL */
+	char	   *url;
+	unsigned char key[WH_SECRET_MAX_BYTES];
+	int			keylen;
+	unsigned char prevkey[WH_SECRET_MAX_BYTES];
+	int			prevkeylen;
+	TimestampTz prev_expires;
+	char	  **headers;		/* "Name: value" */
+	int			nheaders;
+	long		timeout_ms;
+	int64	   *schedule_ms;
+	int			nschedule;
+	int			max_in_flight;
+	int			in_flight;		/* requests now in flight */
+	int			held;			/* events held (queued or in flight) */
+} WhEndpoint;
+
+/* A claimed event, held until its attempt is recorded */
+typedef struct WhEvent
+{
+	dlist_node	node;			/* in wh_queue or wh_inflight */
+	int64		id;
+	int32		endpoint_id;
+	int16		attempts;
+	int16		retry_from;
+	char		msg_id[40];
+	char	   *body;
+	size_t		body_len;
+} WhEvent;
+
+/* The outcome of one attempt, waiting to be recorded */
+typedef struct WhOutcomeRec
+{
+	WhEvent    *ev;
+	TimestampTz started_at;
+	int64		duration_us;
+	int			status;			/* 0 when no response */
+	char	   *error;
+	char	   *response;
+	char	   *retry_after;
+} WhOutcomeRec;
+
+static MemoryContext wh_worker_cxt;		/* lives as long as the worker */
+static MemoryContext wh_loop_cxt;		/* reset every iteration */
+static HTAB *wh_endpoints;
+static dlist_head wh_queue = DLIST_STATIC_INIT(wh_queue);
+static dlist_head wh_inflight = DLIST_STATIC_INIT(wh_inflight);
+static int	wh_nheld = 0;
+static int	wh_ninflight = 0;
+static List *wh_outcomes = NIL;	/* of WhOutcomeRec *, in wh_loop_cxt */
+
+static SPIPlanPtr wh_claim_plan;
+static SPIPlanPtr wh_endpoint_plan;
+static SPIPlanPtr wh_record_plan;
+static SPIPlanPtr wh_gone_plan;
+static SPIPlanPtr wh_next_due_plan;
+static SPIPlanPtr wh_retention_plan;
+
+static TimestampTz wh_next_claim_at = 0;	/* 0: claim as soon as woken */
+static TimestampTz wh_next_retention_at = 0;
+static bool wh_has_extension = false;
+
+/*
+ * Begin and end the worker's short transactions, the way worker_spi does.
+ */
+static void
+wh_xact_begin(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+wh_xact_end(void)
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static SPIPlanPtr
+wh_prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/*
+ * Report an error caught in the loop, abort whatever transaction was open
+ * and carry on, as autovacuum does for a table that fails.
+ */
+static void
+wh_recover_from_error(MemoryContext cxt)
+{
+	HOLD_INTERRUPTS();
+	MemoryContextSwitchTo(cxt);
+	EmitErrorReport();
+	AbortOutOfAnyTransaction();
+	FlushErrorState();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	RESUME_INTERRUPTS();
+}
+
+/*
+ * Run fn, reporting and surviving any error it raises; returns false when
+ * it failed.
+ */
+static bool
+wh_guarded(void (*fn) (void))
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		fn();
+	}
+	PG_CATCH();
+	{
+		wh_recover_from_error(cxt);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+static WhEndpoint *
+wh_endpoint_get(int32 id)
+{
+	return (WhEndpoint *) hash_search(wh_endpoints, &id, HASH_FIND, NULL);
+}
+
+/*
+ * Fill an endpoint entry from its row's values.  Runs outside any
+ * transaction; anything wrong with the row is caught and kept as the
+ * endpoint's error, so its events fail (and are retried) on their own
+ * while every other endpoint carries on.
+ */
+typedef struct WhEndpointRow
+{
+	int32		id;
+	TransactionId xmin;
+	bool		enabled;
+	char	   *url;
+	char	   *secret;
+	char	   *prev_secret;
+	TimestampTz prev_expires;
+	Datum		headers;		/* text[] of "Name: value" */
+	int64		timeout_ms;
+	Datum		schedule;		/* int8[] of milliseconds */
+	int			max_in_flight;
+} WhEndpointRow;
+
+static void
+wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
+{
+	MemoryContext old;
+	const char *why = NULL;
+	MemoryContext errcxt = CurrentMemoryContext;
+
+	if (ep->cxt)
+		MemoryContextReset(ep->cxt);
+	else
+		ep->cxt = AllocSetContextCreate(wh_worker_cxt, "webhook endpoint",
+										ALLOCSET_SMALL_SIZES);
+	ep->xmin = row->xmin;
+	ep->enabled = row->enabled;
+	ep->error = NULL;
+	ep->valid = true;
+	ep->nheaders = 0;
+	ep->nschedule = 0;
+	ep->keylen = 0;
+	ep->prevkeylen = 0;
+
+	old = MemoryContextSwitchTo(ep->cxt);
+	PG_TRY();
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+
+		wh_check_url(row->url);
+		ep->url = pstrdup(row->url);
+		ep->timeout_ms = row->timeout_ms;
+		ep->max_in_flight = row->max_in_flight > 0 ? row->max_in_flight :
+			wh_max_in_flight_per_endpoint;
+
+		ep->keylen = wh_secret_decode(row->secret, ep->key, &why);
+		if (ep->keylen < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid endpoint secret"),
+					 errdetail("The secret is invalid because %s.", why)));
+		if (row->prev_secret)
+		{
+			ep->prevkeylen = wh_secret_decode(row->prev_secret, ep->prevkey,
+											  &why);
+			ep->prev_expires = row->prev_expires;
+			if (ep->prevkeylen < 0)
+				ep->prevkeylen = 0;
+		}
+
+		deconstruct_array(DatumGetArrayTypeP(row->headers), TEXTOID, -1,
+						  false, TYPALIGN_INT, &elems, &nulls, &n);
+		ep->headers = palloc(sizeof(char *) * Max(n, 1));
+		for (i = 0; i < n; i++)
+		{
+			char	   *h = TextDatumGetCString(elems[i]);
+
+			if (strpbrk(h, "\r\n"))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("endpoint header contains a line break")));
+			ep->headers[ep->nheaders++] = h;
+		}
+
+		deconstruct_array(DatumGetArrayTypeP(row->schedule), INT8OID, 8,
+						  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+		ep->schedule_ms = palloc(sizeof(int64) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			ep->schedule_ms[i] = DatumGetInt64(elems[i]);
+		ep->nschedule = n;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(errcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		MemoryContextSwitchTo(ep->cxt);
+		ep->error = edata->detail ?
+			psprintf("%s: %s", edata->message, edata->detail) :
+			pstrdup(edata->message);
+		FreeErrorData(edata);
+		ereport(LOG,
+				(errmsg("webhook endpoint %d cannot be used: %s",
+						ep->id, ep->error)));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Claim due events into memory, and fetch the endpoints they name when the
+ * worker has no current copy.  Runs in its own transaction.
+ */
+static List *wh_claimed_rows;	/* of WhEndpointRow *, built by wh_claim */
+
+static void
+wh_claim(void)
+{
+	int			room;
+	Datum	   *held;
+	Datum	   *busy;
+	int			nheld = 0;
+	int			nbusy = 0;
+	dlist_iter	it;
+	HASH_SEQ_STATUS seq;
+	WhEndpoint *ep;
+	Datum		args[3];
+	int			rc;
+	uint64		i;
+	List	   *epids = NIL;
+	ListCell   *lc;
+
+	room = wh_batch_size;
+	held = palloc(sizeof(Datum) * (wh_nheld + 1));
+	dlist_foreach(it, &wh_queue)
+		held[nheld++] = Int64GetDatum(dlist_container(WhEvent, node, it.cur)->id);
+	dlist_foreach(it, &wh_inflight)
+		held[nheld++] = Int64GetDatum(dlist_container(WhEvent, node, it.cur)->id);
+
+	busy = palloc(sizeof(Datum) * (hash_get_num_entries(wh_endpoints) + 1));
+	hash_seq_init(&seq, wh_endpoints);
+	while ((ep = hash_seq_search(&seq)) != NULL)
+		if (ep->valid && ep->held >= ep->max_in_flight * 2)
+			busy[nbusy++] = Int32GetDatum(ep->id);
+
+	wh_xact_begin("claiming events");
+
+	if (wh_claim_plan == NULL)
+	{
+		Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4OID};
+
+		wh_claim_plan = wh_prepare(
+			"SELECT ev.id, ev.endpoint_id, ev.msg_id, ev.attempts, "
+			"       ev.retry_from, ev.payload "
+			"FROM webhook.event ev "
+			"WHERE ev.state = 'pending' AND ev.next_attempt_at <= now() "
+			"  AND ev.id <> ALL ($1) AND ev.endpoint_id <> ALL ($2) "
+			"  AND ev.endpoint_id NOT IN "
+			"      (SELECT e.id FROM webhook.endpoint e WHERE NOT e.enabled) "
+			"ORDER BY ev.next_attempt_at, ev.id "
+			"LIMIT $3 "
+			"FOR UPDATE OF ev SKIP LOCKED", 3, types);
+	}
+	args[0] = PointerGetDatum(construct_array(held, nheld, INT8OID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(busy, nbusy, INT4OID, 4, true,
+											  TYPALIGN_INT));
+	args[2] = Int32GetDatum(room);
+	rc = SPI_execute_plan(wh_claim_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "claiming events failed: %s", SPI_result_code_string(rc));
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		WhEvent    *ev;
+		pg_uuid_t  *uuid;
+		text	   *body;
+		int			j;
+		MemoryContext old = MemoryContextSwitchTo(wh_worker_cxt);
+
+		ev = palloc0(sizeof(WhEvent));
+		ev->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		ev->endpoint_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		uuid = DatumGetUUIDP(SPI_getbinval(tup, desc, 3, &isnull));
+		strcpy(ev->msg_id, "msg_");
+		for (j = 0; j < UUID_LEN; j++)
+			snprintf(ev->msg_id + 4 + 2 * j, 3, "%02x", uuid->data[j]);
+		ev->attempts = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
+		ev->retry_from = DatumGetInt16(SPI_getbinval(tup, desc, 5, &isnull));
+		body = DatumGetTextPP(SPI_getbinval(tup, desc, 6, &isnull));
+		ev->body_len = VARSIZE_ANY_EXHDR(body);
+		ev->body = palloc(ev->body_len + 1);
+		memcpy(ev->body, VARDATA_ANY(body), ev->body_len);
+		ev->body[ev->body_len] = '\0';
+		MemoryContextSwitchTo(old);
+
+		dlist_push_tail(&wh_queue, &ev->node);
+		wh_nheld++;
+		epids = list_append_unique_int(epids, ev->endpoint_id);
+	}
+
+	/* Fetch the endpoints of this batch whose row changed, or is new */
+	wh_claimed_rows = NIL;
+	if (epids != NIL)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * list_length(epids));
+		int			n = 0;
+
+		foreach(lc, epids)
+			ids[n++] = Int32GetDatum(lfirst_int(lc));
+		if (wh_endpoint_plan == NULL)
+		{
+			Oid			types[1] = {INT4ARRAYOID};
+
+			wh_endpoint_plan = wh_prepare(
+				"SELECT e.id, e.xmin, e.enabled, e.url, e.secret, "
+				"       e.previous_secret, e.previous_secret_expires_at, "
+				"       ARRAY(SELECT h.key || ': ' || h.value "
+				"             FROM jsonb_each_text(e.headers) h), "
+				"       (extract(epoch FROM e.timeout) * 1000)::bigint, "
+				"       ARRAY(SELECT (extract(epoch FROM s) * 1000)::bigint "
+				"             FROM unnest(e.retry_schedule) s), "
+				"       coalesce(e.max_in_flight, 0) "
+				"FROM webhook.endpoint e WHERE e.id = ANY ($1)", 1, types);
+		}
+		args[0] = PointerGetDatum(construct_array(ids, n, INT4OID, 4, true,
+												  TYPALIGN_INT));
+		rc = SPI_execute_plan(wh_endpoint_plan, args, NULL, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "fetching endpoints failed: %s",
+				 SPI_result_code_string(rc));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int32		id;
+			TransactionId xmin;
+			WhEndpointRow *row;
+			MemoryContext old;
+
+			id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+			xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 2, &isnull));
+			ep = wh_endpoint_get(id);
+			if (ep && ep->valid && ep->xmin == xmin)
+				continue;
+
+			/* copy the row out of SPI; it is built after commit */
+			old = MemoryContextSwitchTo(wh_loop_cxt);
+			row = palloc0(sizeof(WhEndpointRow));
+			row->id = id;
+			row->xmin = xmin;
+			row->enabled = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			row->url = SPI_getvalue(tup, desc, 4);
+			row->secret = SPI_getvalue(tup, desc, 5);
+			row->prev_secret = SPI_getvalue(tup, desc, 6);
+			row->prev_expires = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
+			if (isnull)
+				row->prev_expires = 0;
+			row->headers = datumCopy(SPI_getbinval(tup, desc, 8, &isnull),
+									 false, -1);
+			row->timeout_ms = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
+			row->schedule = datumCopy(SPI_getbinval(tup, desc, 10, &isnull),
+									  false, -1);
+			row->max_in_flight = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+			wh_claimed_rows = lappend(wh_claimed_rows, row);
+			MemoryContextSwitchTo(old);
+		}
+	}
+
+	wh_xact_end();
+}
+
+/*
+ * Record an attempt's outcome for later.
+ */
+static void
+wh_add_outcome(WhEvent *ev, TimestampTz started_at, int64 duration_us,
+			   int status, const char *error, const char *response,
+			   const char *retry_after)
+{
+	MemoryContext old = MemoryContextSwitchTo(wh_loop_cxt);
+	WhOutcomeRec *o = palloc0(sizeof(WhOutcomeRec));
+
+	o->ev = ev;
+	o->started_at = started_at;
+	o->duration_us = duration_us;
+	o->status = status;
+	o->error = error ? pstrdup(error) : NULL;
+	o->response = response ? pstrdup(response) : NULL;
+	o->retry_after = retry_after ? pstrdup(retry_after) : NULL;
+	wh_outcomes = lappend(wh_outcomes, o);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Forget an event the worker held.
+ */
+static void
+wh_release(WhEvent *ev)
+{
+	WhEndpoint *ep = wh_endpoint_get(ev->endpoint_id);
+
+	if (ep)
+		ep->held--;
+	wh_nheld--;
+	pfree(ev->body);
+	pfree(ev);
+}
+
+/*
+ * Sign and start one request.  Errors (from curl, say) are caught and
+ * recorded as this event's failed attempt.
+ */
+static void
+wh_send(WhEvent *ev, WhEndpoint *ep)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+
+	PG_TRY();
+	{
+		char		sig[WH_SIGNATURE_LEN + 1];
+		char		sig2[WH_SIGNATURE_LEN + 1];
+		const char **headers;
+		WhHttpRequest req;
+		int64		ts = (int64) time(NULL);
+		int			n = 0;
+		int			i;
+
+		if (!wh_sign(ep->key, ep->keylen, ev->msg_id, ts, ev->body,
+					 ev->body_len, sig))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not sign event")));
+
+		headers = palloc(sizeof(char *) * (ep->nheaders + 6));
+		headers[n++] = "Content-Type: application/json";
+		headers[n++] = "User-Agent: webhook/" WEBHOOK_VERSION;
+		headers[n++] = psprintf("webhook-id: %s", ev->msg_id);
+		headers[n++] = psprintf("webhook-timestamp: " INT64_FORMAT, ts);
+		if (ep->prevkeylen > 0 && ep->prev_expires > now &&
+			wh_sign(ep->prevkey, ep->prevkeylen, ev->msg_id, ts, ev->body,
+					ev->body_len, sig2))
+			headers[n++] = psprintf("webhook-signature: %s %s", sig, sig2);
+		else
+			headers[n++] = psprintf("webhook-signature: %s", sig);
+		for (i = 0; i < ep->nheaders; i++)
+			headers[n++] = ep->headers[i];
+
+		memset(&req, 0, sizeof(req));
+		req.arg = ev;
+		req.url = ep->url;
+		req.body = ev->body;
+		req.body_len = ev->body_len;
+		req.headers = headers;
+		req.nheaders = n;
+		req.timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 15000;
+		wh_http_start(&req);
+
+		dlist_push_tail(&wh_inflight, &ev->node);
+		wh_ninflight++;
+		ep->in_flight++;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		wh_add_outcome(ev, now, 0, 0, edata->message, NULL, NULL);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Start as many queued events as the limits allow.  Events of an endpoint
+ * that cannot be used fail at once; events of one that is at its limit
+ * wait without holding up the others.
+ */
+static void
+wh_dispatch(void)
+{
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &wh_queue)
+	{
+		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
+		WhEndpoint *ep;
+
+		if (wh_ninflight >= wh_max_in_flight)
+			break;
+		ep = wh_endpoint_get(ev->endpoint_id);
+		if (ep == NULL || !ep->valid)
+		{
+			dlist_delete(&ev->node);
+			wh_add_outcome(ev, GetCurrentTimestamp(), 0, 0,
+						   "endpoint does not exist", NULL, NULL);
+			continue;
+		}
+		if (!ep->enabled)
+		{
+			/* disabled since the claim: leave it pending */
+			dlist_delete(&ev->node);
+			wh_release(ev);
+			continue;
+		}
+		if (ep->error)
+		{
+			dlist_delete(&ev->node);
+			wh_add_outcome(ev, GetCurrentTimestamp(), 0, 0, ep->error,
+						   NULL, NULL);
+			continue;
+		}
+		if (ep->in_flight >= ep->max_in_flight)
+			continue;
+		dlist_delete(&ev->node);
+		wh_send(ev, ep);
+	}
+}
+
+/*
+ * Collect finished requests from curl.
+ */
+static void
+wh_collect(void)
+{
+	WhHttpResult res;
+
+	while (wh_http_next_result(&res))
+	{
+		WhEvent    *ev = (WhEvent *) res.arg;
+		WhEndpoint *ep = wh_endpoint_get(ev->endpoint_id);
+
+		dlist_delete(&ev->node);
+		wh_ninflight--;
+		if (ep)
+			ep->in_flight--;
+		wh_add_outcome(ev, res.started_at, res.duration_us, (int) res.status,
+					   res.error, res.response, res.retry_after);
+	}
+}
+
+/*
+ * Write every collected outcome in one transaction: the attempt rows, the
+ * events' new states, and endpoints that answered 410 Gone.
+ */
+static void
+wh_record(void)
+{
+	int			n = list_length(wh_outcomes);
+	Datum	   *ids,
+			   *attempt,
+			   *started,
+			   *dur,
+			   *status,
+			   *error,
+			   *response,
+			   *state,
+			   *next_at;
+	bool	   *status_null,
+			   *error_null,
+			   *response_null,
+			   *next_null;
+	Datum	   *gone;
+	int			ngone = 0;
+	int			dims[1];
+	int			lbs[1] = {1};
+	Datum		args[9];
+	ListCell   *lc;
+	int			i = 0;
+	int			rc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	ids = palloc(sizeof(Datum) * n);
+	attempt = palloc(sizeof(Datum) * n);
+	started = palloc(sizeof(Datum) * n);
+	dur = palloc(sizeof(Datum) * n);
+	status = palloc(sizeof(Datum) * n);
+	error = palloc(sizeof(Datum) * n);
+	response = palloc(sizeof(Datum) * n);
+	state = palloc(sizeof(Datum) * n);
+	next_at = palloc(sizeof(Datum) * n);
+	status_null = palloc0(sizeof(bool) * n);
+	error_null = palloc0(sizeof(bool) * n);
+	response_null = palloc0(sizeof(bool) * n);
+	next_null = palloc0(sizeof(bool) * n);
+	gone = palloc(sizeof(Datum) * n);
+
+	foreach(lc, wh_outcomes)
+	{
+		WhOutcomeRec *o = lfirst(lc);
+		WhEvent    *ev = o->ev;
+		WhEndpoint *ep = wh_endpoint_get(ev->endpoint_id);
+		WhOutcome	outcome = wh_classify(o->status);
+		const char *st = "pending";
+		int64		delay = 0;
+
+		ids[i] = Int64GetDatum(ev->id);
+		attempt[i] = Int16GetDatum(ev->attempts + 1);
+		started[i] = TimestampTzGetDatum(o->started_at);
+		dur[i] = Int64GetDatum(o->duration_us);
+		status[i] = Int16GetDatum((int16) o->status);
+		status_null[i] = (o->status == 0);
+		error[i] = o->error ? CStringGetTextDatum(o->error) : (Datum) 0;
+		error_null[i] = (o->error == NULL);
+		response[i] = o->response ? CStringGetTextDatum(o->response) : (Datum) 0;
+		response_null[i] = (o->response == NULL);
+
+		if (outcome == WH_OUTCOME_DELIVERED)
+			st = "delivered";
+		else if (outcome == WH_OUTCOME_GONE)
+		{
+			/* the endpoint is disabled; the event waits for it */
+			if (ep && ep->enabled)
+			{
+				ep->enabled = false;
+				gone[ngone++] = Int32GetDatum(ev->endpoint_id);
+			}
+		}
+		else if (ep == NULL || !ep->valid)
+		{
+			st = "dead";		/* its endpoint was dropped */
+		}
+		else
+		{
+			delay = wh_retry_delay_ms(ep->schedule_ms, ep->nschedule,
+									  ev->attempts + 1 - ev->retry_from, 0.2);
+			if (delay < 0)
+				st = "dead";
+			else if (o->retry_after && (o->status == 429 || o->status == 503))
+			{
+				int64		ra = wh_parse_retry_after(o->retry_after,
+													  (int64) time(NULL));
+
+				if (ra >= 0)
+					delay = Min(ra, WH_MAX_RETRY_AFTER_MS);
+			}
+		}
+		state[i] = CStringGetTextDatum(st);
+		next_at[i] = TimestampTzGetDatum(now + delay * 1000);
+		next_null[i] = strcmp(st, "pending") != 0;
+		i++;
+	}
+
+	dims[0] = n;
+	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(attempt, n, INT2OID, 2, true,
+											  TYPALIGN_SHORT));
+	args[2] = PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(dur, n, INT8OID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[4] = PointerGetDatum(construct_md_array(status, status_null, 1, dims,
+												 lbs, INT2OID, 2, true,
+												 TYPALIGN_SHORT));
+	args[5] = PointerGetDatum(construct_md_array(error, error_null, 1, dims,
+												 lbs, TEXTOID, -1, false,
+												 TYPALIGN_INT));
+	args[6] = PointerGetDatum(construct_md_array(response, response_null, 1,
+												 dims, lbs, TEXTOID, -1, false,
+												 TYPALIGN_INT));
+	args[7] = PointerGetDatum(construct_array(state, n, TEXTOID, -1, false,
+											  TYPALIGN_INT));
+	args[8] = PointerGetDatum(construct_md_array(next_at, next_null, 1, dims,
+												 lbs, TIMESTAMPTZOID, 8,
+												 FLOAT8PASSBYVAL,
+												 TYPALIGN_DOUBLE));
+
+	wh_xact_begin("recording attempts");
+	if (wh_record_plan == NULL)
+	{
+		Oid			types[9] = {INT8ARRAYOID, INT2ARRAYOID,
+			TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT2ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+
+		wh_record_plan = wh_prepare(
+			"WITH r AS ("
+			"  SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+			"    AS r(id, attempt, started_at, duration_us, status, error, "
+			"         response, state, next_at)), "
+			"a AS ("
+			"  INSERT INTO webhook.attempt "
+			"    (event_id, attempt, started_at, duration, status, error, response) "
+			"  SELECT r.id, r.attempt, r.started_at, "
+			"         r.duration_us * interval '1 microsecond', r.status, "
+			"         r.error, r.response "
+			"  FROM r JOIN webhook.event ev ON ev.id = r.id "
+			"  ON CONFLICT DO NOTHING) "
+			"UPDATE webhook.event ev SET "
+			"  attempts = r.attempt, "
+			"  state = r.state::webhook.event_state, "
+			"  next_attempt_at = coalesce(r.next_at, ev.next_attempt_at), "
+			"  finished_at = CASE WHEN r.state <> 'pending' "
+			"                     THEN clock_timestamp() END "
+			"FROM r WHERE ev.id = r.id AND ev.state = 'pending'",
+			9, types);
+	}
+	rc = SPI_execute_plan(wh_record_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "recording attempts failed: %s",
+			 SPI_result_code_string(rc));
+
+	if (ngone > 0)
+	{
+		Datum		garg[1];
+
+		if (wh_gone_plan == NULL)
+		{
+			Oid			types[1] = {INT4ARRAYOID};
+
+			wh_gone_plan = wh_prepare(
+				"UPDATE webhook.endpoint SET enabled = false, "
+				"  disabled_reason = 'the receiver answered 410 Gone', "
+				"  disabled_at = now() "
+				"WHERE id = ANY ($1) AND enabled", 1, types);
+		}
+		garg[0] = PointerGetDatum(construct_array(gone, ngone, INT4OID, 4,
+												  true, TYPALIGN_INT));
+		rc = SPI_execute_plan(wh_gone_plan, garg, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "disabling endpoints failed: %s",
+				 SPI_result_code_string(rc));
+		for (i = 0; i < ngone; i++)
+			ereport(LOG,
+					(errmsg("webhook endpoint %d disabled: the receiver answered 410 Gone",
+							DatumGetInt32(gone[i]))));
+	}
+	wh_xact_end();
+}
+
+/*
+ * Record the collected outcomes and release their events.  If recording
+ * fails the events are released all the same: still pending in the table,
+ * they will be claimed and sent again.
+ */
+static void
+wh_flush_outcomes(void)
+{
+	ListCell   *lc;
+
+	if (wh_outcomes == NIL)
+		return;
+	if (!wh_guarded(wh_record))
+		wh_next_claim_at = GetCurrentTimestamp() + WH_ERROR_PAUSE_MS * 1000;
+	foreach(lc, wh_outcomes)
+		wh_release(((WhOutcomeRec *) lfirst(lc))->ev);
+	wh_outcomes = NIL;
+}
+
+/*
+ * Build the endpoints fetched by the last claim, outside the transaction.
+ */
+static void
+wh_build_claimed_endpoints(void)
+{
+	ListCell   *lc;
+	dlist_iter	it;
+
+	foreach(lc, wh_claimed_rows)
+	{
+		WhEndpointRow *row = lfirst(lc);
+		bool		found;
+		WhEndpoint *ep;
+
+		ep = hash_search(wh_endpoints, &row->id, HASH_ENTER, &found);
+		if (!found)
+		{
+			ep->cxt = NULL;
+			ep->in_flight = 0;
+			ep->held = 0;
+		}
+		wh_endpoint_build(ep, row);
+	}
+	wh_claimed_rows = NIL;
+
+	/* count newly claimed events against their endpoints */
+	dlist_foreach(it, &wh_queue)
+	{
+		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
+
+		if (ev->attempts >= 0)
+		{
+			WhEndpoint *ep = wh_endpoint_get(ev->endpoint_id);
+
+			if (ep)
+				ep->held++;
+			/* mark as counted: attempts is restored when recorded */
+			ev->attempts = -ev->attempts - 1;
+		}
+	}
+	dlist_foreach(it, &wh_queue)
+	{
+		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
+
+		if (ev->attempts < 0)
+			ev->attempts = -ev->attempts - 1;
+	}
+}
+
+/*
+ * When is the next pending event due that the worker does not hold?
+ * Returns 0 when none is pending.
+ */
+static TimestampTz wh_next_due;
+
+static void
+wh_find_next_due(void)
+{
+	Datum	   *held;
+	int			nheld = 0;
+	dlist_iter	it;
+	Datum		args[1];
+	int			rc;
+	bool		isnull;
+
+	held = palloc(sizeof(Datum) * (wh_nheld + 1));
+	dlist_foreach(it, &wh_queue)
+		held[nheld++] = Int64GetDatum(dlist_container(WhEvent, node, it.cur)->id);
+	dlist_foreach(it, &wh_inflight)
+		held[nheld++] = Int64GetDatum(dlist_container(WhEvent, node, it.cur)->id);
+
+	wh_xact_begin("looking for due events");
+	if (wh_next_due_plan == NULL)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+
+		wh_next_due_plan = wh_prepare(
+			"SELECT ev.next_attempt_at FROM webhook.event ev "
+			"WHERE ev.state = 'pending' AND ev.id <> ALL ($1) "
+			"  AND ev.endpoint_id NOT IN "
+			"      (SELECT e.id FROM webhook.endpoint e WHERE NOT e.enabled) "
+			"ORDER BY ev.next_attempt_at LIMIT 1", 1, types);
+	}
+	args[0] = PointerGetDatum(construct_array(held, nheld, INT8OID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	rc = SPI_execute_plan(wh_next_due_plan, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "looking for due events failed: %s",
+			 SPI_result_code_string(rc));
+	wh_next_due = 0;
+	if (SPI_processed > 0)
+	{
+		wh_next_due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc,
+														1, &isnull));
+		if (isnull)
+			wh_next_due = 0;
+	}
+	wh_xact_end();
+}
+
+/*
+ * Delete one batch of finished events older than webhook.retention, with
+ * their attempts.  Sets wh_retention_more when a full batch went.
+ */
+static bool wh_retention_more;
+
+static void
+wh_retention_step(void)
+{
+	Datum		args[2];
+	int			rc;
+
+	wh_xact_begin("removing old events");
+	if (wh_retention_plan == NULL)
+	{
+		Oid			types[2] = {INT4OID, INT4OID};
+
+		wh_retention_plan = wh_prepare(
+			"WITH d AS ("
+			"  DELETE FROM webhook.event WHERE id IN ("
+			"    SELECT id FROM webhook.event "
+			"    WHERE state <> 'pending' "
+			"      AND finished_at < now() - $1 * interval '1 second' "
+			"    LIMIT $2) "
+			"  RETURNING id) "
+			"DELETE FROM webhook.attempt a USING d WHERE a.event_id = d.id "
+			"RETURNING (SELECT count(*) FROM d)", 2, types);
+	}
+	args[0] = Int32GetDatum(wh_retention);
+	args[1] = Int32GetDatum(WH_RETENTION_BATCH);
+	rc = SPI_execute_plan(wh_retention_plan, args, NULL, false, 1);
+	if (rc != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "removing old events failed: %s",
+			 SPI_result_code_string(rc));
+	wh_retention_more = false;
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc,
+													1, &isnull));
+
+		wh_retention_more = (n >= WH_RETENTION_BATCH);
+	}
+	wh_xact_end();
+}
+
+/*
+ * Is the extension installed in this database?
+ */
+static void
+wh_check_extension(void)
+{
+	int			rc;
+
+	wh_xact_begin("checking for the webhook extension");
+	rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension "
+					 "WHERE extname = 'webhook'", true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	wh_has_extension = (SPI_processed > 0);
+	wh_xact_end();
+}
+
+static void
+wh_worker_exit(int code, Datum arg)
+{
+	wh_http_shutdown();
+}
+
+/*
+ * Entry point of the delivery worker.
+ */
+void
+wh_worker_main(Datum main_arg)
+{
+	WaitEventSet *wes;
+	int			latch_pos;
+	TimestampTz last_ext_check = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(wh_database, NULL, 0);
+	wh_worker_attach();
+
+	/* A lost commit here only means an attempt repeated, never lost */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", "webhook worker", PGC_USERSET,
+					PGC_S_OVERRIDE);
+	pgstat_report_appname("webhook worker");
+
+	wh_worker_cxt = AllocSetContextCreate(TopMemoryContext, "webhook worker",
+										  ALLOCSET_DEFAULT_SIZES);
+	wh_loop_cxt = AllocSetContextCreate(wh_worker_cxt, "webhook loop",
+										ALLOCSET_DEFAULT_SIZES);
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(WhEndpoint);
+		ctl.hcxt = wh_worker_cxt;
+		wh_endpoints = hash_create("webhook endpoints", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	wh_http_init(wh_max_in_flight, wh_max_in_flight_per_endpoint,
+				 wh_max_response_size);
+	before_shmem_exit(wh_worker_exit, (Datum) 0);
+
+	wes = CreateWaitEventSet(TopMemoryContext, 3);
+	latch_pos = AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET,
+								  MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wes, WL_SOCKET_READABLE, wh_http_fd(), NULL, NULL);
+	(void) latch_pos;
+
+	ereport(LOG,
+			(errmsg("webhook worker started for database \"%s\"",
+					wh_database)));
+
+	for (;;)
+	{
+		WaitEvent	events[3];
+		TimestampTz now;
+		long		timeout;
+		bool		woken = false;
+		int			nev;
+		int			i;
+
+		MemoryContextSwitchTo(wh_loop_cxt);
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		now = GetCurrentTimestamp();
+		if (!wh_has_extension)
+		{
+			/* look again when woken (by a commit) or after a while */
+			if (wh_next_claim_at == 0 || last_ext_check == 0 ||
+				now - last_ext_check >= (int64) wh_idle_timeout * 1000)
+			{
+				last_ext_check = now;
+				if (!wh_guarded(wh_check_extension))
+					wh_has_extension = false;
+			}
+		}
+
+		if (wh_has_extension)
+		{
+			/* send what is queued, then claim more if there is room */
+			wh_dispatch();
+			if (wh_next_claim_at <= now &&
+				wh_nheld - wh_ninflight < wh_max_in_flight)
+			{
+				int			before = wh_nheld;
+
+				if (wh_guarded(wh_claim))
+				{
+					wh_build_claimed_endpoints();
+					wh_dispatch();
+					if (wh_nheld - before >= wh_batch_size)
+						wh_next_claim_at = 0;	/* probably more */
+					else if (wh_guarded(wh_find_next_due))
+						wh_next_claim_at = wh_next_due ? wh_next_due :
+							now + (int64) wh_idle_timeout * 1000;
+					else
+						wh_next_claim_at = now + WH_ERROR_PAUSE_MS * 1000;
+				}
+				else
+				{
+					/* the extension may have been dropped */
+					wh_claimed_rows = NIL;
+					wh_has_extension = false;
+					last_ext_check = now;
+					wh_next_claim_at = now + WH_ERROR_PAUSE_MS * 1000;
+				}
+			}
+
+			wh_flush_outcomes();
+
+			if (wh_next_retention_at <= now)
+			{
+				if (wh_guarded(wh_retention_step) && wh_retention_more)
+					wh_next_retention_at = 0;
+				else
+					wh_next_retention_at = now + WH_RETENTION_INTERVAL_MS * 1000;
+			}
+		}
+
+		/* sleep until woken, a socket is ready, or something is due */
+		now = GetCurrentTimestamp();
+		if (wh_has_extension && wh_next_claim_at <= now &&
+			wh_nheld - wh_ninflight < wh_max_in_flight)
+			timeout = 0;
+		else
+		{
+			TimestampTz until = now + (int64) wh_idle_timeout * 1000;
+			long		curl_ms = wh_http_timeout_ms();
+
+			if (wh_has_extension && wh_next_claim_at > now &&
+				wh_next_claim_at < until)
+				until = wh_next_claim_at;
+			if (wh_has_extension && wh_next_retention_at > now &&
+				wh_next_retention_at < until)
+				until = wh_next_retention_at;
+			timeout = (long) ((until - now + 999) / 1000);
+			if (curl_ms >= 0 && curl_ms < timeout)
+				timeout = curl_ms;
+		}
+
+		pgstat_report_activity(STATE_IDLE, NULL);
+		nev = WaitEventSetWait(wes, timeout, events, lengthof(events),
+							   PG_WAIT_EXTENSION);
+		for (i = 0; i < nev; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				woken = true;
+			}
+		}
+		if (woken)
+			wh_next_claim_at = 0;
+
+		wh_http_perform();
+		wh_collect();
+		wh_flush_outcomes();
+
+		MemoryContextReset(wh_loop_cxt);
+		wh_outcomes = NIL;
+	}
+}
