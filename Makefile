@@ -34,12 +34,14 @@ ISOLATION_OPTS = --inputdir=test --outputdir=test/out_iso \
 	--temp-instance=./tmp_isolation --temp-config=test/webhook.conf
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
-PROVE_FLAGS = -I test/t
 
 EXTRA_CLEAN = test/out test/out_iso tmp_regress tmp_isolation tmp_check
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# after PGXS, which resets it
+PROVE_FLAGS = -I test/t
 
 .PHONY: check-regress check-isolation check-tap test demo deps
 
