@@ -68,8 +68,9 @@
 
 /* Upper bound on a Retry-After the worker honours */
 #define WH_MAX_RETRY_AFTER_MS	(3600 * 1000L)
-/* How often finished events are looked for when nothing else happens */
-#define WH_RETENTION_INTERVAL_MS	(60 * 1000L)
+/* How often finished events are looked for: at most every minute */
+#define WH_RETENTION_INTERVAL_MS	\
+	Max(1000L, Min(60 * 1000L, (long) wh_retention * 100))
 #define WH_RETENTION_BATCH		1000
 /* Pause after an error in a claim or record transaction */
 #define WH_ERROR_PAUSE_MS		1000L
@@ -110,6 +111,7 @@ typedef struct WhEvent
 	char		msg_id[40];
 	char	   *body;
 	size_t		body_len;
+	bool		counted;		/* counted in its endpoint's "held" */
 } WhEvent;
 
 /* The outcome of one attempt, waiting to be recorded */
@@ -267,6 +269,10 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 	ep->keylen = 0;
 	ep->prevkeylen = 0;
 
+	ep->timeout_ms = row->timeout_ms;
+	ep->max_in_flight = row->max_in_flight > 0 ? row->max_in_flight :
+		wh_max_in_flight_per_endpoint;
+
 	old = MemoryContextSwitchTo(ep->cxt);
 	PG_TRY();
 	{
@@ -277,9 +283,6 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 
 		wh_check_url(row->url);
 		ep->url = pstrdup(row->url);
-		ep->timeout_ms = row->timeout_ms;
-		ep->max_in_flight = row->max_in_flight > 0 ? row->max_in_flight :
-			wh_max_in_flight_per_endpoint;
 
 		ep->keylen = wh_secret_decode(row->secret, ep->key, &why);
 		if (ep->keylen < 0)
@@ -370,7 +373,8 @@ wh_claim(void)
 	busy = palloc(sizeof(Datum) * (hash_get_num_entries(wh_endpoints) + 1));
 	hash_seq_init(&seq, wh_endpoints);
 	while ((ep = hash_seq_search(&seq)) != NULL)
-		if (ep->valid && ep->held >= ep->max_in_flight * 2)
+		if (ep->valid && ep->error == NULL &&
+			ep->held >= ep->max_in_flight * 2)
 			busy[nbusy++] = Int32GetDatum(ep->id);
 
 	wh_xact_begin("claiming events");
@@ -534,7 +538,7 @@ wh_release(WhEvent *ev)
 {
 	WhEndpoint *ep = wh_endpoint_get(ev->endpoint_id);
 
-	if (ep)
+	if (ep && ev->counted)
 		ep->held--;
 	wh_nheld--;
 	pfree(ev->body);
@@ -775,6 +779,10 @@ wh_record(void)
 		state[i] = CStringGetTextDatum(st);
 		next_at[i] = TimestampTzGetDatum(now + delay * 1000);
 		next_null[i] = strcmp(st, "pending") != 0;
+		/* wake up in time for the retry */
+		if (!next_null[i] && outcome == WH_OUTCOME_RETRY &&
+			now + delay * 1000 < wh_next_claim_at)
+			wh_next_claim_at = now + delay * 1000;
 		i++;
 	}
 
@@ -902,9 +910,8 @@ wh_build_claimed_endpoints(void)
 		ep = hash_search(wh_endpoints, &row->id, HASH_ENTER, &found);
 		if (!found)
 		{
-			ep->cxt = NULL;
-			ep->in_flight = 0;
-			ep->held = 0;
+			memset(ep, 0, sizeof(WhEndpoint));
+			ep->id = row->id;
 		}
 		wh_endpoint_build(ep, row);
 	}
@@ -914,23 +921,16 @@ wh_build_claimed_endpoints(void)
 	dlist_foreach(it, &wh_queue)
 	{
 		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
+		WhEndpoint *ep;
 
-		if (ev->attempts >= 0)
+		if (ev->counted)
+			continue;
+		ep = wh_endpoint_get(ev->endpoint_id);
+		if (ep)
 		{
-			WhEndpoint *ep = wh_endpoint_get(ev->endpoint_id);
-
-			if (ep)
-				ep->held++;
-			/* mark as counted: attempts is restored when recorded */
-			ev->attempts = -ev->attempts - 1;
+			ep->held++;
+			ev->counted = true;
 		}
-	}
-	dlist_foreach(it, &wh_queue)
-	{
-		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
-
-		if (ev->attempts < 0)
-			ev->attempts = -ev->attempts - 1;
 	}
 }
 
@@ -1010,14 +1010,15 @@ wh_retention_step(void)
 			"    WHERE state <> 'pending' "
 			"      AND finished_at < now() - $1 * interval '1 second' "
 			"    LIMIT $2) "
-			"  RETURNING id) "
-			"DELETE FROM webhook.attempt a USING d WHERE a.event_id = d.id "
-			"RETURNING (SELECT count(*) FROM d)", 2, types);
+			"  RETURNING id), "
+			"a AS ("
+			"  DELETE FROM webhook.attempt a USING d WHERE a.event_id = d.id) "
+			"SELECT count(*) FROM d", 2, types);
 	}
 	args[0] = Int32GetDatum(wh_retention);
 	args[1] = Int32GetDatum(WH_RETENTION_BATCH);
-	rc = SPI_execute_plan(wh_retention_plan, args, NULL, false, 1);
-	if (rc != SPI_OK_DELETE_RETURNING)
+	rc = SPI_execute_plan(wh_retention_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "removing old events failed: %s",
 			 SPI_result_code_string(rc));
 	wh_retention_more = false;
@@ -1125,6 +1126,8 @@ wh_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			wh_next_retention_at = 0;
+			wh_next_claim_at = 0;
 		}
 
 		now = GetCurrentTimestamp();
