@@ -1095,8 +1095,8 @@ wh_worker_main(Datum main_arg)
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 
-	wh_http_init(wh_max_in_flight, wh_max_in_flight_per_endpoint,
-				 wh_max_response_size);
+	/* per-endpoint limits are the worker's; curl only bounds the total */
+	wh_http_init(wh_max_in_flight, wh_max_in_flight, wh_max_response_size);
 	before_shmem_exit(wh_worker_exit, (Datum) 0);
 
 	wes = CreateWaitEventSet(TopMemoryContext, 3);
@@ -1128,6 +1128,8 @@ wh_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			wh_next_retention_at = 0;
 			wh_next_claim_at = 0;
+			wh_http_init(wh_max_in_flight, wh_max_in_flight,
+						 wh_max_response_size);
 		}
 
 		now = GetCurrentTimestamp();

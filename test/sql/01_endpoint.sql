@@ -88,3 +88,12 @@ SELECT webhook.sign('bad', 'msg_1', 1, '{}');
 SELECT webhook.drop_endpoint('ipv6');
 SELECT webhook.drop_endpoint('ipv6');
 SELECT name FROM webhook.endpoints ORDER BY id;
+
+-- the delivery functions refuse unknown targets
+SELECT webhook.enable_endpoint('nope');
+SELECT webhook.endpoint_secret('nope');
+SELECT webhook.retry(-1);
+SELECT webhook.replay('nope', since => now());
+SELECT webhook.replay('shop', since => NULL);
+SELECT webhook.replay('shop', since => now() - interval '1 day');
+SELECT webhook.rotate_secret('shop', overlap => '-1h');

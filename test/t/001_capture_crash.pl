@@ -51,4 +51,14 @@ is( $node->safe_psql('postgres',
 	'2000', 'each committed row has its event');
 
 $node->stop;
+
+# without shared_preload_libraries the extension says what to do
+my $plain = PostgreSQL::Test::Cluster->new('plain');
+$plain->init;
+$plain->start;
+my ($ret, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION webhook');
+isnt($ret, 0, 'CREATE EXTENSION fails without preloading');
+like($err, qr/webhook must be loaded via "shared_preload_libraries"/, 'with a clear error');
+like($err, qr/HINT:  Add webhook to "shared_preload_libraries"/, 'and a hint');
+$plain->stop;
 done_testing();
