@@ -7,6 +7,7 @@ MODULE_big = webhook
 OBJS = \
 	src/webhook.o \
 	src/capture.o \
+	src/outbox.o \
 	src/payload.o \
 	src/endpoint.o \
 	src/worker.o \

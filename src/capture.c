@@ -17,7 +17,8 @@
  * webhook.event in the user's transaction, so a rollback leaves nothing and
  * a commit keeps it.  The insert runs as the outbox's owner, so users who
  * can write their tables need no privilege on the outbox and cannot forge
- * events in it.  At commit the worker is woken (see webhook.c).
+ * events in it.  Events are buffered and written in batches by outbox.c; at
+ * commit the worker is woken (see webhook.c).
  *
  * What can be worked out once per statement (parsed options, the endpoint's
  * id, the row shape) is kept in the trigger's fn_extra.
@@ -78,7 +79,6 @@ static const char *const wh_op_names[] = {"INSERT", "UPDATE", "DELETE"};
 static const char *const wh_op_suffix[] = {"inserted", "updated", "deleted"};
 
 static SPIPlanPtr wh_lookup_plan = NULL;
-static SPIPlanPtr wh_insert_plan = NULL;
 
 /*
  * Parse webhook.capture()'s arguments.  Errors name the trigger (or, when
@@ -396,27 +396,30 @@ wh_build_body(StringInfo buf, WhCaptureCache *cache, int op, TimestampTz now,
 }
 
 /*
- * Write the event, as the outbox's owner.
+ * Queue the event for the outbox (see outbox.c).  The endpoint's id is
+ * looked up once per statement, as the outbox's owner, so users need no
+ * privilege on the extension's tables.
  */
 static void
 wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 				StringInfo body)
 {
-	Oid			save_userid;
-	int			save_sec;
 	pg_uuid_t	uuid;
-	Datum		args[4];
-	int			rc;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cache->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 
 	if (cache->endpoint_id == 0)
 	{
+		Oid			save_userid;
+		int			save_sec;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(cache->owner,
+							   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 		cache->endpoint_id = wh_lookup_endpoint(cache->opts.endpoint);
+		SPI_finish();
+		SetUserIdAndSecContext(save_userid, save_sec);
+
 		if (cache->endpoint_id == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -428,34 +431,8 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 					 errhint("Create it with webhook.create_endpoint(), or drop the trigger.")));
 	}
 
-	if (wh_insert_plan == NULL)
-	{
-		Oid			argtypes[4] = {INT4OID, UUIDOID, TIMESTAMPTZOID, JSONOID};
-		SPIPlanPtr	plan;
-
-		plan = SPI_prepare("INSERT INTO webhook.event "
-						   "(endpoint_id, msg_id, created_at, next_attempt_at, payload) "
-						   "VALUES ($1, $2, $3, $3, $4)", 4, argtypes);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		wh_insert_plan = plan;
-	}
-
 	wh_new_msg_id(&uuid, now);
-	args[0] = Int32GetDatum(cache->endpoint_id);
-	args[1] = UUIDPGetDatum(&uuid);
-	args[2] = TimestampTzGetDatum(now);
-	args[3] = PointerGetDatum(cstring_to_text_with_len(body->data, body->len));
-	rc = SPI_execute_plan(wh_insert_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
-
-	wh_wake_at_commit();
+	wh_outbox_add(cache->endpoint_id, &uuid, now, body->data, body->len);
 }
 
 PG_FUNCTION_INFO_V1(webhook_capture);

@@ -142,6 +142,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = wh_shmem_startup;
 
+	wh_outbox_init();
 	wh_register_worker();
 }
 

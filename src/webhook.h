@@ -16,6 +16,8 @@
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #ifndef WEBHOOK_VERSION
 #define WEBHOOK_VERSION "unknown"
@@ -49,6 +51,12 @@ extern void wh_shape_append_row(StringInfo buf, WhRowShape *shape,
 								Datum *values, bool *nulls, bool keys_only);
 extern bool wh_shape_is_excluded(WhRowShape *shape, int attno);
 extern const char *wh_shape_column_json(WhRowShape *shape, int attno);
+
+/* The outbox writer (outbox.c) */
+extern void wh_outbox_init(void);
+extern void wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
+						  TimestampTz created_at, const char *body, int len);
+extern void wh_outbox_flush(void);
 
 /* Endpoint checks (endpoint.c) */
 extern void wh_check_url(const char *url);

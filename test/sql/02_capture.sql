@@ -51,6 +51,32 @@ ROLLBACK TO s;
 COMMIT;
 SELECT data -> 'new' ->> 'id' AS id FROM ev ORDER BY id;
 
+-- a later trigger fails mid-statement: events already captured by that
+-- statement are dropped with it, inside and outside an exception block
+CREATE FUNCTION fail_on_13() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.id = 13 THEN RAISE EXCEPTION 'no 13'; END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER zz_fail AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION fail_on_13();
+INSERT INTO orders SELECT g, 'pending', g, NULL, NULL FROM generate_series(11, 14) g;
+DO $$
+BEGIN
+	INSERT INTO orders SELECT g, 'pending', g, NULL, NULL FROM generate_series(11, 14) g;
+EXCEPTION WHEN raise_exception THEN
+	INSERT INTO orders VALUES (15, 'pending', 15, NULL, NULL);
+END $$;
+DROP TRIGGER zz_fail ON orders;
+SELECT data -> 'new' ->> 'id' AS id FROM ev ORDER BY id;
+-- within a transaction, each statement's events are in the table when it ends
+BEGIN;
+INSERT INTO orders VALUES (16, 'pending', 16, NULL, NULL);
+SELECT count(*) AS visible_before_commit FROM ev WHERE data -> 'new' ->> 'id' = '16';
+ROLLBACK;
+SELECT count(*) AS after_rollback FROM ev WHERE data -> 'new' ->> 'id' = '16';
+DELETE FROM orders WHERE id = 15;
+TRUNCATE webhook.event;
+
 -- each event has its own webhook-id: msg_ and 32 hex digits, no dot
 INSERT INTO orders SELECT g, 'pending', g, NULL, NULL FROM generate_series(10, 209) g;
 SELECT count(*) AS events, count(DISTINCT msg_id) AS ids,

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+/*
+ * arrivals.js: the benchmark's arrival clock.
+ *
+ * A bare HTTP server on 127.0.0.1 that answers every request 204 as soon as
+ * its body has arrived, and remembers, for each one, the `webhook-id` header
+ * and the arrival time in milliseconds since the epoch with sub-millisecond
+ * precision (performance.timeOrigin + performance.now(): the same wall clock
+ * as PostgreSQL's clock_timestamp() on this machine).  bench.sh points the
+ * endpoint here for the latency phases; nginx ($msec) only has whole
+ * milliseconds, and the test receiver (test/receiver) checks signatures and
+ * keeps whole requests, which is more work per request than we want to time.
+ *
+ * Usage: node arrivals.js --port-file PATH
+ *   Writes the port it listens on to PATH (atomically).
+ *   GET /_arrivals?reset=1  answers "<webhook-id>\t<ms>\n" for every request
+ *                           since the last reset, then forgets them (with
+ *                           reset=1) or not.
+ *   SIGTERM / SIGINT        exit.
+ */
+'use strict';
+
+const fs = require('fs');
+const http = require('http');
+const { performance } = require('perf_hooks');
+
+let portFile = null;
+for (let i = 2; i < process.argv.length; i++) {
+	if (process.argv[i] === '--port-file')
+		portFile = process.argv[++i];
+}
+if (!portFile) {
+	console.error('usage: arrivals.js --port-file PATH');
+	process.exit(2);
+}
+
+let arrivals = [];
+
+const server = http.createServer((req, res) => {
+	if (req.url.startsWith('/_arrivals')) {
+		const out = arrivals.join('');
+		if (req.url.includes('reset=1'))
+			arrivals = [];
+		res.writeHead(200, { 'content-type': 'text/plain' });
+		res.end(out);
+		return;
+	}
+	req.on('data', () => {});
+	req.on('end', () => {
+		const t = performance.timeOrigin + performance.now();
+		arrivals.push(`${req.headers['webhook-id'] || ''}\t${t.toFixed(3)}\n`);
+		res.writeHead(204);
+		res.end();
+	});
+});
+
+/* keep connections open as long as the worker wants them */
+server.keepAliveTimeout = 600 * 1000;
+server.headersTimeout = 601 * 1000;
+server.requestTimeout = 0;
+
+server.listen(0, '127.0.0.1', () => {
+	fs.writeFileSync(portFile + '.tmp', `${server.address().port}\n`);
+	fs.renameSync(portFile + '.tmp', portFile);
+});
+
+for (const sig of ['SIGTERM', 'SIGINT'])
+	process.on(sig, () => process.exit(0));

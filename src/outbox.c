@@ -1,0 +1,276 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.c
+ *	  Write captured events into webhook.event, many rows at a time.
+ *
+ * The capture trigger fires once per row.  Inserting each event on its own
+ * (through SPI, or even straight into the heap) costs an executor start, a
+ * WAL record and a buffer lookup per row; for a bulk statement that is most
+ * of the trigger's price.  So events are buffered in memory and written
+ * together, the way COPY writes rows: one table_multi_insert() per batch
+ * (one WAL record per heap page), then the index entries.
+ *
+ * When the buffer is written:
+ *	- at the end of every statement (an ExecutorFinish hook, which runs after
+ *	  the statement's AFTER triggers), so a statement's events are in the
+ *	  table before the next statement runs, as if inserted directly;
+ *	- whenever it holds WH_OUTBOX_BATCH events or WH_OUTBOX_BYTES bytes;
+ *	- before commit or prepare, as a safety net.
+ * Events are tagged with the subtransaction that captured them; when a
+ * subtransaction aborts, the events it buffered are dropped with it, so a
+ * rolled-back change never reaches the table.  A top-level abort drops
+ * everything.
+ *
+ * Rows are written straight into the heap and indexes, without permission
+ * checks: the table belongs to the extension, and users who can write
+ * their own tables must be able to capture events without being able to
+ * write (or forge) events directly.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "webhook.h"
+
+#define WH_OUTBOX_BATCH		1000
+#define WH_OUTBOX_BYTES		(8 * 1024 * 1024)
+
+typedef struct WhPendingEvent
+{
+	SubTransactionId subid;
+	int32		endpoint_id;
+	pg_uuid_t	msg_id;
+	TimestampTz created_at;
+	text	   *payload;
+} WhPendingEvent;
+
+static MemoryContext wh_outbox_cxt = NULL;
+static WhPendingEvent *wh_buf = NULL;
+static int	wh_nbuf = 0;
+static Size wh_buf_bytes = 0;
+static bool wh_callbacks_registered = false;
+
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
+
+/*
+ * Forget buffered events from subtransaction subid and its children
+ * (subtransaction ids only grow within a transaction).
+ */
+static void
+wh_outbox_discard_from(SubTransactionId subid)
+{
+	while (wh_nbuf > 0 && wh_buf[wh_nbuf - 1].subid >= subid)
+	{
+		wh_nbuf--;
+		wh_buf_bytes -= VARSIZE(wh_buf[wh_nbuf].payload);
+		pfree(wh_buf[wh_nbuf].payload);
+	}
+}
+
+static void
+wh_outbox_reset(void)
+{
+	wh_nbuf = 0;
+	wh_buf_bytes = 0;
+	wh_buf = NULL;
+	if (wh_outbox_cxt)
+		MemoryContextReset(wh_outbox_cxt);
+}
+
+/*
+ * Write every buffered event into webhook.event.
+ */
+void
+wh_outbox_flush(void)
+{
+	Oid			nsp;
+	Oid			relid;
+	Oid			seqid;
+	Relation	rel;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	BulkInsertState bistate;
+	TupleTableSlot **slots;
+	TupleDesc	desc;
+	Datum		pending;
+	CommandId	cid;
+	MemoryContext old;
+	int			n = wh_nbuf;
+	int			i;
+
+	if (n == 0)
+		return;
+
+	nsp = get_namespace_oid("webhook", false);
+	relid = get_relname_relid("event", nsp);
+	seqid = get_relname_relid("event_id_seq", nsp);
+	if (!OidIsValid(relid) || !OidIsValid(seqid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"webhook.event\" does not exist"),
+				 errhint("Is the webhook extension installed in this database?")));
+
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	if (desc->natts != 10)
+		elog(ERROR, "webhook.event has %d columns, expected 10", desc->natts);
+	pending = DirectFunctionCall2(enum_in, CStringGetDatum("pending"),
+								  ObjectIdGetDatum(TupleDescAttr(desc, 3)->atttypid));
+
+	estate = CreateExecutorState();
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	bistate = GetBulkInsertState();
+	cid = GetCurrentCommandId(true);
+
+	slots = palloc(sizeof(TupleTableSlot *) * n);
+	for (i = 0; i < n; i++)
+	{
+		WhPendingEvent *ev = &wh_buf[i];
+		TupleTableSlot *slot;
+
+		slot = MakeSingleTupleTableSlot(desc, table_slot_callbacks(rel));
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, false, sizeof(bool) * desc->natts);
+		slot->tts_values[0] = Int64GetDatum(nextval_internal(seqid, false));
+		slot->tts_values[1] = Int32GetDatum(ev->endpoint_id);
+		slot->tts_values[2] = UUIDPGetDatum(&ev->msg_id);
+		slot->tts_values[3] = pending;
+		slot->tts_values[4] = Int16GetDatum(0);
+		slot->tts_values[5] = Int16GetDatum(0);
+		slot->tts_values[6] = TimestampTzGetDatum(ev->created_at);
+		slot->tts_values[7] = TimestampTzGetDatum(ev->created_at);
+		slot->tts_values[8] = (Datum) 0;
+		slot->tts_isnull[8] = true;
+		slot->tts_values[9] = PointerGetDatum(ev->payload);
+		ExecStoreVirtualTuple(slot);
+		slots[i] = slot;
+	}
+
+	table_multi_insert(rel, slots, n, cid, 0, bistate);
+
+	for (i = 0; i < n; i++)
+	{
+		List	   *recheck;
+
+#if PG_VERSION_NUM >= 160000
+		recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+										NULL, NIL, false);
+#else
+		recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+										NULL, NIL);
+#endif
+		list_free(recheck);
+		ResetPerTupleExprContext(estate);
+		ExecDropSingleTupleTableSlot(slots[i]);
+	}
+
+	FreeBulkInsertState(bistate);
+	ExecCloseIndices(rri);
+	MemoryContextSwitchTo(old);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+
+	wh_outbox_reset();
+	wh_wake_at_commit();
+}
+
+static void
+wh_outbox_executor_finish(QueryDesc *queryDesc)
+{
+	if (prev_executor_finish)
+		prev_executor_finish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	if (wh_nbuf > 0)
+		wh_outbox_flush();
+}
+
+static void
+wh_outbox_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			wh_outbox_flush();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			wh_outbox_reset();
+			break;
+	}
+}
+
+static void
+wh_outbox_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		wh_outbox_discard_from(mySubid);
+}
+
+/*
+ * Buffer one event; payload is the body's text.  The caller's transaction
+ * writes it (see the file header for when).
+ */
+void
+wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
+			  TimestampTz created_at, const char *body, int len)
+{
+	WhPendingEvent *ev;
+	MemoryContext old;
+
+	if (!wh_callbacks_registered)
+	{
+		RegisterXactCallback(wh_outbox_xact_callback, NULL);
+		RegisterSubXactCallback(wh_outbox_subxact_callback, NULL);
+		wh_outbox_cxt = AllocSetContextCreate(TopMemoryContext,
+											  "webhook outbox buffer",
+											  ALLOCSET_DEFAULT_SIZES);
+		wh_callbacks_registered = true;
+	}
+
+	old = MemoryContextSwitchTo(wh_outbox_cxt);
+	if (wh_buf == NULL)
+		wh_buf = palloc(sizeof(WhPendingEvent) * WH_OUTBOX_BATCH);
+	ev = &wh_buf[wh_nbuf++];
+	ev->subid = GetCurrentSubTransactionId();
+	ev->endpoint_id = endpoint_id;
+	ev->msg_id = *msg_id;
+	ev->created_at = created_at;
+	ev->payload = cstring_to_text_with_len(body, len);
+	wh_buf_bytes += VARSIZE(ev->payload);
+	MemoryContextSwitchTo(old);
+
+	if (wh_nbuf >= WH_OUTBOX_BATCH || wh_buf_bytes >= WH_OUTBOX_BYTES)
+		wh_outbox_flush();
+}
+
+/*
+ * Install the end-of-statement hook (from _PG_init).
+ */
+void
+wh_outbox_init(void)
+{
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = wh_outbox_executor_finish;
+}
