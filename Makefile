@@ -44,7 +44,7 @@ include $(PGXS)
 # after PGXS, which resets it
 PROVE_FLAGS = -I test/t
 
-.PHONY: check-regress check-isolation check-tap test demo deps
+.PHONY: check-regress check-isolation check-tap test demo deps bench
 
 check-regress:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
@@ -63,3 +63,7 @@ test:
 
 demo:
 	bash demo/demo.sh
+
+# QUICK=1 for the short smoke run that "make test" also does
+bench:
+	QUICK=$(QUICK) bash bench/bench.sh

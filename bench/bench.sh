@@ -20,10 +20,17 @@
 #      with a short retention: size of the extension's tables and indexes,
 #      and the worker's RSS, at both points.
 #
+# Beside the targets it reports, to help read them: the worker's CPU use
+# during the trigger runs and the drain, one INSERT run with the trigger but
+# delivery paused, and how size and worker memory grow along phase 5 (the
+# worker is restarted when phase 5 begins, so its memory counts only that
+# phase's events).
+#
 # It prints a table, writes bench/results/latest.md and latest.png (a
-# gnuplot chart), and exits non-zero if a phase produced no number (a
-# missed target is reported, not an error).  QUICK=1 runs every phase
-# scaled down in under a minute and writes bench/results/quick.md only.
+# gnuplot chart, bench/chart.gp), and exits non-zero if a phase produced no
+# number (a missed target is reported, not an error).  QUICK=1 runs every
+# phase scaled down in under a minute and writes bench/results/quick.md
+# only, so that "make test" can run it and the script cannot rot.
 #
 # PostgreSQL refuses to run as root, so when called as root the cluster and
 # nginx run as the "postgres" account (or $WEBHOOK_TEST_USER), as in
@@ -52,14 +59,16 @@ idle_pause_ms=25		# between the idle-latency commits
 load_rate=2000			# rows/s in the latency-under-load phase
 max_in_flight=64		# webhook.max_in_flight and the endpoint's own
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=""
 started=false
 nginx_job=""
 arrivals_pid=""
+sampler_pid=""
 failed=()
 
-section() { printf '\n== %s\n' "$*"; }
-note() { printf '   %s\n' "$*"; }
+section() { printf '\n== %s  [%d s]\n' "$*" "$SECONDS"; }
+note() { printf '   %s  [%d s]\n' "$*" "$SECONDS"; }
 die() { echo "bench: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- build
@@ -103,16 +112,16 @@ as_owner() {
 	fi
 }
 
-# sql ARGS...: psql on the bench database; val SQL: one value
+# sql ARGS...: psql on the database the worker serves; val SQL: one value
 sql() {
 	"$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$tmp" -p "$port" \
-		-U postgres -d bench "$@"
+		-U postgres -d postgres "$@"
 }
 val() { sql -At -c "$1"; }
 
-# pgb ARGS...: pgbench on the bench database, output kept in $tmp/pgbench.log
+# pgb ARGS...: pgbench on the same database, all output kept in $tmp/pgbench.log
 pgb() {
-	"$bindir/pgbench" -h "$tmp" -p "$port" -U postgres -n "$@" bench \
+	"$bindir/pgbench" -h "$tmp" -p "$port" -U postgres -n "$@" postgres \
 		>"$tmp/pgbench.out" 2>&1 ||
 		{ cat "$tmp/pgbench.out" >&2; die "pgbench failed"; }
 	cat "$tmp/pgbench.out" >>"$tmp/pgbench.log"
@@ -172,6 +181,23 @@ worker_mem() {
 		END { print pid, r, a }' "/proc/$pid/status"
 }
 
+# worker_ticks: CPU time (clock ticks) the delivery worker has used
+worker_ticks() {
+	local pid
+	pid=$(val "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker'")
+	awk '{ print $14 + $15 }' "/proc/$pid/stat"
+}
+hz=$(getconf CLK_TCK)
+
+# pgb_cpu ARGS...: pgb, and the worker's CPU use during it, in % of a core
+pgb_cpu() {
+	local t0 w0
+	w0=$(worker_ticks)
+	t0=$(date +%s.%N)
+	pgb "$@"
+	cpu_pct=$(calc "($(worker_ticks) - $w0) / $hz / ($(date +%s.%N) - $t0) * 100" 0)
+}
+
 # R[key] holds every figure; got KEY VALUE checks that it is a number
 declare -A R
 got() {
@@ -191,6 +217,10 @@ cleanup() {
 		echo "bench: FAILED (exit status $rc)" >&2
 		echo "-- last lines of the server log:" >&2
 		tail -n 20 "$tmp/postgres.log" >&2
+	fi
+	if [ -n "$sampler_pid" ]; then
+		kill "$sampler_pid" 2>/dev/null || true
+		wait "$sampler_pid" 2>/dev/null || true
 	fi
 	if [ -n "$arrivals_pid" ]; then
 		kill "$arrivals_pid" 2>/dev/null || true
@@ -239,7 +269,7 @@ port = $port
 listen_addresses = ''
 unix_socket_directories = '$tmp'
 shared_preload_libraries = 'webhook'
-webhook.database = 'bench'
+webhook.database = 'postgres'
 webhook.max_in_flight = $max_in_flight
 webhook.batch_size = 500
 fsync = on
@@ -253,7 +283,6 @@ EOF
 as_owner "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 60 \
 	-s start || die "the server did not start"
 started=true
-"$bindir/createdb" -h "$tmp" -p "$port" -U postgres bench
 
 # nginx: one worker process (the machine's cores are shared with
 # PostgreSQL and the load tool), keep-alive for as long as the run,
@@ -330,8 +359,8 @@ CREATE UNLOGGED TABLE bench_arrival (webhook_id text, arrived_ms float8);
 EOF
 
 pg_version=$(val "SHOW server_version")
-settings=$(val "SELECT string_agg(name || ' = ' || setting ||
-		coalesce(' ' || unit, ''), E'\n' ORDER BY name) FROM pg_settings
+settings=$(val "SELECT string_agg(name || ' = ' || current_setting(name),
+		E'\n' ORDER BY name) FROM pg_settings
 	WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes',
 		'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'wal_level',
 		'autovacuum_naptime', 'webhook.max_in_flight',
@@ -375,23 +404,24 @@ section "2. Capture cost"
 # the trigger runs, as it would in production.
 # run_pairs NAME SCRIPT PREPARE: $pairs alternating pairs, off/on, on/off...
 run_pairs() {
-	local name=$1 script=$2 prepare=$3 i state ratios=() offs=() ons=() tps
+	local name=$1 script=$2 prepare=$3 i state ratios=() offs=() ons=() tps cpus=()
 	for i in $(seq "$pairs"); do
 		local order="off on"
 		[ $((i % 2)) -eq 0 ] && order="on off"
 		for state in $order; do
 			$prepare
 			trigger "$state"
-			pgb -c 4 -j 2 -T "$pgb_secs" -M prepared -f "$script" -D nrows="$bulk_rows"
+			pgb_cpu -c 4 -j 2 -T "$pgb_secs" -M prepared -f "$script" -D nrows="$bulk_rows"
 			tps=$(pgb_tps)
-			note "$name pair $i, trigger $state: $tps TPS"
-			if [ "$state" = on ]; then ons+=("$tps"); else offs+=("$tps"); fi
+			note "$name pair $i, trigger $state: $tps TPS (worker CPU $cpu_pct%)"
+			if [ "$state" = on ]; then ons+=("$tps") cpus+=("$cpu_pct"); else offs+=("$tps"); fi
 		done
-		ratios+=("$(calc "${ons[$((i - 1))]} / ${offs[$((i - 1))]}" 4)")
+		ratios+=("$(calc "${ons[$((i - 1))]} / ${offs[$((i - 1))]}" 3)")
 	done
 	got "${name}_off" "$(printf '%s\n' "${offs[@]}" | median)"
 	got "${name}_on" "$(printf '%s\n' "${ons[@]}" | median)"
 	got "${name}_ratio" "$(printf '%s\n' "${ratios[@]}" | median)"
+	got "${name}_cpu" "$(printf '%s\n' "${cpus[@]}" | median)"
 	note "$name: median $(calc "${R[${name}_off]}" 0) -> $(calc "${R[${name}_on]}" 0) TPS," \
 		"ratios ${ratios[*]}, median ${R[${name}_ratio]}"
 }
@@ -405,10 +435,24 @@ prepare_update() {
 echo "-- single-row INSERT, pgbench -c 4 -j 2 -T $pgb_secs -M prepared"
 run_pairs insert bench/insert.sql prepare_insert
 
+# Not a target: the same with delivery paused, to tell what the capture
+# costs from what the worker, delivering alongside, takes from the cores.
+clean_slate
+endpoint_enabled off
+trigger on
+pgb_cpu -c 4 -j 2 -T "$pgb_secs" -M prepared -f bench/insert.sql
+got insert_paused "$(pgb_tps)"
+got insert_paused_cpu "$cpu_pct"
+got insert_paused_ratio "$(calc "${R[insert_paused]} / ${R[insert_off]}" 3)"
+note "insert, trigger on, delivery paused: ${R[insert_paused]} TPS," \
+	"${R[insert_paused_ratio]} of the median without trigger (worker CPU $cpu_pct%)"
+sql -c "TRUNCATE orders, webhook.event, webhook.attempt"
+endpoint_enabled on
+
 echo "-- single-row UPDATE of the watched column (status), $bulk_rows rows"
 wait_drained
 trigger off
-sql -c "TRUNCATE orders RESTART IDENTITY, webhook.event, webhook.attempt" \
+sql -c "TRUNCATE orders RESTART IDENTITY" -c "TRUNCATE webhook.event, webhook.attempt" \
 	-c "INSERT INTO orders (customer, status, total)
 		SELECT 'customer ' || i, 'pending', (i % 1000) + 0.99
 		FROM generate_series(1, $bulk_rows) i" -c "VACUUM ANALYZE orders"
@@ -480,17 +524,20 @@ sql -c "INSERT INTO orders (customer, status, total)
 [ "$(val "SELECT count(*) FROM webhook.event WHERE state = 'pending'")" = "$drain_n" ] ||
 	die "expected $drain_n pending events"
 before=$(nginx_requests)
+w0=$(worker_ticks)
 t0=$(val "SELECT webhook.enable_endpoint('bench'); SELECT extract(epoch FROM clock_timestamp())" | tail -n 1)
 wait_drained 600
 # the last event's attempt is recorded just after nginx answered it
 secs=$(val "SELECT extract(epoch FROM max(finished_at)) - $t0 FROM webhook.event")
+got drain_cpu "$(calc "($(worker_ticks) - $w0) / $hz / $secs * 100" 0)"
 # stub_status counts its own requests: one in "before", one now
 answered=$(( $(nginx_requests) - before - 1 ))
 [ "$answered" -ge "$drain_n" ] || die "nginx answered $answered requests, expected $drain_n"
 got drain "$(calc "$drain_n / $secs" 0)"
 got drain_frac "$(calc "${R[drain]} / ${R[ceiling]}" 3)"
 note "$drain_n events in $(calc "$secs" 2) s: ${R[drain]} events/s," \
-	"$(calc "${R[drain_frac]} * 100" 0)% of the receiver ceiling ($answered requests reached nginx)"
+	"$(calc "${R[drain_frac]} * 100" 0)% of the receiver ceiling ($answered requests reached nginx);" \
+	"worker CPU ${R[drain_cpu]}% of a core"
 
 # ----------------------------------------------------------- 4. latency
 section "4. Latency, commit to arrival"
@@ -566,6 +613,31 @@ sql -c "SELECT webhook.alter_endpoint('bench', url => '$nginx_url')" >/dev/null
 section "5. Cost over time: $cost_1 then $cost_2 events, retention ${retention}s"
 sql -c "ALTER SYSTEM SET webhook.retention = '${retention}s'" -c "SELECT pg_reload_conf()" >/dev/null
 clean_slate
+# A fresh worker, so that its memory reflects this phase's events only (the
+# phases before have sent about a million already); the postmaster starts
+# it again after bgw_restart_time (1 s).
+old_pid=$(worker_mem | cut -d' ' -f1)
+sql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE backend_type = 'webhook worker'" >/dev/null
+wait_for "EXISTS (SELECT FROM pg_stat_activity
+		WHERE backend_type = 'webhook worker' AND pid <> ${old_pid:-0})" 30 ||
+	die "the worker did not come back"
+seq0=$(val "SELECT last_value FROM webhook.event_id_seq")
+
+# sampler: every 2 s, "events-captured-in-this-phase tables-bytes VmRSS-kB
+# RssAnon-kB", to show how size and memory grow between the two points
+sampler() {
+	set +e
+	while :; do
+		echo "$(val "SELECT (SELECT last_value FROM webhook.event_id_seq) - $seq0
+			|| ' ' || (SELECT sum(pg_total_relation_size(c.oid))
+			FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+			WHERE s.nspname = 'webhook' AND c.relkind = 'r')") $(worker_mem | cut -d' ' -f2-)"
+		sleep 2
+	done
+}
+sampler >"$tmp/samples.txt" 2>/dev/null &
+sampler_pid=$!
 
 # feed N: N more rows at $feed_rate rows/s (2 clients, 100 rows a transaction)
 feed() {
@@ -573,17 +645,15 @@ feed() {
 	pgb -c 2 -j 2 -R "$((feed_rate / 100))" -t "$per_client" -f bench/feed.sql
 }
 
-# checkpoint_cost N: wait until delivered and cleaned up and autovacuumed,
-# then the size of webhook's tables (with indexes and TOAST) and the
-# worker's memory
+# checkpoint_cost N: once everything is delivered and autovacuum has been
+# through webhook's tables, the size of those tables (with indexes and
+# TOAST), the rows retention has not removed yet, and the worker's memory
 checkpoint_cost() {
-	local n=$1 t_clean av mem
+	local n=$1 t_done av mem
 	wait_drained 600
-	wait_for "NOT EXISTS (SELECT FROM webhook.event)" $((retention + 120)) ||
-		die "retention did not remove delivered events"
-	t_clean=$(val "SELECT now()")
+	t_done=$(val "SELECT now()")
 	av=no
-	if [ "$av_wait" -gt 0 ] && wait_for "(SELECT bool_and(coalesce(last_autovacuum >= '$t_clean', false))
+	if [ "$av_wait" -gt 0 ] && wait_for "(SELECT bool_and(coalesce(last_autovacuum >= '$t_done', false))
 			FROM pg_stat_all_tables
 			WHERE relid IN ('webhook.event'::regclass, 'webhook.attempt'::regclass))" "$av_wait"; then
 		av=yes
@@ -593,6 +663,7 @@ checkpoint_cost() {
 		WHERE s.nspname = 'webhook' AND c.relkind = 'r'")"
 	R[size_event_$n]=$(val "SELECT pg_total_relation_size('webhook.event')")
 	R[size_attempt_$n]=$(val "SELECT pg_total_relation_size('webhook.attempt')")
+	R[kept_$n]=$(val "SELECT count(*) FROM webhook.event")
 	R[av_$n]=$av
 	mem=$(worker_mem)
 	read -r pid rss anon <<<"$mem"
@@ -601,7 +672,8 @@ checkpoint_cost() {
 	got "anon_$n" "${anon:-}"
 	note "after $n: tables+indexes $(calc "${R[size_$n]} / 1048576" 1) MB" \
 		"(event $(calc "${R[size_event_$n]} / 1048576" 1) MB, attempt $(calc "${R[size_attempt_$n]} / 1048576" 1) MB)," \
-		"autovacuum since clean-up: $av; worker pid ${pid:-?} VmRSS ${rss:-?} kB, RssAnon ${anon:-?} kB"
+		"${R[kept_$n]} events not yet removed, autovacuum since: $av;" \
+		"worker pid ${pid:-?} VmRSS ${rss:-?} kB, RssAnon ${anon:-?} kB"
 }
 
 feed "$cost_1"
@@ -611,12 +683,26 @@ checkpoint_cost "$cost_2"
 got size_ratio "$(calc "${R[size_$cost_2]} / ${R[size_$cost_1]}" 3)"
 got rss_ratio "$(calc "${R[rss_$cost_2]} / ${R[rss_$cost_1]}" 3)"
 got anon_ratio "$(calc "${R[anon_$cost_2]} / ${R[anon_$cost_1]}" 3)"
+kill "$sampler_pid" 2>/dev/null || true
+wait "$sampler_pid" 2>/dev/null || true
+sampler_pid=""
 [ "${R[pid_$cost_1]}" = "${R[pid_$cost_2]}" ] ||
 	echo "bench: the worker restarted during the run (pid ${R[pid_$cost_1]} -> ${R[pid_$cost_2]})" >&2
+# one sample per tenth of the way: "events MB VmRSS-MB RssAnon-MB"
+growth=$(awk -v step=$((cost_2 / 10)) '
+	NF == 4 && $1 >= next_at + 0 && $1 > 0 {
+		printf "%d %.1f %.1f %.1f\n", $1, $2 / 1048576, $3 / 1024, $4 / 1024
+		next_at = (int($1 / step) + 1) * step
+	}' "$tmp/samples.txt")
 
 # --------------------------------------------------------------- report
 section "Results"
-worker_errors=$(grep -cE 'ERROR|FATAL|PANIC|terminated by signal' "$tmp/postgres.log" || true)
+# the worker's FATAL when phase 5 restarts it is expected
+log_problems() {
+	grep -E 'ERROR|FATAL|PANIC|terminated by signal' "$tmp/postgres.log" |
+		grep -v 'due to administrator command' || true
+}
+worker_errors=$(log_problems | grep -c . || true)
 fmt_n() { [ "$1" = n/a ] && echo n/a || calc "$1" "${2:-0}"; }
 mb() { [ "$1" = n/a ] && echo n/a || calc "$1 / 1048576" 1; }
 # verdict VALUE OP TARGET: met or missed (n/a when there is no value)
@@ -629,6 +715,8 @@ rows=(
 	"Receiver ceiling (wrk -> nginx)|$(fmt_n "${R[ceiling]}") req/s||"
 	"Single-row INSERT TPS, no trigger / trigger|$(fmt_n "${R[insert_off]}") / $(fmt_n "${R[insert_on]}")||"
 	"Single-row INSERT TPS ratio, trigger / none (median of $pairs)|${R[insert_ratio]}|>= 0.85|$(verdict "${R[insert_ratio]}" '>=' 0.85)"
+	"Worker CPU during the INSERT runs with trigger (median)|${R[insert_cpu]}% of a core||"
+	"Single-row INSERT, trigger with delivery paused / none (1 run)|${R[insert_paused_ratio]} (worker CPU ${R[insert_paused_cpu]}%)||"
 	"Single-row UPDATE TPS, no trigger / trigger|$(fmt_n "${R[update_off]}") / $(fmt_n "${R[update_on]}")||"
 	"Single-row UPDATE TPS ratio, trigger / none (median of $pairs)|${R[update_ratio]}||"
 	"Bulk INSERT $bulk_rows rows, no trigger / trigger|${R[bulk_ins_off]} s / ${R[bulk_ins_on]} s||"
@@ -639,6 +727,7 @@ rows=(
 	"Extra WAL per captured UPDATE row|$(fmt_n "${R[wal_upd]}") B||"
 	"Drain, $drain_n events|$(fmt_n "${R[drain]}") events/s|>= 20000|$(verdict "${R[drain]}" '>=' 20000)"
 	"Drain / receiver ceiling|$(fmt_n "${R[drain_frac]}" 3)|>= 0.30|$(verdict "${R[drain_frac]}" '>=' 0.30)"
+	"Worker CPU during the drain|${R[drain_cpu]}% of a core||"
 	"Idle latency p50 ($idle_n commits)|${R[idle_p50]} ms|<= 1 ms|$(verdict "${R[idle_p50]}" '<=' 1)"
 	"Idle latency p99|${R[idle_p99]} ms|<= 5 ms|$(verdict "${R[idle_p99]}" '<=' 5)"
 	"Idle latency max|${R[idle_max]} ms||"
@@ -674,7 +763,7 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 	echo
 	echo "Machine: $(nproc) cores ($cpu), $mem, Linux $(uname -r), PostgreSQL $pg_version," \
 		"$(nginx -v 2>&1 | sed 's|nginx version: ||'), $(wrk --version 2>&1 | head -n 1 | awk '{ print "wrk " $2 }')," \
-		"load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+		"load average $load_start at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end."
 	echo "Everything (PostgreSQL, the worker, nginx with one worker process, wrk, pgbench) shares these cores."
 	echo
 	echo "| figure | value | target | result |"
@@ -711,16 +800,26 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 		"returned to pgbench. Idle: $idle_n commits ${idle_pause_ms} ms apart. Under load: \`pgbench -c 4 -j 2 -R $load_rate -T $load_secs\`." \
 		"Backlog = events committed but not yet arrived, largest over the run (from the same timestamps)."
 	echo "- **Cost over time**: orders fed at $feed_rate rows/s (bench/feed.sql, 100 rows a transaction) to nginx," \
-		"retention ${retention}s. At each point: all delivered, every event removed by retention, then" \
-		"autovacuum awaited on webhook.event and webhook.attempt (after $k1: ${R[av_$k1]}; after $k2: ${R[av_$k2]})." \
+		"retention ${retention}s. At each point: all delivered, then autovacuum awaited on webhook.event and" \
+		"webhook.attempt (after $k1: ${R[av_$k1]}; after $k2: ${R[av_$k2]}); events retention had not removed yet:" \
+		"${R[kept_$k1]} and ${R[kept_$k2]}." \
 		"Size = \`pg_total_relation_size\` of every table in schema webhook; RSS from /proc of the \`webhook worker\` backend" \
-		"(VmRSS counts the shared buffers it has touched; RssAnon is its private memory)."
+		"(VmRSS counts the shared buffers it has touched; RssAnon is its private memory)." \
+		"The worker is restarted (\`pg_terminate_backend\`) at the start of this phase, so both points count this phase's events only."
+	echo
+	echo "## Growth during the cost-over-time phase"
+	echo
+	echo "Sampled every 2 s while orders were fed (so before the wait for autovacuum at each point):"
+	echo
+	echo "| events captured | tables+indexes | worker VmRSS | worker RssAnon |"
+	echo "| --- | --- | --- | --- |"
+	echo "$growth" | awk 'NF == 4 { printf "| %d | %s MB | %s MB | %s MB |\n", $1, $2, $3, $4 }'
 	echo
 	if [ "$worker_errors" -gt 0 ]; then
 		echo "Server log: $worker_errors ERROR/FATAL lines, the first ones:"
 		echo
 		echo '```'
-		grep -E 'ERROR|FATAL|PANIC|terminated by signal' "$tmp/postgres.log" | head -n 10
+		log_problems | head -n 10
 		echo '```'
 	else
 		echo "Server log: no ERROR, FATAL or crash during the run."
@@ -730,13 +829,14 @@ echo
 echo "wrote $out_md"
 
 if [ -n "$out_png" ]; then
-	printf '"%s" %s\n' \
-		"receiver ceiling\n(wrk to nginx)" "${R[ceiling]/n\/a/0}" \
-		"drain\n(events/s)" "${R[drain]/n\/a/0}" \
-		"INSERT TPS\nno trigger" "${R[insert_off]/n\/a/0}" \
+	printf '"%s" %s %s\n' \
+		"receiver ceiling\n(wrk to nginx)" "${R[ceiling]/n\/a/0}" NaN \
+		"drain\n(events/s)" "${R[drain]/n\/a/0}" 20000 \
+		"INSERT TPS\nno trigger" "${R[insert_off]/n\/a/0}" NaN \
 		"INSERT TPS\ntrigger" "${R[insert_on]/n\/a/0}" \
-		"UPDATE TPS\nno trigger" "${R[update_off]/n\/a/0}" \
-		"UPDATE TPS\ntrigger" "${R[update_on]/n\/a/0}" >"$tmp/throughput.dat"
+		"$(calc "0.85 * ${R[insert_off]/n\/a/0}" 0)" \
+		"UPDATE TPS\nno trigger" "${R[update_off]/n\/a/0}" NaN \
+		"UPDATE TPS\ntrigger" "${R[update_on]/n\/a/0}" NaN >"$tmp/throughput.dat"
 	printf '"%s" %s %s\n' \
 		"idle p50" "${R[idle_p50]/n\/a/0}" 1 \
 		"idle p99" "${R[idle_p99]/n\/a/0}" 5 \

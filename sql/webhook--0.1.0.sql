@@ -384,14 +384,21 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	ep_id integer;
 BEGIN
 	UPDATE webhook.endpoint e
 	SET enabled = true, disabled_reason = NULL, disabled_at = NULL
-	WHERE e.name = enable_endpoint.name;
+	WHERE e.name = enable_endpoint.name
+	RETURNING e.id INTO ep_id;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'endpoint "%" does not exist', name
 			USING ERRCODE = 'undefined_object';
 	END IF;
+	-- events parked while it was disabled are due again
+	UPDATE webhook.event ev SET next_attempt_at = clock_timestamp()
+	WHERE ev.state = 'pending' AND ev.next_attempt_at = 'infinity'
+	  AND ev.endpoint_id = ep_id;
 	PERFORM webhook._wake();
 END
 $$;
@@ -559,6 +566,7 @@ COMMENT ON FUNCTION webhook.unsubscribe(regclass, text, text) IS
 CREATE VIEW webhook.events AS
 SELECT ev.id, e.name AS endpoint, webhook.webhook_id(ev.msg_id) AS webhook_id,
 	   ev.payload ->> 'type' AS type, ev.state, ev.attempts, ev.created_at,
+	   -- infinity: parked until its endpoint is enabled again
 	   CASE WHEN ev.state = 'pending' THEN ev.next_attempt_at END
 		   AS next_attempt_at,
 	   ev.finished_at,
@@ -590,7 +598,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	UPDATE webhook.event ev
-	SET state = 'pending', next_attempt_at = clock_timestamp(),
+	SET state = 'pending',
+		next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
+									 WHERE e.id = ev.endpoint_id)
+							   THEN clock_timestamp() ELSE 'infinity' END,
 		finished_at = NULL, retry_from = ev.attempts
 	WHERE ev.id = retry.event_id;
 	IF NOT FOUND THEN
@@ -626,7 +637,10 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	UPDATE webhook.event ev
-	SET state = 'pending', next_attempt_at = clock_timestamp(),
+	SET state = 'pending',
+		next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
+									 WHERE e.id = ev.endpoint_id)
+							   THEN clock_timestamp() ELSE 'infinity' END,
 		finished_at = NULL, retry_from = ev.attempts
 	WHERE ev.endpoint_id = ep_id AND ev.state <> 'pending'
 	  AND ev.created_at >= since

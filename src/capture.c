@@ -61,6 +61,7 @@ typedef struct WhCaptureCache
 	Oid			tgoid;
 	WhCaptureOptions opts;
 	int32		endpoint_id;
+	bool		endpoint_enabled;
 	Oid			owner;
 	WhRowShape *shape;
 	char	   *schema_json;
@@ -179,7 +180,7 @@ wh_outbox_owner(void)
  * which the caller has connected.
  */
 static int32
-wh_lookup_endpoint(const char *name)
+wh_lookup_endpoint(const char *name, bool *enabled)
 {
 	Datum		arg = CStringGetTextDatum(name);
 	bool		isnull;
@@ -190,8 +191,8 @@ wh_lookup_endpoint(const char *name)
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT id FROM webhook.endpoint WHERE name = $1",
-						   1, argtypes);
+		plan = SPI_prepare("SELECT id, enabled FROM webhook.endpoint "
+						   "WHERE name = $1", 1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
@@ -203,6 +204,8 @@ wh_lookup_endpoint(const char *name)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return 0;
+	*enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 2, &isnull));
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -416,7 +419,8 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 							   save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		cache->endpoint_id = wh_lookup_endpoint(cache->opts.endpoint);
+		cache->endpoint_id = wh_lookup_endpoint(cache->opts.endpoint,
+												&cache->endpoint_enabled);
 		SPI_finish();
 		SetUserIdAndSecContext(save_userid, save_sec);
 
@@ -432,7 +436,9 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 	}
 
 	wh_new_msg_id(&uuid, now);
-	wh_outbox_add(cache->endpoint_id, &uuid, now, body->data, body->len);
+	wh_outbox_add(cache->endpoint_id, &uuid, now,
+				  cache->endpoint_enabled ? now : DT_NOEND,
+				  body->data, body->len);
 }
 
 PG_FUNCTION_INFO_V1(webhook_capture);

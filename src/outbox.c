@@ -53,6 +53,7 @@ typedef struct WhPendingEvent
 	int32		endpoint_id;
 	pg_uuid_t	msg_id;
 	TimestampTz created_at;
+	TimestampTz next_attempt_at;
 	text	   *payload;
 } WhPendingEvent;
 
@@ -134,7 +135,8 @@ wh_outbox_flush(void)
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
-	bistate = GetBulkInsertState();
+	/* a ring of buffers only pays off for real batches */
+	bistate = n > 1 ? GetBulkInsertState() : NULL;
 	cid = GetCurrentCommandId(true);
 
 	slots = palloc(sizeof(TupleTableSlot *) * n);
@@ -153,7 +155,7 @@ wh_outbox_flush(void)
 		slot->tts_values[4] = Int16GetDatum(0);
 		slot->tts_values[5] = Int16GetDatum(0);
 		slot->tts_values[6] = TimestampTzGetDatum(ev->created_at);
-		slot->tts_values[7] = TimestampTzGetDatum(ev->created_at);
+		slot->tts_values[7] = TimestampTzGetDatum(ev->next_attempt_at);
 		slot->tts_values[8] = (Datum) 0;
 		slot->tts_isnull[8] = true;
 		slot->tts_values[9] = PointerGetDatum(ev->payload);
@@ -179,7 +181,8 @@ wh_outbox_flush(void)
 		ExecDropSingleTupleTableSlot(slots[i]);
 	}
 
-	FreeBulkInsertState(bistate);
+	if (bistate)
+		FreeBulkInsertState(bistate);
 	ExecCloseIndices(rri);
 	MemoryContextSwitchTo(old);
 	FreeExecutorState(estate);
@@ -229,12 +232,15 @@ wh_outbox_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * Buffer one event; payload is the body's text.  The caller's transaction
+ * Buffer one event; payload is the body's text.  next_attempt_at is
+ * created_at, or infinity when the endpoint is disabled (the worker leaves
+ * such "parked" events alone until the endpoint is enabled again).  The caller's transaction
  * writes it (see the file header for when).
  */
 void
 wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
-			  TimestampTz created_at, const char *body, int len)
+			  TimestampTz created_at, TimestampTz next_attempt_at,
+			  const char *body, int len)
 {
 	WhPendingEvent *ev;
 	MemoryContext old;
@@ -257,6 +263,7 @@ wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
 	ev->endpoint_id = endpoint_id;
 	ev->msg_id = *msg_id;
 	ev->created_at = created_at;
+	ev->next_attempt_at = next_attempt_at;
 	ev->payload = cstring_to_text_with_len(body, len);
 	wh_buf_bytes += VARSIZE(ev->payload);
 	MemoryContextSwitchTo(old);

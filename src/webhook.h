@@ -55,7 +55,8 @@ extern const char *wh_shape_column_json(WhRowShape *shape, int attno);
 /* The outbox writer (outbox.c) */
 extern void wh_outbox_init(void);
 extern void wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
-						  TimestampTz created_at, const char *body, int len);
+						  TimestampTz created_at, TimestampTz next_attempt_at,
+						  const char *body, int len);
 extern void wh_outbox_flush(void);
 
 /* Endpoint checks (endpoint.c) */

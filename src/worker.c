@@ -72,6 +72,12 @@
 #define WH_RETENTION_INTERVAL_MS	\
 	Max(1000L, Min(60 * 1000L, (long) wh_retention * 100))
 #define WH_RETENTION_BATCH		1000
+/* Outcomes are recorded in batches of up to this many ... */
+#define WH_RECORD_BATCH			256
+/* ... or once the oldest has waited this long */
+#define WH_RECORD_DELAY_MS		10
+/* Claims come at most this often, unless the last one was full */
+#define WH_CLAIM_INTERVAL_MS	2
 /* Pause after an error in a claim or record transaction */
 #define WH_ERROR_PAUSE_MS		1000L
 
@@ -131,10 +137,19 @@ static MemoryContext wh_loop_cxt;		/* reset every iteration */
 static HTAB *wh_endpoints;
 static dlist_head wh_queue = DLIST_STATIC_INIT(wh_queue);
 static dlist_head wh_inflight = DLIST_STATIC_INIT(wh_inflight);
-static int	wh_nheld = 0;
+static int	wh_nheld = 0;		/* queued + in flight + awaiting record */
+static int	wh_nqueued = 0;
 static int	wh_ninflight = 0;
-static List *wh_outcomes = NIL;	/* of WhOutcomeRec *, in wh_loop_cxt */
+static MemoryContext wh_outcome_cxt;	/* reset when outcomes are recorded */
+static List *wh_outcomes = NIL;	/* of WhOutcomeRec *, in wh_outcome_cxt */
+static TimestampTz wh_oldest_outcome = 0;
+static Datum *wh_disabled = NULL;	/* ids of disabled endpoints */
+static int	wh_ndisabled = 0;
+static TimestampTz wh_last_claim_at = 0;
+static bool wh_claim_skipped_busy = false;	/* last claim left out an
+											 * endpoint at its limit */
 
+static SPIPlanPtr wh_window_plan;
 static SPIPlanPtr wh_claim_plan;
 static SPIPlanPtr wh_endpoint_plan;
 static SPIPlanPtr wh_record_plan;
@@ -149,9 +164,12 @@ static bool wh_has_extension = false;
 /*
  * Begin and end the worker's short transactions, the way worker_spi does.
  */
+static MemoryContext wh_xact_caller_cxt;
+
 static void
 wh_xact_begin(const char *activity)
 {
+	wh_xact_caller_cxt = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -166,6 +184,8 @@ wh_xact_end(void)
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
+	/* back to the loop's context, not TopMemoryContext */
+	MemoryContextSwitchTo(wh_xact_caller_cxt);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -345,31 +365,118 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
  * worker has no current copy.  Runs in its own transaction.
  */
 static List *wh_claimed_rows;	/* of WhEndpointRow *, built by wh_claim */
+static uint64 wh_claimed_n;		/* events the last claim took */
+
+/*
+ * The ids of every event the worker holds: queued, in flight, or waiting
+ * for its outcome to be recorded.  Claims must not take them again.
+ */
+static int
+wh_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* The held ids, sorted, for bsearch */
+static int64 *
+wh_held_sorted(int *n)
+{
+	int64	   *held = palloc(sizeof(int64) * (wh_nheld + 1));
+	dlist_iter	it;
+	ListCell   *lc;
+
+	*n = 0;
+	dlist_foreach(it, &wh_queue)
+		held[(*n)++] = dlist_container(WhEvent, node, it.cur)->id;
+	dlist_foreach(it, &wh_inflight)
+		held[(*n)++] = dlist_container(WhEvent, node, it.cur)->id;
+	foreach(lc, wh_outcomes)
+		held[(*n)++] = ((WhOutcomeRec *) lfirst(lc))->ev->id;
+	qsort(held, *n, sizeof(int64), wh_cmp_int64);
+	return held;
+}
+
+/*
+ * Refresh the set of disabled endpoints.  When it changes, their due events
+ * are parked (next attempt at infinity) so that claims do not walk over
+ * them; webhook.enable_endpoint() brings them back.
+ */
+static void
+wh_refresh_disabled(void)
+{
+	static SPIPlanPtr disabled_plan = NULL;
+	static SPIPlanPtr park_plan = NULL;
+	Datum	   *ids;
+	bool	   *nulls;
+	int			n;
+	bool		isnull;
+	Datum		arr;
+	bool		changed;
+	int			rc;
+	int			i;
+
+	if (disabled_plan == NULL)
+		disabled_plan = wh_prepare(
+			"SELECT coalesce(array_agg(id ORDER BY id), '{}') "
+			"FROM webhook.endpoint WHERE NOT enabled", 0, NULL);
+	rc = SPI_execute_plan(disabled_plan, NULL, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "fetching disabled endpoints failed: %s",
+			 SPI_result_code_string(rc));
+	arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						&isnull);
+	deconstruct_array(DatumGetArrayTypeP(arr), INT4OID, 4, true,
+					  TYPALIGN_INT, &ids, &nulls, &n);
+
+	changed = (n != wh_ndisabled);
+	for (i = 0; !changed && i < n; i++)
+		changed = DatumGetInt32(ids[i]) != DatumGetInt32(wh_disabled[i]);
+	if (!changed)
+		return;
+
+	if (wh_disabled)
+		pfree(wh_disabled);
+	wh_disabled = MemoryContextAlloc(wh_worker_cxt, sizeof(Datum) * (n + 1));
+	memcpy(wh_disabled, ids, sizeof(Datum) * n);
+	wh_ndisabled = n;
+	if (n == 0)
+		return;
+
+	if (park_plan == NULL)
+	{
+		Oid			types[1] = {INT4ARRAYOID};
+
+		park_plan = wh_prepare(
+			"UPDATE webhook.event SET next_attempt_at = 'infinity' "
+			"WHERE state = 'pending' AND next_attempt_at < 'infinity' "
+			"  AND endpoint_id = ANY ($1)", 1, types);
+	}
+	rc = SPI_execute_plan(park_plan, &arr, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "parking events failed: %s", SPI_result_code_string(rc));
+}
+
+static TimestampTz wh_next_due;
 
 static void
 wh_claim(void)
 {
 	int			room;
-	Datum	   *held;
 	Datum	   *busy;
-	int			nheld = 0;
 	int			nbusy = 0;
-	dlist_iter	it;
 	HASH_SEQ_STATUS seq;
 	WhEndpoint *ep;
-	Datum		args[3];
+	Datum		args[1];
 	int			rc;
 	uint64		i;
+	int			nheld;
 	List	   *epids = NIL;
 	ListCell   *lc;
 
 	room = wh_batch_size;
-	held = palloc(sizeof(Datum) * (wh_nheld + 1));
-	dlist_foreach(it, &wh_queue)
-		held[nheld++] = Int64GetDatum(dlist_container(WhEvent, node, it.cur)->id);
-	dlist_foreach(it, &wh_inflight)
-		held[nheld++] = Int64GetDatum(dlist_container(WhEvent, node, it.cur)->id);
-
 	busy = palloc(sizeof(Datum) * (hash_get_num_entries(wh_endpoints) + 1));
 	hash_seq_init(&seq, wh_endpoints);
 	while ((ep = hash_seq_search(&seq)) != NULL)
@@ -377,29 +484,73 @@ wh_claim(void)
 			ep->held >= ep->max_in_flight * 2)
 			busy[nbusy++] = Int32GetDatum(ep->id);
 
+	wh_claim_skipped_busy = (nbusy > 0);
 	wh_xact_begin("claiming events");
+	wh_refresh_disabled();
 
+	/*
+	 * Step 1: look at a window of the earliest due events, no larger than
+	 * what the worker holds plus twice what it may take, and pick those it
+	 * does not hold, of endpoints neither disabled nor at their limit.  A
+	 * claim so costs the same whatever the backlog.
+	 */
+	if (wh_window_plan == NULL)
+	{
+		Oid			types[1] = {INT4OID};
+
+		wh_window_plan = wh_prepare(
+			"SELECT id, endpoint_id FROM webhook.event "
+			"WHERE state = 'pending' AND next_attempt_at <= now() "
+			"ORDER BY next_attempt_at, id LIMIT $1", 1, types);
+	}
+	args[0] = Int32GetDatum(wh_nheld + 2 * room);
+	rc = SPI_execute_plan(wh_window_plan, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "claiming events failed: %s", SPI_result_code_string(rc));
+	{
+		int64	   *held = wh_held_sorted(&nheld);
+		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
+		int			npick = 0;
+
+		for (i = 0; i < SPI_processed && npick < room; i++)
+		{
+			bool		isnull;
+			int64		id;
+			int32		epid;
+			int			j;
+			bool		skip = false;
+
+			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+			epid = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+											   SPI_tuptable->tupdesc, 2, &isnull));
+			if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
+				continue;
+			for (j = 0; j < nbusy && !skip; j++)
+				skip = DatumGetInt32(busy[j]) == epid;
+			for (j = 0; j < wh_ndisabled && !skip; j++)
+				skip = DatumGetInt32(wh_disabled[j]) == epid;
+			if (!skip)
+				pick[npick++] = Int64GetDatum(id);
+		}
+		args[0] = PointerGetDatum(construct_array(pick, npick, INT8OID, 8,
+												  FLOAT8PASSBYVAL,
+												  TYPALIGN_DOUBLE));
+	}
+
+	/* Step 2: lock and read them, skipping any a user's session holds */
 	if (wh_claim_plan == NULL)
 	{
-		Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, INT4OID};
+		Oid			types[1] = {INT8ARRAYOID};
 
 		wh_claim_plan = wh_prepare(
 			"SELECT ev.id, ev.endpoint_id, ev.msg_id, ev.attempts, "
 			"       ev.retry_from, ev.payload "
 			"FROM webhook.event ev "
-			"WHERE ev.state = 'pending' AND ev.next_attempt_at <= now() "
-			"  AND ev.id <> ALL ($1) AND ev.endpoint_id <> ALL ($2) "
-			"  AND ev.endpoint_id NOT IN "
-			"      (SELECT e.id FROM webhook.endpoint e WHERE NOT e.enabled) "
+			"WHERE ev.id = ANY ($1) AND ev.state = 'pending' "
 			"ORDER BY ev.next_attempt_at, ev.id "
-			"LIMIT $3 "
-			"FOR UPDATE OF ev SKIP LOCKED", 3, types);
+			"FOR UPDATE OF ev SKIP LOCKED", 1, types);
 	}
-	args[0] = PointerGetDatum(construct_array(held, nheld, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[1] = PointerGetDatum(construct_array(busy, nbusy, INT4OID, 4, true,
-											  TYPALIGN_INT));
-	args[2] = Int32GetDatum(room);
 	rc = SPI_execute_plan(wh_claim_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "claiming events failed: %s", SPI_result_code_string(rc));
@@ -433,8 +584,10 @@ wh_claim(void)
 
 		dlist_push_tail(&wh_queue, &ev->node);
 		wh_nheld++;
+		wh_nqueued++;
 		epids = list_append_unique_int(epids, ev->endpoint_id);
 	}
+	wh_claimed_n = SPI_processed;
 
 	/* Fetch the endpoints of this batch whose row changed, or is new */
 	wh_claimed_rows = NIL;
@@ -505,6 +658,35 @@ wh_claim(void)
 		}
 	}
 
+	/*
+	 * With room to spare, every due event is now held: find when the next
+	 * one falls due (parked events, at infinity, never do).
+	 */
+	wh_next_due = 0;
+	if (wh_claimed_n < room)
+	{
+		bool		isnull;
+
+		if (wh_next_due_plan == NULL)
+			wh_next_due_plan = wh_prepare(
+				"SELECT ev.next_attempt_at FROM webhook.event ev "
+				"WHERE ev.state = 'pending' AND ev.next_attempt_at > now() "
+				"  AND ev.next_attempt_at < 'infinity' "
+				"ORDER BY ev.next_attempt_at LIMIT 1", 0, NULL);
+		rc = SPI_execute_plan(wh_next_due_plan, NULL, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "looking for due events failed: %s",
+				 SPI_result_code_string(rc));
+		if (SPI_processed > 0)
+		{
+			wh_next_due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc,
+															1, &isnull));
+			if (isnull)
+				wh_next_due = 0;
+		}
+	}
+
 	wh_xact_end();
 }
 
@@ -516,8 +698,11 @@ wh_add_outcome(WhEvent *ev, TimestampTz started_at, int64 duration_us,
 			   int status, const char *error, const char *response,
 			   const char *retry_after)
 {
-	MemoryContext old = MemoryContextSwitchTo(wh_loop_cxt);
+	MemoryContext old = MemoryContextSwitchTo(wh_outcome_cxt);
 	WhOutcomeRec *o = palloc0(sizeof(WhOutcomeRec));
+
+	if (wh_outcomes == NIL)
+		wh_oldest_outcome = GetCurrentTimestamp();
 
 	o->ev = ev;
 	o->started_at = started_at;
@@ -633,6 +818,7 @@ wh_dispatch(void)
 		if (ep == NULL || !ep->valid)
 		{
 			dlist_delete(&ev->node);
+			wh_nqueued--;
 			wh_add_outcome(ev, GetCurrentTimestamp(), 0, 0,
 						   "endpoint does not exist", NULL, NULL);
 			continue;
@@ -641,12 +827,14 @@ wh_dispatch(void)
 		{
 			/* disabled since the claim: leave it pending */
 			dlist_delete(&ev->node);
+			wh_nqueued--;
 			wh_release(ev);
 			continue;
 		}
 		if (ep->error)
 		{
 			dlist_delete(&ev->node);
+			wh_nqueued--;
 			wh_add_outcome(ev, GetCurrentTimestamp(), 0, 0, ep->error,
 						   NULL, NULL);
 			continue;
@@ -654,6 +842,7 @@ wh_dispatch(void)
 		if (ep->in_flight >= ep->max_in_flight)
 			continue;
 		dlist_delete(&ev->node);
+		wh_nqueued--;
 		wh_send(ev, ep);
 	}
 }
@@ -890,6 +1079,29 @@ wh_flush_outcomes(void)
 	foreach(lc, wh_outcomes)
 		wh_release(((WhOutcomeRec *) lfirst(lc))->ev);
 	wh_outcomes = NIL;
+	MemoryContextReset(wh_outcome_cxt);
+
+	/* an endpoint left out of the last claim may have room again */
+	if (wh_claim_skipped_busy)
+		wh_next_claim_at = Min(wh_next_claim_at,
+							   wh_last_claim_at + WH_CLAIM_INTERVAL_MS * 1000);
+}
+
+/*
+ * When to record: outcomes are written in batches, since each record
+ * transaction has a fixed cost.  A batch is written once it is large, once
+ * its oldest outcome has waited WH_RECORD_DELAY_MS, or as soon as the
+ * worker has nothing else to do.
+ */
+static TimestampTz
+wh_record_due(void)
+{
+	if (wh_outcomes == NIL)
+		return DT_NOEND;
+	if (list_length(wh_outcomes) >= WH_RECORD_BATCH ||
+		(wh_ninflight == 0 && wh_nqueued == 0))
+		return 0;
+	return wh_oldest_outcome + WH_RECORD_DELAY_MS * 1000;
 }
 
 /*
@@ -932,58 +1144,6 @@ wh_build_claimed_endpoints(void)
 			ev->counted = true;
 		}
 	}
-}
-
-/*
- * When is the next pending event due that the worker does not hold?
- * Returns 0 when none is pending.
- */
-static TimestampTz wh_next_due;
-
-static void
-wh_find_next_due(void)
-{
-	Datum	   *held;
-	int			nheld = 0;
-	dlist_iter	it;
-	Datum		args[1];
-	int			rc;
-	bool		isnull;
-
-	held = palloc(sizeof(Datum) * (wh_nheld + 1));
-	dlist_foreach(it, &wh_queue)
-		held[nheld++] = Int64GetDatum(dlist_container(WhEvent, node, it.cur)->id);
-	dlist_foreach(it, &wh_inflight)
-		held[nheld++] = Int64GetDatum(dlist_container(WhEvent, node, it.cur)->id);
-
-	wh_xact_begin("looking for due events");
-	if (wh_next_due_plan == NULL)
-	{
-		Oid			types[1] = {INT8ARRAYOID};
-
-		wh_next_due_plan = wh_prepare(
-			"SELECT ev.next_attempt_at FROM webhook.event ev "
-			"WHERE ev.state = 'pending' AND ev.id <> ALL ($1) "
-			"  AND ev.endpoint_id NOT IN "
-			"      (SELECT e.id FROM webhook.endpoint e WHERE NOT e.enabled) "
-			"ORDER BY ev.next_attempt_at LIMIT 1", 1, types);
-	}
-	args[0] = PointerGetDatum(construct_array(held, nheld, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	rc = SPI_execute_plan(wh_next_due_plan, args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "looking for due events failed: %s",
-			 SPI_result_code_string(rc));
-	wh_next_due = 0;
-	if (SPI_processed > 0)
-	{
-		wh_next_due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc,
-														1, &isnull));
-		if (isnull)
-			wh_next_due = 0;
-	}
-	wh_xact_end();
 }
 
 /*
@@ -1066,6 +1226,7 @@ wh_worker_main(Datum main_arg)
 	WaitEventSet *wes;
 	int			latch_pos;
 	TimestampTz last_ext_check = 0;
+	bool		woken = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -1078,12 +1239,37 @@ wh_worker_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", "webhook worker", PGC_USERSET,
 					PGC_S_OVERRIDE);
+
+	/*
+	 * The outbox's statistics swing between "everything pending" and
+	 * "nothing pending" within seconds, and the claim's filters make any
+	 * row estimate a guess; a plan that scans the whole table and sorts it
+	 * would be chosen whenever the estimate is small, and likewise a hash
+	 * of every pending event to record a few hundred results.  Every query
+	 * the worker runs is an index range scan or a small set of index
+	 * lookups, so steer the planner to exactly that.
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_mergejoin", "off", PGC_USERSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Plan each execution with its actual arrays: the planner then knows
+	 * how many results a record step carries, and hashes the claim's list
+	 * of held events instead of comparing every row with each of them.
+	 */
+	SetConfigOption("plan_cache_mode", "force_custom_plan", PGC_USERSET,
+					PGC_S_OVERRIDE);
+	/* and its small, frequent queries gain nothing from JIT compilation */
+	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("webhook worker");
 
 	wh_worker_cxt = AllocSetContextCreate(TopMemoryContext, "webhook worker",
 										  ALLOCSET_DEFAULT_SIZES);
 	wh_loop_cxt = AllocSetContextCreate(wh_worker_cxt, "webhook loop",
 										ALLOCSET_DEFAULT_SIZES);
+	wh_outcome_cxt = AllocSetContextCreate(wh_worker_cxt, "webhook outcomes",
+										   ALLOCSET_DEFAULT_SIZES);
 	{
 		HASHCTL		ctl;
 
@@ -1115,7 +1301,6 @@ wh_worker_main(Datum main_arg)
 		WaitEvent	events[3];
 		TimestampTz now;
 		long		timeout;
-		bool		woken = false;
 		int			nev;
 		int			i;
 
@@ -1136,7 +1321,7 @@ wh_worker_main(Datum main_arg)
 		if (!wh_has_extension)
 		{
 			/* look again when woken (by a commit) or after a while */
-			if (wh_next_claim_at == 0 || last_ext_check == 0 ||
+			if (woken ||
 				now - last_ext_check >= (int64) wh_idle_timeout * 1000)
 			{
 				last_ext_check = now;
@@ -1149,22 +1334,20 @@ wh_worker_main(Datum main_arg)
 		{
 			/* send what is queued, then claim more if there is room */
 			wh_dispatch();
-			if (wh_next_claim_at <= now &&
-				wh_nheld - wh_ninflight < wh_max_in_flight)
+			if (wh_next_claim_at <= now && wh_nqueued < wh_max_in_flight)
 			{
-				int			before = wh_nheld;
-
+				wh_last_claim_at = now;
 				if (wh_guarded(wh_claim))
 				{
 					wh_build_claimed_endpoints();
 					wh_dispatch();
-					if (wh_nheld - before >= wh_batch_size)
+					if (wh_claimed_n >= (uint64) wh_batch_size)
 						wh_next_claim_at = 0;	/* probably more */
-					else if (wh_guarded(wh_find_next_due))
-						wh_next_claim_at = wh_next_due ? wh_next_due :
-							now + (int64) wh_idle_timeout * 1000;
+					else if (wh_next_due)
+						wh_next_claim_at = Max(wh_next_due,
+											   now + WH_CLAIM_INTERVAL_MS * 1000);
 					else
-						wh_next_claim_at = now + WH_ERROR_PAUSE_MS * 1000;
+						wh_next_claim_at = now + (int64) wh_idle_timeout * 1000;
 				}
 				else
 				{
@@ -1176,7 +1359,8 @@ wh_worker_main(Datum main_arg)
 				}
 			}
 
-			wh_flush_outcomes();
+			if (wh_record_due() <= now)
+				wh_flush_outcomes();
 
 			if (wh_next_retention_at <= now)
 			{
@@ -1189,26 +1373,26 @@ wh_worker_main(Datum main_arg)
 
 		/* sleep until woken, a socket is ready, or something is due */
 		now = GetCurrentTimestamp();
-		if (wh_has_extension && wh_next_claim_at <= now &&
-			wh_nheld - wh_ninflight < wh_max_in_flight)
-			timeout = 0;
-		else
 		{
 			TimestampTz until = now + (int64) wh_idle_timeout * 1000;
 			long		curl_ms = wh_http_timeout_ms();
 
-			if (wh_has_extension && wh_next_claim_at > now &&
-				wh_next_claim_at < until)
-				until = wh_next_claim_at;
-			if (wh_has_extension && wh_next_retention_at > now &&
-				wh_next_retention_at < until)
-				until = wh_next_retention_at;
-			timeout = (long) ((until - now + 999) / 1000);
+			if (wh_has_extension)
+			{
+				if (wh_nqueued < wh_max_in_flight && wh_next_claim_at < until)
+					until = wh_next_claim_at;
+				if (wh_next_retention_at < until)
+					until = wh_next_retention_at;
+				if (wh_record_due() < until)
+					until = wh_record_due();
+			}
+			timeout = until <= now ? 0 : (long) ((until - now + 999) / 1000);
 			if (curl_ms >= 0 && curl_ms < timeout)
 				timeout = curl_ms;
 		}
 
 		pgstat_report_activity(STATE_IDLE, NULL);
+		woken = false;
 		nev = WaitEventSetWait(wes, timeout, events, lengthof(events),
 							   PG_WAIT_EXTENSION);
 		for (i = 0; i < nev; i++)
@@ -1219,14 +1403,19 @@ wh_worker_main(Datum main_arg)
 				woken = true;
 			}
 		}
+
+		/*
+		 * A commit woke us: claim soon, but not more often than every
+		 * WH_CLAIM_INTERVAL_MS, so a stream of small commits is claimed in
+		 * batches instead of one transaction each.
+		 */
 		if (woken)
-			wh_next_claim_at = 0;
+			wh_next_claim_at = Min(wh_next_claim_at,
+								   wh_last_claim_at + WH_CLAIM_INTERVAL_MS * 1000);
 
 		wh_http_perform();
 		wh_collect();
-		wh_flush_outcomes();
 
 		MemoryContextReset(wh_loop_cxt);
-		wh_outcomes = NIL;
 	}
 }

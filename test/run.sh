@@ -82,6 +82,17 @@ if [ -f test/receiver/selftest.js ]; then
 	fi
 fi
 
+# the benchmark's smoke mode, so that it cannot rot (it manages its own
+# cluster and drops privileges itself)
+echo "== bench (QUICK=1)"
+if out=$(QUICK=1 bash bench/bench.sh 2>&1); then
+	passed=$((passed + 1))
+	echo "$out" | tail -n 5
+else
+	failed=$((failed + 1))
+	echo "$out" | tail -n 40
+fi
+
 [ "$work" != "$top" ] && [ "$failed" -eq 0 ] && rm -rf "$work"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
