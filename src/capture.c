@@ -436,9 +436,7 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 	}
 
 	wh_new_msg_id(&uuid, now);
-	wh_outbox_add(cache->endpoint_id, &uuid, now,
-				  cache->endpoint_enabled ? now : DT_NOEND,
-				  body->data, body->len);
+	wh_outbox_add(cache->endpoint_id, &uuid, now, now, body->data, body->len);
 }
 
 PG_FUNCTION_INFO_V1(webhook_capture);

@@ -15,7 +15,10 @@
  *	  the statement's AFTER triggers), so a statement's events are in the
  *	  table before the next statement runs, as if inserted directly;
  *	- whenever it holds WH_OUTBOX_BATCH events or WH_OUTBOX_BYTES bytes;
- *	- before commit or prepare, as a safety net.
+ *	- before commit or prepare, which also catches COPY (it fires its AFTER
+ *	  triggers without ExecutorFinish).
+ * The first two write only events of the current subtransaction (and of
+ * its committed children), never an enclosing one's: see wh_outbox_write.
  * Events are tagged with the subtransaction that captured them; when a
  * subtransaction aborts, the events it buffered are dropped with it, so a
  * rolled-back change never reaches the table.  A top-level abort drops
@@ -60,6 +63,7 @@ typedef struct WhPendingEvent
 static MemoryContext wh_outbox_cxt = NULL;
 static WhPendingEvent *wh_buf = NULL;
 static int	wh_nbuf = 0;
+static int	wh_bufsize = 0;
 static Size wh_buf_bytes = 0;
 static bool wh_callbacks_registered = false;
 
@@ -86,15 +90,20 @@ wh_outbox_reset(void)
 	wh_nbuf = 0;
 	wh_buf_bytes = 0;
 	wh_buf = NULL;
+	wh_bufsize = 0;
 	if (wh_outbox_cxt)
 		MemoryContextReset(wh_outbox_cxt);
 }
 
 /*
- * Write every buffered event into webhook.event.
+ * Write buffered events into webhook.event: all of them (all = true, at
+ * commit), or only those captured by the current subtransaction and its
+ * committed children.  Events of an enclosing (sub)transaction must not be
+ * written from inside a subtransaction, or rolling it back would take them
+ * along; they wait for a flush at their own level, or for the commit.
  */
-void
-wh_outbox_flush(void)
+static void
+wh_outbox_write(bool all)
 {
 	Oid			nsp;
 	Oid			relid;
@@ -108,9 +117,19 @@ wh_outbox_flush(void)
 	Datum		pending;
 	CommandId	cid;
 	MemoryContext old;
-	int			n = wh_nbuf;
+	int			first = 0;
+	int			n;
 	int			i;
 
+	if (!all)
+	{
+		SubTransactionId cur = GetCurrentSubTransactionId();
+
+		first = wh_nbuf;
+		while (first > 0 && wh_buf[first - 1].subid >= cur)
+			first--;
+	}
+	n = wh_nbuf - first;
 	if (n == 0)
 		return;
 
@@ -142,7 +161,7 @@ wh_outbox_flush(void)
 	slots = palloc(sizeof(TupleTableSlot *) * n);
 	for (i = 0; i < n; i++)
 	{
-		WhPendingEvent *ev = &wh_buf[i];
+		WhPendingEvent *ev = &wh_buf[first + i];
 		TupleTableSlot *slot;
 
 		slot = MakeSingleTupleTableSlot(desc, table_slot_callbacks(rel));
@@ -188,8 +207,24 @@ wh_outbox_flush(void)
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
 
-	wh_outbox_reset();
+	if (first == 0)
+		wh_outbox_reset();
+	else
+	{
+		for (i = first; i < wh_nbuf; i++)
+		{
+			wh_buf_bytes -= VARSIZE(wh_buf[i].payload);
+			pfree(wh_buf[i].payload);
+		}
+		wh_nbuf = first;
+	}
 	wh_wake_at_commit();
+}
+
+void
+wh_outbox_flush(void)
+{
+	wh_outbox_write(true);
 }
 
 static void
@@ -200,7 +235,7 @@ wh_outbox_executor_finish(QueryDesc *queryDesc)
 	else
 		standard_ExecutorFinish(queryDesc);
 	if (wh_nbuf > 0)
-		wh_outbox_flush();
+		wh_outbox_write(false);
 }
 
 static void
@@ -232,9 +267,8 @@ wh_outbox_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * Buffer one event; payload is the body's text.  next_attempt_at is
- * created_at, or infinity when the endpoint is disabled (the worker leaves
- * such "parked" events alone until the endpoint is enabled again).  The caller's transaction
+ * Buffer one event; payload is the body's text, next_attempt_at when it is
+ * first due.  The caller's transaction
  * writes it (see the file header for when).
  */
 void
@@ -256,8 +290,13 @@ wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
 	}
 
 	old = MemoryContextSwitchTo(wh_outbox_cxt);
-	if (wh_buf == NULL)
-		wh_buf = palloc(sizeof(WhPendingEvent) * WH_OUTBOX_BATCH);
+	if (wh_nbuf >= wh_bufsize)
+	{
+		/* grows past WH_OUTBOX_BATCH only while outer events must wait */
+		wh_bufsize = Max(WH_OUTBOX_BATCH, wh_bufsize * 2);
+		wh_buf = wh_buf ? repalloc(wh_buf, sizeof(WhPendingEvent) * wh_bufsize) :
+			palloc(sizeof(WhPendingEvent) * wh_bufsize);
+	}
 	ev = &wh_buf[wh_nbuf++];
 	ev->subid = GetCurrentSubTransactionId();
 	ev->endpoint_id = endpoint_id;
@@ -269,7 +308,7 @@ wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
 	MemoryContextSwitchTo(old);
 
 	if (wh_nbuf >= WH_OUTBOX_BATCH || wh_buf_bytes >= WH_OUTBOX_BYTES)
-		wh_outbox_flush();
+		wh_outbox_write(false);
 }
 
 /*

@@ -44,6 +44,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -137,6 +138,9 @@ static MemoryContext wh_loop_cxt;		/* reset every iteration */
 static HTAB *wh_endpoints;
 static dlist_head wh_queue = DLIST_STATIC_INIT(wh_queue);
 static dlist_head wh_inflight = DLIST_STATIC_INIT(wh_inflight);
+static dlist_head wh_claimed = DLIST_STATIC_INIT(wh_claimed);	/* by a claim
+																 * not yet
+																 * committed */
 static int	wh_nheld = 0;		/* queued + in flight + awaiting record */
 static int	wh_nqueued = 0;
 static int	wh_ninflight = 0;
@@ -301,6 +305,14 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 		int			n;
 		int			i;
 
+		/* the schedule first: events of a broken endpoint still retry */
+		deconstruct_array(DatumGetArrayTypeP(row->schedule), INT8OID, 8,
+						  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+		ep->schedule_ms = palloc(sizeof(int64) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			ep->schedule_ms[i] = DatumGetInt64(elems[i]);
+		ep->nschedule = n;
+
 		wh_check_url(row->url);
 		ep->url = pstrdup(row->url);
 
@@ -324,8 +336,13 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 		ep->headers = palloc(sizeof(char *) * Max(n, 1));
 		for (i = 0; i < n; i++)
 		{
-			char	   *h = TextDatumGetCString(elems[i]);
+			char	   *h;
 
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("endpoint header value must not be null")));
+			h = TextDatumGetCString(elems[i]);
 			if (strpbrk(h, "\r\n"))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -333,12 +350,6 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 			ep->headers[ep->nheaders++] = h;
 		}
 
-		deconstruct_array(DatumGetArrayTypeP(row->schedule), INT8OID, 8,
-						  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-		ep->schedule_ms = palloc(sizeof(int64) * Max(n, 1));
-		for (i = 0; i < n; i++)
-			ep->schedule_ms[i] = DatumGetInt64(elems[i]);
-		ep->nschedule = n;
 	}
 	PG_CATCH();
 	{
@@ -351,6 +362,8 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 		ep->error = edata->detail ?
 			psprintf("%s: %s", edata->message, edata->detail) :
 			pstrdup(edata->message);
+		/* build it again at the next claim, in case the error passes */
+		ep->xmin = InvalidTransactionId;
 		FreeErrorData(edata);
 		ereport(LOG,
 				(errmsg("webhook endpoint %d cannot be used: %s",
@@ -400,23 +413,18 @@ wh_held_sorted(int *n)
 }
 
 /*
- * Refresh the set of disabled endpoints.  When it changes, their due events
- * are parked (next attempt at infinity) so that claims do not walk over
- * them; webhook.enable_endpoint() brings them back.
+ * Read the set of disabled endpoints; their events are left out of claims.
  */
 static void
 wh_refresh_disabled(void)
 {
 	static SPIPlanPtr disabled_plan = NULL;
-	static SPIPlanPtr park_plan = NULL;
 	Datum	   *ids;
 	bool	   *nulls;
 	int			n;
 	bool		isnull;
 	Datum		arr;
-	bool		changed;
 	int			rc;
-	int			i;
 
 	if (disabled_plan == NULL)
 		disabled_plan = wh_prepare(
@@ -430,31 +438,43 @@ wh_refresh_disabled(void)
 						&isnull);
 	deconstruct_array(DatumGetArrayTypeP(arr), INT4OID, 4, true,
 					  TYPALIGN_INT, &ids, &nulls, &n);
-
-	changed = (n != wh_ndisabled);
-	for (i = 0; !changed && i < n; i++)
-		changed = DatumGetInt32(ids[i]) != DatumGetInt32(wh_disabled[i]);
-	if (!changed)
-		return;
-
 	if (wh_disabled)
 		pfree(wh_disabled);
 	wh_disabled = MemoryContextAlloc(wh_worker_cxt, sizeof(Datum) * (n + 1));
 	memcpy(wh_disabled, ids, sizeof(Datum) * n);
 	wh_ndisabled = n;
+}
+
+/*
+ * Park events of disabled endpoints that a claim came across: their next
+ * attempt moves to infinity, out of every later claim's way, until
+ * webhook.enable_endpoint() makes them due again.  The endpoint row is
+ * locked and checked again, so an endpoint enabled meanwhile keeps its
+ * events due.
+ */
+static void
+wh_park(Datum *ids, int n)
+{
+	static SPIPlanPtr park_plan = NULL;
+	Datum		args[1];
+	int			rc;
+
 	if (n == 0)
 		return;
-
 	if (park_plan == NULL)
 	{
-		Oid			types[1] = {INT4ARRAYOID};
+		Oid			types[1] = {INT8ARRAYOID};
 
 		park_plan = wh_prepare(
-			"UPDATE webhook.event SET next_attempt_at = 'infinity' "
-			"WHERE state = 'pending' AND next_attempt_at < 'infinity' "
-			"  AND endpoint_id = ANY ($1)", 1, types);
+			"UPDATE webhook.event ev SET next_attempt_at = 'infinity' "
+			"FROM (SELECT e.id FROM webhook.endpoint e "
+			"      WHERE NOT e.enabled FOR SHARE) d "
+			"WHERE ev.id = ANY ($1) AND ev.state = 'pending' "
+			"  AND ev.endpoint_id = d.id", 1, types);
 	}
-	rc = SPI_execute_plan(park_plan, &arr, NULL, false, 0);
+	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	rc = SPI_execute_plan(park_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "parking events failed: %s", SPI_result_code_string(rc));
 }
@@ -510,29 +530,59 @@ wh_claim(void)
 	{
 		int64	   *held = wh_held_sorted(&nheld);
 		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
+		Datum	   *park = palloc(sizeof(Datum) * (SPI_processed + 1));
+		int32	   *pick_ep = palloc(sizeof(int32) * (room + 1));
 		int			npick = 0;
+		int			npark = 0;
+		uint64		nwindow = SPI_processed;
+		SPITupleTable *window = SPI_tuptable;
 
-		for (i = 0; i < SPI_processed && npick < room; i++)
+		for (i = 0; i < nwindow && npick < room; i++)
 		{
 			bool		isnull;
 			int64		id;
 			int32		epid;
 			int			j;
+			int			already = 0;
+			int			cap;
 			bool		skip = false;
 
-			id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-			epid = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-											   SPI_tuptable->tupdesc, 2, &isnull));
+			id = DatumGetInt64(SPI_getbinval(window->vals[i],
+											 window->tupdesc, 1, &isnull));
+			epid = DatumGetInt32(SPI_getbinval(window->vals[i],
+											   window->tupdesc, 2, &isnull));
 			if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
 				continue;
-			for (j = 0; j < nbusy && !skip; j++)
-				skip = DatumGetInt32(busy[j]) == epid;
 			for (j = 0; j < wh_ndisabled && !skip; j++)
 				skip = DatumGetInt32(wh_disabled[j]) == epid;
-			if (!skip)
-				pick[npick++] = Int64GetDatum(id);
+			if (skip)
+			{
+				park[npark++] = Int64GetDatum(id);
+				continue;
+			}
+			for (j = 0; j < nbusy && !skip; j++)
+				skip = DatumGetInt32(busy[j]) == epid;
+			if (skip)
+			{
+				wh_claim_skipped_busy = true;
+				continue;
+			}
+
+			/* no endpoint takes more than twice its limit in one claim */
+			ep = wh_endpoint_get(epid);
+			cap = ep && ep->valid ? 2 * ep->max_in_flight - ep->held :
+				2 * wh_max_in_flight_per_endpoint;
+			for (j = 0; j < npick; j++)
+				already += (pick_ep[j] == epid);
+			if (already >= cap)
+			{
+				wh_claim_skipped_busy = true;
+				continue;
+			}
+			pick_ep[npick] = epid;
+			pick[npick++] = Int64GetDatum(id);
 		}
+		wh_park(park, npark);
 		args[0] = PointerGetDatum(construct_array(pick, npick, INT8OID, 8,
 												  FLOAT8PASSBYVAL,
 												  TYPALIGN_DOUBLE));
@@ -582,9 +632,7 @@ wh_claim(void)
 		ev->body[ev->body_len] = '\0';
 		MemoryContextSwitchTo(old);
 
-		dlist_push_tail(&wh_queue, &ev->node);
-		wh_nheld++;
-		wh_nqueued++;
+		dlist_push_tail(&wh_claimed, &ev->node);
 		epids = list_append_unique_int(epids, ev->endpoint_id);
 	}
 	wh_claimed_n = SPI_processed;
@@ -688,6 +736,33 @@ wh_claim(void)
 	}
 
 	wh_xact_end();
+
+	/* committed: the claimed events are the worker's now */
+	while (!dlist_is_empty(&wh_claimed))
+	{
+		dlist_node *node = dlist_pop_head_node(&wh_claimed);
+
+		dlist_push_tail(&wh_queue, node);
+		wh_nheld++;
+		wh_nqueued++;
+	}
+}
+
+/*
+ * A claim failed: forget what it took (still pending in the table).
+ */
+static void
+wh_claim_abandon(void)
+{
+	while (!dlist_is_empty(&wh_claimed))
+	{
+		WhEvent    *ev = dlist_container(WhEvent, node,
+										 dlist_pop_head_node(&wh_claimed));
+
+		pfree(ev->body);
+		pfree(ev);
+	}
+	wh_claimed_rows = NIL;
 }
 
 /*
@@ -932,6 +1007,15 @@ wh_record(void)
 		status_null[i] = (o->status == 0);
 		error[i] = o->error ? CStringGetTextDatum(o->error) : (Datum) 0;
 		error_null[i] = (o->error == NULL);
+		/* keep only a prefix that is valid text in this database */
+		if (o->response)
+		{
+			int			len = strlen(o->response);
+
+			len = pg_encoding_verifymbstr(GetDatabaseEncoding(),
+										  o->response, len);
+			o->response[len] = '\0';
+		}
 		response[i] = o->response ? CStringGetTextDatum(o->response) : (Datum) 0;
 		response_null[i] = (o->response == NULL);
 
@@ -942,13 +1026,19 @@ wh_record(void)
 			/* the endpoint is disabled; the event waits for it */
 			if (ep && ep->enabled)
 			{
+				/*
+				 * Stop sending to it now; and fetch its row again at the
+				 * next claim, so memory follows the table even if this
+				 * record transaction fails.
+				 */
 				ep->enabled = false;
+				ep->xmin = InvalidTransactionId;
 				gone[ngone++] = Int32GetDatum(ev->endpoint_id);
 			}
 		}
 		else if (ep == NULL || !ep->valid)
 		{
-			st = "dead";		/* its endpoint was dropped */
+			st = "dead";		/* its endpoint row is gone */
 		}
 		else
 		{
@@ -1081,7 +1171,7 @@ wh_flush_outcomes(void)
 	wh_outcomes = NIL;
 	MemoryContextReset(wh_outcome_cxt);
 
-	/* an endpoint left out of the last claim may have room again */
+	/* an endpoint held back at the last claim may have room again */
 	if (wh_claim_skipped_busy)
 		wh_next_claim_at = Min(wh_next_claim_at,
 							   wh_last_claim_at + WH_CLAIM_INTERVAL_MS * 1000);
@@ -1165,12 +1255,14 @@ wh_retention_step(void)
 
 		wh_retention_plan = wh_prepare(
 			"WITH d AS ("
-			"  DELETE FROM webhook.event WHERE id IN ("
+			"  DELETE FROM webhook.event e WHERE e.id IN ("
 			"    SELECT id FROM webhook.event "
 			"    WHERE state <> 'pending' "
 			"      AND finished_at < now() - $1 * interval '1 second' "
 			"    LIMIT $2) "
-			"  RETURNING id), "
+			"    AND e.state <> 'pending' "
+			"    AND e.finished_at < now() - $1 * interval '1 second' "
+			"  RETURNING e.id), "
 			"a AS ("
 			"  DELETE FROM webhook.attempt a USING d WHERE a.event_id = d.id) "
 			"SELECT count(*) FROM d", 2, types);
@@ -1352,7 +1444,7 @@ wh_worker_main(Datum main_arg)
 				else
 				{
 					/* the extension may have been dropped */
-					wh_claimed_rows = NIL;
+					wh_claim_abandon();
 					wh_has_extension = false;
 					last_ext_check = now;
 					wh_next_claim_at = now + WH_ERROR_PAUSE_MS * 1000;
