@@ -207,6 +207,35 @@ wh_prepare(const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * Execute one of the worker's prepared statements; an unexpected result is
+ * an error naming what was being done.
+ */
+static void
+wh_run(SPIPlanPtr plan, Datum *args, bool read_only, long count,
+	   int expected, const char *what)
+{
+	int			rc = SPI_execute_plan(plan, args, NULL, read_only, count);
+
+	if (rc != expected)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
+}
+
+/* An int8[] or int4[] array of n elements */
+static Datum
+wh_int8_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+wh_int4_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true,
+										   TYPALIGN_INT));
+}
+
+/*
  * Report an error caught in the loop, abort whatever transaction was open
  * and carry on, as autovacuum does for a table that fails.
  */
@@ -424,16 +453,14 @@ wh_refresh_disabled(void)
 	int			n;
 	bool		isnull;
 	Datum		arr;
-	int			rc;
 
 	if (disabled_plan == NULL)
 		disabled_plan = wh_prepare(
 			"SELECT coalesce(array_agg(id ORDER BY id), '{}') "
 			"FROM webhook.endpoint WHERE NOT enabled", 0, NULL);
-	rc = SPI_execute_plan(disabled_plan, NULL, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "fetching disabled endpoints failed: %s",
-			 SPI_result_code_string(rc));
+	wh_run(disabled_plan, NULL, true, 1, SPI_OK_SELECT, "fetching disabled endpoints");
+	if (SPI_processed != 1)
+		elog(ERROR, "fetching disabled endpoints returned no row");
 	arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						&isnull);
 	deconstruct_array(DatumGetArrayTypeP(arr), INT4OID, 4, true,
@@ -457,7 +484,6 @@ wh_park(Datum *ids, int n)
 {
 	static SPIPlanPtr park_plan = NULL;
 	Datum		args[1];
-	int			rc;
 
 	if (n == 0)
 		return;
@@ -472,11 +498,8 @@ wh_park(Datum *ids, int n)
 			"WHERE ev.id = ANY ($1) AND ev.state = 'pending' "
 			"  AND ev.endpoint_id = d.id", 1, types);
 	}
-	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	rc = SPI_execute_plan(park_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "parking events failed: %s", SPI_result_code_string(rc));
+	args[0] = wh_int8_array(ids, n);
+	wh_run(park_plan, args, false, 0, SPI_OK_UPDATE, "parking events");
 }
 
 static TimestampTz wh_next_due;
@@ -490,7 +513,6 @@ wh_claim(void)
 	HASH_SEQ_STATUS seq;
 	WhEndpoint *ep;
 	Datum		args[1];
-	int			rc;
 	uint64		i;
 	int			nheld;
 	List	   *epids = NIL;
@@ -524,9 +546,7 @@ wh_claim(void)
 			"ORDER BY next_attempt_at, id LIMIT $1", 1, types);
 	}
 	args[0] = Int32GetDatum(wh_nheld + 2 * room);
-	rc = SPI_execute_plan(wh_window_plan, args, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "claiming events failed: %s", SPI_result_code_string(rc));
+	wh_run(wh_window_plan, args, true, 0, SPI_OK_SELECT, "claiming events");
 	{
 		int64	   *held = wh_held_sorted(&nheld);
 		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
@@ -583,9 +603,7 @@ wh_claim(void)
 			pick[npick++] = Int64GetDatum(id);
 		}
 		wh_park(park, npark);
-		args[0] = PointerGetDatum(construct_array(pick, npick, INT8OID, 8,
-												  FLOAT8PASSBYVAL,
-												  TYPALIGN_DOUBLE));
+		args[0] = wh_int8_array(pick, npick);
 	}
 
 	/* Step 2: lock and read them, skipping any a user's session holds */
@@ -601,9 +619,7 @@ wh_claim(void)
 			"ORDER BY ev.next_attempt_at, ev.id "
 			"FOR UPDATE OF ev SKIP LOCKED", 1, types);
 	}
-	rc = SPI_execute_plan(wh_claim_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "claiming events failed: %s", SPI_result_code_string(rc));
+	wh_run(wh_claim_plan, args, false, 0, SPI_OK_SELECT, "claiming events");
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -661,12 +677,8 @@ wh_claim(void)
 				"       coalesce(e.max_in_flight, 0) "
 				"FROM webhook.endpoint e WHERE e.id = ANY ($1)", 1, types);
 		}
-		args[0] = PointerGetDatum(construct_array(ids, n, INT4OID, 4, true,
-												  TYPALIGN_INT));
-		rc = SPI_execute_plan(wh_endpoint_plan, args, NULL, true, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "fetching endpoints failed: %s",
-				 SPI_result_code_string(rc));
+		args[0] = wh_int4_array(ids, n);
+		wh_run(wh_endpoint_plan, args, true, 0, SPI_OK_SELECT, "fetching endpoints");
 		for (i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
@@ -721,10 +733,7 @@ wh_claim(void)
 				"WHERE ev.state = 'pending' AND ev.next_attempt_at > now() "
 				"  AND ev.next_attempt_at < 'infinity' "
 				"ORDER BY ev.next_attempt_at LIMIT 1", 0, NULL);
-		rc = SPI_execute_plan(wh_next_due_plan, NULL, NULL, true, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "looking for due events failed: %s",
-				 SPI_result_code_string(rc));
+		wh_run(wh_next_due_plan, NULL, true, 1, SPI_OK_SELECT, "looking for due events");
 		if (SPI_processed > 0)
 		{
 			wh_next_due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
@@ -972,7 +981,6 @@ wh_record(void)
 	Datum		args[9];
 	ListCell   *lc;
 	int			i = 0;
-	int			rc;
 	TimestampTz now = GetCurrentTimestamp();
 
 	ids = palloc(sizeof(Datum) * n);
@@ -1066,14 +1074,12 @@ wh_record(void)
 	}
 
 	dims[0] = n;
-	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[0] = wh_int8_array(ids, n);
 	args[1] = PointerGetDatum(construct_array(attempt, n, INT2OID, 2, true,
 											  TYPALIGN_SHORT));
 	args[2] = PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8,
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[3] = PointerGetDatum(construct_array(dur, n, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = wh_int8_array(dur, n);
 	args[4] = PointerGetDatum(construct_md_array(status, status_null, 1, dims,
 												 lbs, INT2OID, 2, true,
 												 TYPALIGN_SHORT));
@@ -1119,10 +1125,7 @@ wh_record(void)
 			"FROM r WHERE ev.id = r.id AND ev.state = 'pending'",
 			9, types);
 	}
-	rc = SPI_execute_plan(wh_record_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "recording attempts failed: %s",
-			 SPI_result_code_string(rc));
+	wh_run(wh_record_plan, args, false, 0, SPI_OK_UPDATE, "recording attempts");
 
 	if (ngone > 0)
 	{
@@ -1138,12 +1141,8 @@ wh_record(void)
 				"  disabled_at = now() "
 				"WHERE id = ANY ($1) AND enabled", 1, types);
 		}
-		garg[0] = PointerGetDatum(construct_array(gone, ngone, INT4OID, 4,
-												  true, TYPALIGN_INT));
-		rc = SPI_execute_plan(wh_gone_plan, garg, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "disabling endpoints failed: %s",
-				 SPI_result_code_string(rc));
+		garg[0] = wh_int4_array(gone, ngone);
+		wh_run(wh_gone_plan, garg, false, 0, SPI_OK_UPDATE, "disabling endpoints");
 		for (i = 0; i < ngone; i++)
 			ereport(LOG,
 					(errmsg("webhook endpoint %d disabled: the receiver answered 410 Gone",
@@ -1246,7 +1245,6 @@ static void
 wh_retention_step(void)
 {
 	Datum		args[2];
-	int			rc;
 
 	wh_xact_begin("removing old events");
 	if (wh_retention_plan == NULL)
@@ -1269,10 +1267,7 @@ wh_retention_step(void)
 	}
 	args[0] = Int32GetDatum(wh_retention);
 	args[1] = Int32GetDatum(WH_RETENTION_BATCH);
-	rc = SPI_execute_plan(wh_retention_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "removing old events failed: %s",
-			 SPI_result_code_string(rc));
+	wh_run(wh_retention_plan, args, false, 0, SPI_OK_SELECT, "removing old events");
 	wh_retention_more = false;
 	if (SPI_processed > 0)
 	{
