@@ -73,50 +73,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- build
 section "Dependencies, build, install"
-pkgs=(nginx-light wrk gnuplot-nox postgresql-contrib postgresql-client-15)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing+=("$p")
-done
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "bench: installing ${missing[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null
-fi
-bash test/deps.sh
-make -s PG_CONFIG="$pg_config"
-if [ "$(id -u)" -eq 0 ]; then
-	make -s PG_CONFIG="$pg_config" install >/dev/null
-else
-	$sudo make -s PG_CONFIG="$pg_config" install >/dev/null
-fi
-bindir=$("$pg_config" --bindir)
-echo "installed webhook into $("$pg_config" --pkglibdir) ($("$pg_config" --version))"
+. test/lib.sh
+export WEBHOOK_EXTRA_PKGS="nginx-light wrk gnuplot-nox postgresql-contrib postgresql-client-15"
+wh_build_install
 
 # ------------------------------------------------------- helpers, cleanup
-owner=$(id -un)
-if [ "$(id -u)" -eq 0 ]; then
-	owner=${WEBHOOK_TEST_USER:-postgres}
-fi
-
-# as_owner CMD...: run a program as the cluster's owner
-as_owner() {
-	if [ "$(id -u)" -eq 0 ]; then
-		(cd "$tmp" && runuser -u "$owner" -- "$@")
-	else
-		"$@"
-	fi
-}
-
-# sql ARGS...: psql on the database the worker serves; val SQL: one value
-sql() {
-	"$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$tmp" -p "$port" \
-		-U postgres -d postgres "$@"
-}
 val() { sql -At -c "$1"; }
 
 # pgb ARGS...: pgbench on the same database, all output kept in $tmp/pgbench.log

@@ -28,37 +28,10 @@ die() { echo "demo: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- build
 section "Dependencies, build, install"
-bash test/deps.sh
-make -s PG_CONFIG="$pg_config"
-if [ "$(id -u)" -eq 0 ]; then
-	make -s PG_CONFIG="$pg_config" install >/dev/null
-else
-	sudo make -s PG_CONFIG="$pg_config" install >/dev/null
-fi
-bindir=$("$pg_config" --bindir)
-echo "installed webhook into $("$pg_config" --pkglibdir) ($("$pg_config" --version))"
+. test/lib.sh
+wh_build_install
 
 # ------------------------------------------------------- helpers, cleanup
-owner=$(id -un)
-if [ "$(id -u)" -eq 0 ]; then
-	owner=${WEBHOOK_TEST_USER:-postgres}
-fi
-
-# as_owner CMD...: run a PostgreSQL program as the cluster's owner
-as_owner() {
-	if [ "$(id -u)" -eq 0 ]; then
-		(cd "$tmp" && runuser -u "$owner" -- "$@")
-	else
-		"$@"
-	fi
-}
-
-# sql: run psql on the demo cluster, as its superuser
-sql() {
-	"$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$tmp" -p "$port" \
-		-U postgres -d postgres "$@"
-}
-
 # ctl METHOD PATH [JSON]: call the receiver's control API, print the answer
 ctl() {
 	node -e '
