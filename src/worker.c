@@ -1347,6 +1347,13 @@ wh_worker_main(Datum main_arg)
 	 */
 	SetConfigOption("plan_cache_mode", "force_custom_plan", PGC_USERSET,
 					PGC_S_OVERRIDE);
+	/*
+	 * Never wait long for a row a user's session has locked: the worker
+	 * serves every endpoint, so a claim, record or clean-up that cannot get
+	 * its lock gives up and is tried again (a result not recorded only means
+	 * that attempt is repeated).
+	 */
+	SetConfigOption("lock_timeout", "1s", PGC_USERSET, PGC_S_OVERRIDE);
 	/* and its small, frequent queries gain nothing from JIT compilation */
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("webhook worker");

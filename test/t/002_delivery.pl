@@ -126,6 +126,36 @@ $node->safe_psql('postgres', "UPDATE orders SET status = 'refunded'");
 ok(wait_until(sub { @{ $recv2->requests('/rot') } >= 4 }), 'and delivers');
 ok($recv2->requests('/rot')->[3]{verified}, 'verified');
 
+# a session holding an event's row lock does not stall the worker: while
+# one event is in flight, a user locks its row; other events still go out,
+# and the locked one is delivered once the lock is gone
+$recv2->control('POST', 'reset');
+$recv2->behaviour('/rot', { delay_ms => 2000, times => 1 });
+$node->safe_psql('postgres', "UPDATE orders SET status = 'locked'");
+ok(wait_until(sub {
+	$node->safe_psql('postgres',
+		"SELECT count(*) FROM webhook.events WHERE state = 'pending'") eq '1' }),
+	'lock: one event pending');
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN');
+$locker->query_safe("SELECT id FROM webhook.event WHERE state = 'pending' FOR UPDATE");
+# the locked event's answer comes back while its row is locked
+ok(wait_until(sub { @{ $recv2->requests('/rot') } >= 1 }), 'lock: it was sent');
+sleep 3;
+$node->safe_psql('postgres', "UPDATE orders SET status = 'unlocked'");
+ok(wait_until(sub {
+	grep { json_decode($_->{body})->{data}{new}{status} eq 'unlocked' }
+	  @{ $recv2->requests('/rot') } }, 15),
+	'lock: the worker carries on while the row is locked');
+$locker->query_safe('COMMIT');
+$locker->quit;
+ok(wait_until(sub {
+	$node->safe_psql('postgres',
+		"SELECT count(*) FROM webhook.events WHERE state = 'pending'") eq '0' }, 30),
+	'lock: the locked event is delivered once the lock is gone');
+ok((grep { json_decode($_->{body})->{data}{new}{status} eq 'locked' }
+	  @{ $recv2->requests('/rot') }), 'lock: the receiver has it');
+
 $node->stop;
 $recv->stop;
 $recv2->stop;
