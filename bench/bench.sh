@@ -179,14 +179,8 @@ cleanup() {
 		echo "-- last lines of the server log:" >&2
 		tail -n 20 "$tmp/postgres.log" >&2
 	fi
-	if [ -n "$sampler_pid" ]; then
-		kill "$sampler_pid" 2>/dev/null || true
-		wait "$sampler_pid" 2>/dev/null || true
-	fi
-	if [ -n "$arrivals_pid" ]; then
-		kill "$arrivals_pid" 2>/dev/null || true
-		wait "$arrivals_pid" 2>/dev/null || true
-	fi
+	wh_stop "$sampler_pid"
+	wh_stop "$arrivals_pid"
 	if [ -n "$nginx_job" ]; then
 		if [ -s "$tmp/nginx/nginx.pid" ]; then
 			kill "$(cat "$tmp/nginx/nginx.pid")" 2>/dev/null || true
@@ -195,11 +189,7 @@ cleanup() {
 		fi
 		wait "$nginx_job" 2>/dev/null || true
 	fi
-	if $started; then
-		as_owner "$bindir/pg_ctl" -D "$tmp/data" -m immediate -s stop \
-			>/dev/null 2>&1 || true
-	fi
-	[ -n "$tmp" ] && rm -rf "$tmp"
+	wh_drop_cluster
 	exit $rc
 }
 trap cleanup EXIT

@@ -74,15 +74,8 @@ cleanup() {
 		echo "          rm -rf $tmp"
 		exit $rc
 	fi
-	if [ -n "$receiver_pid" ]; then
-		kill "$receiver_pid" 2>/dev/null || true
-		wait "$receiver_pid" 2>/dev/null || true
-	fi
-	if $started; then
-		as_owner "$bindir/pg_ctl" -D "$tmp/data" -m immediate -s stop \
-			>/dev/null 2>&1 || true
-	fi
-	[ -n "$tmp" ] && rm -rf "$tmp"
+	wh_stop "$receiver_pid"
+	wh_drop_cluster
 	exit $rc
 }
 trap cleanup EXIT

@@ -5,7 +5,8 @@
 # packages in $WEBHOOK_EXTRA_PKGS), builds and installs the extension, and
 # sets bindir and owner: the account a throwaway cluster runs as (PostgreSQL
 # refuses root, so "postgres" or $WEBHOOK_TEST_USER when called as root).
-# as_owner and sql then work on the cluster in $tmp listening on $port.
+# as_owner and sql then work on the cluster in $tmp listening on $port;
+# wh_stop and wh_drop_cluster clean up after it.
 
 wh_build_install() {
 	bash test/deps.sh
@@ -36,4 +37,21 @@ as_owner() {
 sql() {
 	"$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$tmp" -p "$port" \
 		-U postgres -d postgres "$@"
+}
+
+# wh_stop PID: end a helper process we started, if any
+wh_stop() {
+	if [ -n "$1" ]; then
+		kill "$1" 2>/dev/null || true
+		wait "$1" 2>/dev/null || true
+	fi
+}
+
+# wh_drop_cluster: stop the cluster in $tmp (if $started) and remove $tmp
+wh_drop_cluster() {
+	if $started; then
+		as_owner "$bindir/pg_ctl" -D "$tmp/data" -m immediate -s stop \
+			>/dev/null 2>&1 || true
+	fi
+	if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
 }
