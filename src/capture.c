@@ -20,8 +20,14 @@
  * events in it.  Events are buffered and written in batches by outbox.c; at
  * commit the worker is woken (see webhook.c).
  *
- * What can be worked out once per statement (parsed options, the endpoint's
- * id, the row shape) is kept in the trigger's fn_extra.
+ * What can be worked out once per trigger (parsed options, the endpoint's
+ * id, the row shape, the JSON of the names) is kept in a backend-local hash
+ * keyed by the trigger's OID, so a stream of single-row statements pays for
+ * it once rather than once per statement.  An entry is rebuilt after any
+ * relcache invalidation of its table (ALTER TABLE, CREATE/DROP TRIGGER,
+ * RENAME), of webhook.endpoint (whose statement trigger sends one whenever
+ * endpoints change, see webhook._endpoint_changed()) or of webhook.event,
+ * and after any schema is renamed.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,8 +46,11 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -58,10 +67,12 @@ typedef struct WhCaptureOptions
 
 typedef struct WhCaptureCache
 {
-	Oid			tgoid;
+	Oid			tgoid;			/* hash key */
+	bool		valid;			/* false once invalidated or half built */
+	Oid			relid;			/* the trigger's table */
+	MemoryContext cxt;			/* holds everything below */
 	WhCaptureOptions opts;
-	int32		endpoint_id;
-	bool		endpoint_enabled;
+	int32		endpoint_id;	/* 0 until first looked up */
 	Oid			owner;
 	WhRowShape *shape;
 	char	   *schema_json;
@@ -80,6 +91,12 @@ static const char *const wh_op_names[] = {"INSERT", "UPDATE", "DELETE"};
 static const char *const wh_op_suffix[] = {"inserted", "updated", "deleted"};
 
 static SPIPlanPtr wh_lookup_plan = NULL;
+
+static HTAB *wh_capture_htab = NULL;
+static Oid	wh_endpoint_relid = InvalidOid;
+static Oid	wh_event_relid = InvalidOid;
+static pg_prng_state wh_id_prng;
+static bool wh_id_prng_seeded = false;
 
 /*
  * Parse webhook.capture()'s arguments.  Errors name the trigger (or, when
@@ -180,7 +197,7 @@ wh_outbox_owner(void)
  * which the caller has connected.
  */
 static int32
-wh_lookup_endpoint(const char *name, bool *enabled)
+wh_lookup_endpoint(const char *name)
 {
 	Datum		arg = CStringGetTextDatum(name);
 	bool		isnull;
@@ -191,8 +208,8 @@ wh_lookup_endpoint(const char *name, bool *enabled)
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT id, enabled FROM webhook.endpoint "
-						   "WHERE name = $1", 1, argtypes);
+		plan = SPI_prepare("SELECT id FROM webhook.endpoint "
+						   "WHERE name OPERATOR(pg_catalog.=) $1", 1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
@@ -204,8 +221,6 @@ wh_lookup_endpoint(const char *name, bool *enabled)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return 0;
-	*enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 2, &isnull));
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -213,19 +228,39 @@ wh_lookup_endpoint(const char *name, bool *enabled)
 /*
  * A new event id: a version 7 UUID (Unix milliseconds, then random bits),
  * unique across databases and clusters and roughly ordered by time.
+ *
+ * The random bits come from a per-backend generator seeded once from
+ * pg_strong_random(): ids must be unique, not secret (the signature, not
+ * the id, is what a receiver trusts), and reading the kernel's generator
+ * for every row cost as much as writing the row's index entries.
  */
 static void
 wh_new_msg_id(pg_uuid_t *uuid, TimestampTz now)
 {
 	uint64		unix_ms;
+	uint64		r1;
+	uint64		r2;
 	int			i;
 
+	if (!wh_id_prng_seeded)
+	{
+		uint64		seed;
+
+		if (!pg_strong_random(&seed, sizeof(seed)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random event id")));
+		pg_prng_seed(&wh_id_prng, seed);
+		wh_id_prng_seeded = true;
+	}
 	unix_ms = (uint64) (now / 1000) +
 		(uint64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
-	if (!pg_strong_random(&uuid->data[6], UUID_LEN - 6))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random event id")));
+	r1 = pg_prng_uint64(&wh_id_prng);
+	r2 = pg_prng_uint64(&wh_id_prng);
+	for (i = 0; i < 8; i++)
+		uuid->data[6 + i] = (unsigned char) (r1 >> (8 * i));
+	uuid->data[14] = (unsigned char) r2;
+	uuid->data[15] = (unsigned char) (r2 >> 8);
 	for (i = 0; i < 6; i++)
 		uuid->data[i] = (unsigned char) (unix_ms >> (8 * (5 - i)));
 	uuid->data[6] = 0x70 | (uuid->data[6] & 0x0F);
@@ -233,7 +268,38 @@ wh_new_msg_id(pg_uuid_t *uuid, TimestampTz now)
 }
 
 /*
- * Per-statement state: options, endpoint id, row shape.
+ * Relcache callback: forget entries built from a relation that changed.
+ * relid is InvalidOid when the whole relcache is being reset.
+ */
+static void
+wh_capture_relcache_cb(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	WhCaptureCache *entry;
+	bool		all;
+
+	all = !OidIsValid(relid) || relid == wh_endpoint_relid ||
+		relid == wh_event_relid;
+	hash_seq_init(&status, wh_capture_htab);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (all || entry->relid == relid)
+			entry->valid = false;
+}
+
+/*
+ * Syscache callback (schemas): a renamed schema changes the "schema" every
+ * event names, and sends no relcache invalidation.
+ */
+static void
+wh_capture_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	wh_capture_relcache_cb(arg, InvalidOid);
+}
+
+/*
+ * The trigger's cached state: options, endpoint id, row shape, names.
+ * Looked up in the backend-local hash (see the file header) and remembered
+ * in fn_extra for the rest of the statement.
  */
 static WhCaptureCache *
 wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
@@ -241,23 +307,59 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	WhCaptureCache *cache = (WhCaptureCache *) fcinfo->flinfo->fn_extra;
 	Trigger    *trigger = trigdata->tg_trigger;
 	Relation	rel = trigdata->tg_relation;
-	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 	MemoryContext old;
 	StringInfoData buf;
+	Oid			nsp;
+	bool		found;
 	int			op;
 
-	if (cache != NULL && cache->tgoid == trigger->tgoid &&
+	if (cache != NULL && cache->valid && cache->tgoid == trigger->tgoid &&
 		wh_shape_matches(cache->shape, RelationGetDescr(rel)))
 		return cache;
 
-	old = MemoryContextSwitchTo(cxt);
-	cache = palloc0(sizeof(WhCaptureCache));
-	cache->tgoid = trigger->tgoid;
+	if (wh_capture_htab == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(WhCaptureCache);
+		ctl.hcxt = CacheMemoryContext;
+		wh_capture_htab = hash_create("webhook capture cache", 32, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(wh_capture_relcache_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, wh_capture_syscache_cb,
+									  (Datum) 0);
+	}
+	cache = hash_search(wh_capture_htab, &trigger->tgoid, HASH_ENTER, &found);
+	if (!found)
+	{
+		cache->valid = false;
+		cache->cxt = NULL;
+	}
+	if (cache->valid && wh_shape_matches(cache->shape, RelationGetDescr(rel)))
+	{
+		fcinfo->flinfo->fn_extra = cache;
+		return cache;
+	}
+
+	/* (re)build; valid stays false until every part is in place */
+	cache->valid = false;
+	if (cache->cxt)
+		MemoryContextDelete(cache->cxt);
+	cache->cxt = AllocSetContextCreate(CacheMemoryContext,
+									   "webhook capture trigger",
+									   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cache->cxt);
+	cache->relid = RelationGetRelid(rel);
+	cache->endpoint_id = 0;
 	wh_parse_options(trigger->tgnargs, trigger->tgargs,
 					 psprintf("trigger \"%s\"", trigger->tgname),
 					 &cache->opts);
-	cache->shape = wh_shape_build(rel, cxt, cache->opts.exclude);
+	cache->shape = wh_shape_build(rel, cache->cxt, cache->opts.exclude);
 	cache->owner = wh_outbox_owner();
+	nsp = get_namespace_oid("webhook", false);
+	wh_endpoint_relid = get_relname_relid("endpoint", nsp);
+	wh_event_relid = get_relname_relid("event", nsp);
 
 	initStringInfo(&buf);
 	escape_json(&buf, get_namespace_name(RelationGetNamespace(rel)));
@@ -279,6 +381,7 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	}
 	MemoryContextSwitchTo(old);
 
+	cache->valid = true;
 	fcinfo->flinfo->fn_extra = cache;
 	return cache;
 }
@@ -344,7 +447,7 @@ wh_update_changed(TupleDesc tupdesc, Trigger *trigger, WhRowShape *shape,
  * marks the event as truncated.
  */
 static void
-wh_build_body(StringInfo buf, WhCaptureCache *cache, int op, TimestampTz now,
+wh_build_body(StringInfo buf, WhCaptureCache *cache, int op,
 			  Datum *oldv, bool *oldn, Datum *newv, bool *newn,
 			  const char *changed, bool keys_only)
 {
@@ -370,14 +473,16 @@ wh_build_body(StringInfo buf, WhCaptureCache *cache, int op, TimestampTz now,
 		return;
 	}
 
-	{
-		char		ts[MAXDATELEN + 1];
-
-		JsonEncodeDateTime(ts, TimestampGetDatum(now), TIMESTAMPOID, NULL);
-		appendStringInfo(buf, "{\"type\":%s,\"timestamp\":\"%sZ\",\"data\":{\"op\":\"%s\",\"schema\":%s,\"table\":%s",
-						 cache->type_json[op], ts, wh_op_names[op],
-						 cache->schema_json, cache->table_json);
-	}
+	/*
+	 * Stored without "timestamp" (it is created_at) and, unless the
+	 * subscription names its own, without "type" (it is the table and the
+	 * operation): wh_event_body() adds both back when the event is sent.
+	 */
+	appendStringInfoChar(buf, '{');
+	if (cache->opts.event_type)
+		appendStringInfo(buf, "\"type\":%s,", cache->type_json[op]);
+	appendStringInfo(buf, "\"data\":{\"op\":\"%s\",\"schema\":%s,\"table\":%s",
+					 wh_op_names[op], cache->schema_json, cache->table_json);
 	if (newv)
 	{
 		appendStringInfoString(buf, ",\"new\":");
@@ -400,8 +505,8 @@ wh_build_body(StringInfo buf, WhCaptureCache *cache, int op, TimestampTz now,
 
 /*
  * Queue the event for the outbox (see outbox.c).  The endpoint's id is
- * looked up once per statement, as the outbox's owner, so users need no
- * privilege on the extension's tables.
+ * looked up once per trigger (again whenever endpoints change), as the
+ * outbox's owner, so users need no privilege on the extension's tables.
  */
 static void
 wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
@@ -413,18 +518,18 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 	{
 		Oid			save_userid;
 		int			save_sec;
+		int32		endpoint_id;
 
 		GetUserIdAndSecContext(&save_userid, &save_sec);
 		SetUserIdAndSecContext(cache->owner,
 							   save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		cache->endpoint_id = wh_lookup_endpoint(cache->opts.endpoint,
-												&cache->endpoint_enabled);
+		endpoint_id = wh_lookup_endpoint(cache->opts.endpoint);
 		SPI_finish();
 		SetUserIdAndSecContext(save_userid, save_sec);
 
-		if (cache->endpoint_id == 0)
+		if (endpoint_id == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("endpoint \"%s\" does not exist",
@@ -433,6 +538,7 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 							   trigdata->tg_trigger->tgname,
 							   RelationGetRelationName(trigdata->tg_relation)),
 					 errhint("Create it with webhook.create_endpoint(), or drop the trigger.")));
+		cache->endpoint_id = endpoint_id;
 	}
 
 	wh_new_msg_id(&uuid, now);
@@ -519,14 +625,14 @@ webhook_capture(PG_FUNCTION_ARGS)
 
 	now = GetCurrentTimestamp();
 	initStringInfo(&body);
-	wh_build_body(&body, cache, op, now, oldv, oldn, newv, newn,
+	wh_build_body(&body, cache, op, oldv, oldn, newv, newn,
 				  op == WH_OP_UPDATE ? changed.data : NULL, false);
 	if (body.len > wh_max_payload_size)
 	{
 		int			full = body.len;
 
 		resetStringInfo(&body);
-		wh_build_body(&body, cache, op, now, oldv, oldn, newv, newn,
+		wh_build_body(&body, cache, op, oldv, oldn, newv, newn,
 					  op == WH_OP_UPDATE ? changed.data : NULL, true);
 		ereport(WARNING,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -537,6 +643,26 @@ webhook_capture(PG_FUNCTION_ARGS)
 	}
 
 	wh_insert_event(cache, trigdata, now, &body);
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(webhook_endpoint_changed);
+
+/*
+ * Statement trigger on webhook.endpoint: tell every backend (at commit, and
+ * this one at the next command) to rebuild its capture cache, since an
+ * endpoint's name may now lead to another id, or to none.
+ */
+Datum
+webhook_endpoint_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webhook._endpoint_changed() can only be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }
 

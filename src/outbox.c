@@ -24,6 +24,17 @@
  * rolled-back change never reaches the table.  A top-level abort drops
  * everything.
  *
+ * Index entries: ExecOpenIndices() builds every index's IndexInfo and
+ * compiles the partial indexes' predicates each time, which for a
+ * single-row statement cost about as much as the entries themselves.  So
+ * when webhook.event's indexes are all plain btrees on columns (as the
+ * extension makes them), their IndexInfo and compiled predicates are kept
+ * per backend, rebuilt after any relcache invalidation of the table (a new
+ * index, a dropped one, CREATE INDEX CONCURRENTLY becoming ready), and the
+ * entries are inserted with index_insert() directly.  Any other index
+ * (expressions, exclusion constraints, deferrable uniqueness, another
+ * access method) sends every write down the executor's general path.
+ *
  * Rows are written straight into the heap and indexes, without permission
  * checks: the table belongs to the extension, and users who can write
  * their own tables must be able to capture events without being able to
@@ -33,6 +44,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -41,8 +53,13 @@
 #include "executor/executor.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/uuid.h"
 
 #include "webhook.h"
@@ -68,6 +85,176 @@ static Size wh_buf_bytes = 0;
 static bool wh_callbacks_registered = false;
 
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
+
+/* webhook.event, its sequence and the "pending" label, looked up once */
+static Oid	wh_event_relid = InvalidOid;
+static Oid	wh_event_seqid = InvalidOid;
+static Datum wh_pending_label = (Datum) 0;
+
+/* webhook.event's indexes, when the direct path can maintain them */
+typedef struct WhOutboxIndex
+{
+	Oid			indexoid;
+	IndexInfo  *info;
+	ExprState  *predicate;		/* NULL unless partial */
+} WhOutboxIndex;
+
+static MemoryContext wh_index_cxt = NULL;
+static WhOutboxIndex *wh_indexes = NULL;
+static int	wh_nindexes = 0;
+static bool wh_indexes_direct = false;
+static bool wh_indexes_checked = false;
+static ExprContext *wh_index_econtext = NULL;
+
+/*
+ * Relcache callback: forget the OIDs above when webhook.event changes (or
+ * goes, with DROP EXTENSION).
+ */
+static void
+wh_outbox_relcache_cb(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == wh_event_relid)
+	{
+		wh_event_relid = InvalidOid;
+		wh_indexes_checked = false;
+	}
+}
+
+/*
+ * Work out, for the open webhook.event, whether its index entries can be
+ * written directly, and keep what that needs (see the file header).
+ */
+static void
+wh_outbox_index_setup(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (wh_index_cxt == NULL)
+		wh_index_cxt = AllocSetContextCreate(CacheMemoryContext,
+											 "webhook outbox indexes",
+											 ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(wh_index_cxt);
+	wh_indexes = NULL;
+	wh_nindexes = 0;
+	wh_indexes_direct = false;
+	wh_index_econtext = NULL;
+
+	old = MemoryContextSwitchTo(wh_index_cxt);
+	wh_indexes = palloc0(sizeof(WhOutboxIndex) * (list_length(indexes) + 1));
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		Relation	irel = index_open(indexoid, AccessShareLock);
+		IndexInfo  *ii = BuildIndexInfo(irel);
+		bool		plain;
+		WhOutboxIndex *wi;
+
+		plain = irel->rd_rel->relam == BTREE_AM_OID &&
+			ii->ii_Expressions == NIL && ii->ii_ExclusionOps == NULL &&
+			(!ii->ii_Unique || irel->rd_index->indimmediate);
+			index_close(irel, AccessShareLock);
+		if (!plain)
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(wh_index_cxt);
+			wh_indexes = NULL;
+			wh_nindexes = 0;
+			return;
+		}
+		wi = &wh_indexes[wh_nindexes++];
+		wi->indexoid = indexoid;
+		wi->info = ii;
+		wi->predicate = ii->ii_Predicate != NIL ?
+			ExecInitQual(ii->ii_Predicate, NULL) : NULL;
+	}
+	wh_index_econtext = CreateStandaloneExprContext();
+	MemoryContextSwitchTo(old);
+	wh_indexes_direct = true;
+}
+
+/*
+ * Write the index entries of the n rows just inserted, directly (see the
+ * file header).
+ */
+static void
+wh_outbox_index_direct(Relation rel, TupleTableSlot **slots, int n)
+{
+	Relation   *irels = palloc(sizeof(Relation) * (wh_nindexes + 1));
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	int			i;
+	int			k;
+
+	for (k = 0; k < wh_nindexes; k++)
+		irels[k] = index_open(wh_indexes[k].indexoid, RowExclusiveLock);
+	for (i = 0; i < n; i++)
+	{
+		for (k = 0; k < wh_nindexes; k++)
+		{
+			WhOutboxIndex *wi = &wh_indexes[k];
+
+			if (!wi->info->ii_ReadyForInserts)
+				continue;
+			if (wi->predicate)
+			{
+				wh_index_econtext->ecxt_scantuple = slots[i];
+				if (!ExecQual(wi->predicate, wh_index_econtext))
+				{
+					ResetExprContext(wh_index_econtext);
+					continue;
+				}
+				ResetExprContext(wh_index_econtext);
+			}
+			FormIndexDatum(wi->info, slots[i], NULL, values, isnull);
+			index_insert(irels[k], values, isnull, &slots[i]->tts_tid, rel,
+						 wi->info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, wi->info);
+		}
+	}
+	for (k = 0; k < wh_nindexes; k++)
+		index_close(irels[k], NoLock);
+	pfree(irels);
+}
+
+/*
+ * Look up webhook.event, its id sequence and the enum value "pending", once
+ * per backend (again after webhook.event changes).
+ */
+static void
+wh_outbox_lookup(void)
+{
+	static bool registered = false;
+	Oid			nsp;
+	Oid			relid;
+	Oid			seqid;
+	Oid			state_type;
+
+	if (OidIsValid(wh_event_relid))
+		return;
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(wh_outbox_relcache_cb, (Datum) 0);
+		registered = true;
+	}
+	nsp = get_namespace_oid("webhook", false);
+	relid = get_relname_relid("event", nsp);
+	seqid = get_relname_relid("event_id_seq", nsp);
+	state_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+								 CStringGetDatum("event_state"),
+								 ObjectIdGetDatum(nsp));
+	if (!OidIsValid(relid) || !OidIsValid(seqid) || !OidIsValid(state_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"webhook.event\" does not exist"),
+				 errhint("Is the webhook extension installed in this database?")));
+	wh_pending_label = DirectFunctionCall2(enum_in, CStringGetDatum("pending"),
+										   ObjectIdGetDatum(state_type));
+	wh_event_seqid = seqid;
+	wh_indexes_checked = false;
+	wh_event_relid = relid;
+}
 
 /*
  * Forget buffered events from subtransaction subid and its children
@@ -105,10 +292,8 @@ wh_outbox_reset(void)
 static void
 wh_outbox_write(bool all)
 {
-	Oid			nsp;
-	Oid			relid;
-	Oid			seqid;
 	Relation	rel;
+	Oid			seqid;
 	ResultRelInfo *rri;
 	EState	   *estate;
 	BulkInsertState bistate;
@@ -133,27 +318,28 @@ wh_outbox_write(bool all)
 	if (n == 0)
 		return;
 
-	nsp = get_namespace_oid("webhook", false);
-	relid = get_relname_relid("event", nsp);
-	seqid = get_relname_relid("event_id_seq", nsp);
-	if (!OidIsValid(relid) || !OidIsValid(seqid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"webhook.event\" does not exist"),
-				 errhint("Is the webhook extension installed in this database?")));
-
-	rel = table_open(relid, RowExclusiveLock);
+	wh_outbox_lookup();
+	seqid = wh_event_seqid;
+	pending = wh_pending_label;
+	rel = table_open(wh_event_relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
-	if (desc->natts != 10)
-		elog(ERROR, "webhook.event has %d columns, expected 10", desc->natts);
-	pending = DirectFunctionCall2(enum_in, CStringGetDatum("pending"),
-								  ObjectIdGetDatum(TupleDescAttr(desc, 3)->atttypid));
+	if (desc->natts < 10)
+		elog(ERROR, "webhook.event has %d columns, expected at least 10",
+			 desc->natts);
+
+	/* after table_open, which took in any invalidation of the table */
+	if (!wh_indexes_checked)
+	{
+		wh_outbox_index_setup(rel);
+		wh_indexes_checked = true;
+	}
 
 	estate = CreateExecutorState();
 	old = MemoryContextSwitchTo(estate->es_query_cxt);
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
+	if (!wh_indexes_direct)
+		ExecOpenIndices(rri, false);
 	/* a ring of buffers only pays off for real batches */
 	bistate = n > 1 ? GetBulkInsertState() : NULL;
 	cid = GetCurrentCommandId(true);
@@ -166,7 +352,9 @@ wh_outbox_write(bool all)
 
 		slot = MakeSingleTupleTableSlot(desc, table_slot_callbacks(rel));
 		ExecClearTuple(slot);
-		memset(slot->tts_isnull, false, sizeof(bool) * desc->natts);
+		/* columns added after the first ten are left null */
+		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+		memset(slot->tts_isnull, false, sizeof(bool) * 10);
 		slot->tts_values[0] = Int64GetDatum(nextval_internal(seqid, false));
 		slot->tts_values[1] = Int32GetDatum(ev->endpoint_id);
 		slot->tts_values[2] = UUIDPGetDatum(&ev->msg_id);
@@ -184,25 +372,31 @@ wh_outbox_write(bool all)
 
 	table_multi_insert(rel, slots, n, cid, 0, bistate);
 
-	for (i = 0; i < n; i++)
+	if (wh_indexes_direct)
+		wh_outbox_index_direct(rel, slots, n);
+	else
 	{
-		List	   *recheck;
+		for (i = 0; i < n; i++)
+		{
+			List	   *recheck;
 
 #if PG_VERSION_NUM >= 160000
-		recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
-										NULL, NIL, false);
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
+											false, NULL, NIL, false);
 #else
-		recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
-										NULL, NIL);
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
+											false, NULL, NIL);
 #endif
-		list_free(recheck);
-		ResetPerTupleExprContext(estate);
-		ExecDropSingleTupleTableSlot(slots[i]);
+			list_free(recheck);
+			ResetPerTupleExprContext(estate);
+		}
+		ExecCloseIndices(rri);
 	}
+	for (i = 0; i < n; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
 
 	if (bistate)
 		FreeBulkInsertState(bistate);
-	ExecCloseIndices(rri);
 	MemoryContextSwitchTo(old);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);

@@ -6,15 +6,20 @@
  * Every value must come out exactly as to_jsonb() would render it, so a
  * receiver sees the same thing a user sees in SQL.  PostgreSQL does not
  * export its per-type JSON rendering, so a "row shape" is worked out once
- * per statement: for each column, how its values turn into JSON.  Common
- * built-in scalar types get a direct path (numbers, booleans, dates and
- * times, json, jsonb, text-like types); arrays, composites and types with a
- * cast to json go through the server's own to_json(), given a FuncExpr so
- * it knows the argument type, and so render exactly as it does.
+ * per trigger (kept by capture.c): for each column, how its values turn
+ * into JSON.  Common built-in scalar types get a direct path (numbers,
+ * booleans, dates and times, json, jsonb, text-like types); arrays,
+ * composites and types with a cast to json go through the server's own
+ * to_json(), given a FuncExpr so it knows the argument type, and so render
+ * exactly as it does.
  *
  * A shape also remembers which columns the subscription excludes (secrets,
  * personal data) and which form the row's key, used when a row is too large
  * to send whole.
+ *
+ * The outbox stores a Standard Webhooks body without its "timestamp", which
+ * is always the event's created_at; wh_event_body() puts it back when the
+ * event is sent or shown.
  *
  *-------------------------------------------------------------------------
  */
@@ -321,4 +326,129 @@ wh_shape_append_row(StringInfo buf, WhRowShape *shape, Datum *values,
 			wh_append_value(buf, col, values[i]);
 	}
 	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * The end of the JSON string starting at p[i] (a '"'), just past its closing
+ * quote; len when it does not end.
+ */
+static size_t
+wh_json_string_end(const char *p, size_t len, size_t i)
+{
+	for (i++; i < len && p[i] != '"'; i++)
+		if (p[i] == '\\')
+			i++;
+	return i < len ? i + 1 : len;
+}
+
+/* Does p[i..len) start with the string lit? */
+static bool
+wh_at(const char *p, size_t len, size_t i, const char *lit)
+{
+	size_t		n = strlen(lit);
+
+	return i <= len && len - i >= n && memcmp(p + i, lit, n) == 0;
+}
+
+/*
+ * The body an event is sent with, from its stored payload.
+ *
+ * A Standard Webhooks body is {"type":T,"timestamp":TS,"data":D}.  The
+ * capture stores only what cannot be derived: the timestamp is the event's
+ * created_at, and the type, unless the subscription names its own, is
+ * "<table>.inserted|updated|deleted" from D's "table" and "op".  So it
+ * stores {"data":D}, or {"type":T,"data":D} for a named type, which keeps
+ * 40 to 65 bytes per event out of the table and the WAL, and they are put
+ * back here.  Any other payload (Supabase's format, events written by
+ * version 0.1.0, which carry both) is returned as stored.  The result is
+ * palloc'd and NUL-terminated; *body_len is its length.
+ */
+char *
+wh_event_body(const char *payload, size_t len, TimestampTz created_at,
+			  size_t *body_len)
+{
+	static const char *const ops[][2] = {
+		{"INSERT", "inserted"}, {"UPDATE", "updated"}, {"DELETE", "deleted"}
+	};
+	const char *type = NULL;	/* the type's JSON string, as stored */
+	size_t		type_len = 0;
+	const char *table = NULL;	/* or the table's, for a derived type */
+	size_t		table_len = 0;
+	const char *suffix = NULL;
+	size_t		data;			/* where "data": starts */
+	char		ts[MAXDATELEN + 1];
+	StringInfoData buf;
+
+	if (wh_at(payload, len, 0, "{\"type\":\""))
+	{
+		size_t		end = wh_json_string_end(payload, len, 8);
+
+		type = payload + 8;
+		type_len = end - 8;
+		data = end + 1;
+		if (!wh_at(payload, len, end, ",\"data\":"))
+			goto as_stored;
+	}
+	else if (wh_at(payload, len, 0, "{\"data\":{\"op\":\""))
+	{
+		size_t		i = 15;
+		int			k;
+
+		data = 1;
+		for (k = 0; k < lengthof(ops) && suffix == NULL; k++)
+			if (wh_at(payload, len, i, ops[k][0]) &&
+				wh_at(payload, len, i + 6, "\",\"schema\":\""))
+				suffix = ops[k][1];
+		if (suffix == NULL)
+			goto as_stored;
+		i = wh_json_string_end(payload, len, i + 17);
+		if (!wh_at(payload, len, i, ",\"table\":\""))
+			goto as_stored;
+		table = payload + i + 9;
+		table_len = wh_json_string_end(payload, len, i + 9) - (i + 9);
+		if (table_len < 2 || table[table_len - 1] != '"')
+			goto as_stored;
+	}
+	else
+		goto as_stored;
+
+	JsonEncodeDateTime(ts, TimestampTzGetDatum(created_at), TIMESTAMPOID, NULL);
+	initStringInfo(&buf);
+	enlargeStringInfo(&buf, len + 48 + 2 * table_len);
+	appendStringInfoString(&buf, "{\"type\":");
+	if (type)
+		appendBinaryStringInfo(&buf, type, type_len);
+	else
+	{
+		/* "<table>.<suffix>": the table's string without its closing quote */
+		appendBinaryStringInfo(&buf, table, table_len - 1);
+		appendStringInfo(&buf, ".%s\"", suffix);
+	}
+	appendStringInfo(&buf, ",\"timestamp\":\"%sZ\",", ts);
+	appendBinaryStringInfo(&buf, payload + data, len - data);
+	*body_len = buf.len;
+	return buf.data;
+
+as_stored:
+	*body_len = len;
+	return pnstrdup(payload, len);
+}
+
+PG_FUNCTION_INFO_V1(webhook_event_body);
+
+/*
+ * SQL: webhook._event_body(payload, created_at), the body as sent, for the
+ * events view.
+ */
+Datum
+webhook_event_body(PG_FUNCTION_ARGS)
+{
+	text	   *payload = PG_GETARG_TEXT_PP(0);
+	TimestampTz created_at = PG_GETARG_TIMESTAMPTZ(1);
+	char	   *body;
+	size_t		len;
+
+	body = wh_event_body(VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload),
+						 created_at, &len);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(body, len));
 }

@@ -51,6 +51,8 @@ extern void wh_shape_append_row(StringInfo buf, WhRowShape *shape,
 								Datum *values, bool *nulls, bool keys_only);
 extern bool wh_shape_is_excluded(WhRowShape *shape, int attno);
 extern const char *wh_shape_column_json(WhRowShape *shape, int attno);
+extern char *wh_event_body(const char *payload, size_t len,
+						   TimestampTz created_at, size_t *body_len);
 
 /* The outbox writer (outbox.c) */
 extern void wh_outbox_init(void);

@@ -613,7 +613,7 @@ wh_claim(void)
 
 		wh_claim_plan = wh_prepare(
 			"SELECT ev.id, ev.endpoint_id, ev.msg_id, ev.attempts, "
-			"       ev.retry_from, ev.payload "
+			"       ev.retry_from, ev.payload, ev.created_at "
 			"FROM webhook.event ev "
 			"WHERE ev.id = ANY ($1) AND ev.state = 'pending' "
 			"ORDER BY ev.next_attempt_at, ev.id "
@@ -642,10 +642,10 @@ wh_claim(void)
 		ev->attempts = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
 		ev->retry_from = DatumGetInt16(SPI_getbinval(tup, desc, 5, &isnull));
 		body = DatumGetTextPP(SPI_getbinval(tup, desc, 6, &isnull));
-		ev->body_len = VARSIZE_ANY_EXHDR(body);
-		ev->body = palloc(ev->body_len + 1);
-		memcpy(ev->body, VARDATA_ANY(body), ev->body_len);
-		ev->body[ev->body_len] = '\0';
+		ev->body = wh_event_body(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body),
+								 DatumGetTimestampTz(SPI_getbinval(tup, desc, 7,
+																   &isnull)),
+								 &ev->body_len);
 		MemoryContextSwitchTo(old);
 
 		dlist_push_tail(&wh_claimed, &ev->node);

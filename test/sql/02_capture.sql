@@ -16,13 +16,25 @@ FROM webhook.subscriptions;
 
 -- events as a test sees them: the body without its timestamp
 CREATE VIEW ev AS
-SELECT e.id, e.state, p.name AS endpoint, e.payload::jsonb ->> 'type' AS type,
-	   (e.payload::jsonb ? 'timestamp') AS has_ts,
+SELECT e.id, e.state, p.name AS endpoint,
+	   webhook._event_body(e.payload, e.created_at)::jsonb ->> 'type' AS type,
+	   (webhook._event_body(e.payload, e.created_at)::jsonb ? 'timestamp') AS has_ts,
 	   e.payload::jsonb -> 'data' AS data
 FROM webhook.event e JOIN webhook.endpoint p ON p.id = e.endpoint_id;
 
 INSERT INTO orders VALUES (1, 'pending', 12.50, '4242424242424242', 'gift');
 SELECT type, has_ts, jsonb_pretty(data) FROM ev ORDER BY id;
+
+-- the outbox keeps the body without its timestamp, which is created_at, and
+-- without its type, which is the table and the operation; the body as sent
+-- (and as webhook.events shows it) has both, the timestamp in UTC
+SELECT e.payload::jsonb ? 'timestamp' AS stored_ts,
+	   e.payload::jsonb ? 'type' AS stored_type,
+	   (b::jsonb ->> 'timestamp')::timestamptz = e.created_at AS ts_is_created_at,
+	   b::text ~ '^\{"type":"orders.inserted","timestamp":"[0-9-]+T[0-9:.]+Z","data":\{' AS shape,
+	   (SELECT v.payload::text FROM webhook.events v WHERE v.id = e.id) = b::text
+		   AS view_shows_it
+FROM webhook.event e, webhook._event_body(e.payload, e.created_at) b;
 
 -- an UPDATE that changes no watched column sends nothing
 UPDATE orders SET status = status;
