@@ -344,6 +344,12 @@ wh_outbox_write(bool all)
 	bistate = n > 1 ? GetBulkInsertState() : NULL;
 	cid = GetCurrentCommandId(true);
 
+	/*
+	 * The slots share a copy of the descriptor that is not reference
+	 * counted: with the relcache's own, each slot would register with the
+	 * resource owner, and forgetting n of them costs O(n^2).
+	 */
+	desc = CreateTupleDescCopy(desc);
 	slots = palloc(sizeof(TupleTableSlot *) * n);
 	for (i = 0; i < n; i++)
 	{
