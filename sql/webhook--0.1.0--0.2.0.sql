@@ -55,3 +55,20 @@ LEFT JOIN webhook.endpoint e ON e.id = ev.endpoint_id;
  * order already made them, and a session that ends leaves a gap.
  */
 ALTER SEQUENCE webhook.event_id_seq CACHE 64;
+
+/*
+ * The outbox and the history are queues: rows come in at one end and leave
+ * at the other (delivered, then removed after webhook.retention).  Their
+ * free space must be reclaimed while they run, not once a fifth of them is
+ * dead, or they grow with every day of traffic.  So autovacuum looks at
+ * them after every 2,000 dead rows and does not throttle itself on them
+ * (they are small once vacuumed).
+ */
+ALTER TABLE webhook.event SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
+	autovacuum_vacuum_insert_scale_factor = 0,
+	autovacuum_vacuum_insert_threshold = 20000);
+ALTER TABLE webhook.attempt SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
+	autovacuum_vacuum_insert_scale_factor = 0,
+	autovacuum_vacuum_insert_threshold = 20000);
