@@ -16,7 +16,6 @@ use WebhookTest;
 my $recv = WebhookTest::Receiver->new;
 # the launcher and three workers fill every slot
 my $node = new_node('databases', conf => q{
-webhook.database = ''
 max_worker_processes = 4
 max_parallel_workers = 0
 max_logical_replication_workers = 0
