@@ -430,6 +430,9 @@ wh_read_mailbox(bool *scan_all)
 			db->done = true;
 	}
 
+	/* read names again: a database may have been renamed or recreated */
+	if (nstart > 0)
+		need_scan = true;
 	for (i = 0; i < nstart; i++)
 	{
 		WhDb	   *db = hash_search(wh_dbs, &start[i], HASH_FIND, NULL);
@@ -439,7 +442,6 @@ wh_read_mailbox(bool *scan_all)
 			/* learn its name first; it is wanted once known */
 			bool		found;
 
-			need_scan = true;
 			db = hash_search(wh_dbs, &start[i], HASH_ENTER, &found);
 			memset(db, 0, sizeof(WhDb));
 			db->dboid = start[i];
@@ -562,6 +564,16 @@ wh_launcher_step(bool *rescan)
 	return next;
 }
 
+/* The launcher is gone: nobody is to set its latch any more */
+static void
+wh_launcher_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&wh_launcher->mutex);
+	if (wh_launcher->latch == MyLatch)
+		wh_launcher->latch = NULL;
+	SpinLockRelease(&wh_launcher->mutex);
+}
+
 /*
  * Entry point of the launcher.
  */
@@ -590,6 +602,7 @@ wh_launcher_main(Datum main_arg)
 	SpinLockAcquire(&wh_launcher->mutex);
 	wh_launcher->latch = MyLatch;
 	SpinLockRelease(&wh_launcher->mutex);
+	before_shmem_exit(wh_launcher_detach, (Datum) 0);
 
 	ereport(LOG, (errmsg("webhook launcher started")));
 

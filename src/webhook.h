@@ -47,7 +47,7 @@ extern void wh_launcher_shmem_init(void);
 extern void wh_launcher_init(void);
 extern void wh_launcher_request(Oid dboid);
 extern bool wh_launcher_stop_requested(void);
-extern void wh_launcher_worker_done(const char *why) pg_attribute_noreturn();
+extern void wh_launcher_worker_done(const char *why);	/* does not return */
 
 /* The delivery worker (worker.c) */
 extern PGDLLEXPORT void wh_worker_main(Datum main_arg);

@@ -122,6 +122,12 @@ is($node->safe_psql('extra',
 	'1', 'and the trigger is still there');
 delivers('extra', 2, 'after a refused DROP EXTENSION');
 
+# RENAME needs the database to itself too
+($ret, $out, $err) = $node->psql('postgres', 'ALTER DATABASE extra RENAME TO extra2');
+is($ret, 0, 'ALTER DATABASE ... RENAME of a database with a worker succeeds') or diag $err;
+ok(wait_until(sub { workers() eq 'extra2,postgres' }), 'and its worker comes back');
+$node->safe_psql('postgres', 'ALTER DATABASE extra2 RENAME TO extra');
+ok(wait_until(sub { workers() eq 'extra,postgres' }), 'renamed back');
 unlike(workers(), qr/quiet/, 'a database without the extension has no worker');
 # a database whose worker runs can still be a template
 ($ret, $out, $err) = $node->psql('postgres', 'CREATE DATABASE copy TEMPLATE extra');
