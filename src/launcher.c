@@ -114,6 +114,7 @@ typedef struct WhDb
 	BackgroundWorkerHandle *handle;
 	TimestampTz retry_at;
 	bool		done;			/* its worker reported a deliberate stop */
+	bool		again;			/* asked for while its worker was stopping */
 	bool		complained;		/* a start failure was logged */
 	bool		seen;			/* found by the latest scan */
 	bool		excluded;		/* not the one named by webhook.database */
@@ -176,39 +177,32 @@ wh_held_locked(Oid dboid, TimestampTz now)
 }
 
 /*
- * Hold a database until a given time (0 releases it).  When every entry is
- * in use the oldest-expiring one is replaced: holds are short.
+ * Hold a database until a given time (0 releases it).  A new hold takes a
+ * free or expired entry, else the one that expires first: holds are short.
  */
 static void
 wh_set_hold(Oid dboid, TimestampTz until)
 {
-	TimestampTz now = GetCurrentTimestamp();
 	int			pick = -1;
 	int			i;
 
 	SpinLockAcquire(&wh_launcher->mutex);
 	for (i = 0; i < WH_MAILBOX; i++)
+		if (wh_launcher->hold[i].dboid == dboid)
+			pick = i;
+	if (pick < 0 && until > 0)
 	{
-		WhHold	   *h = &wh_launcher->hold[i];
-
-		if (h->dboid == dboid)
-		{
-			pick = i;
-			break;
-		}
-		if (pick < 0 || h->until <= now ||
-			h->until < wh_launcher->hold[pick].until)
-			pick = i;
+		pick = 0;
+		for (i = 1; i < WH_MAILBOX; i++)
+			if (wh_launcher->hold[i].until < wh_launcher->hold[pick].until)
+				pick = i;
 	}
-	wh_launcher->hold[pick].dboid = until > 0 ? dboid : InvalidOid;
-	wh_launcher->hold[pick].until = until;
+	if (pick >= 0)
+	{
+		wh_launcher->hold[pick].dboid = until > 0 ? dboid : InvalidOid;
+		wh_launcher->hold[pick].until = until;
+	}
 	SpinLockRelease(&wh_launcher->mutex);
-}
-
-static void
-wh_wake_launcher_locked(Latch **latch)
-{
-	*latch = wh_launcher->latch;
 }
 
 /*
@@ -234,7 +228,7 @@ wh_launcher_request(Oid dboid)
 		else
 			wh_launcher->scan_all = true;
 	}
-	wh_wake_launcher_locked(&latch);
+	latch = wh_launcher->latch;
 	SpinLockRelease(&wh_launcher->mutex);
 	if (latch)
 		SetLatch(latch);
@@ -269,7 +263,7 @@ wh_launcher_worker_done(const char *why)
 	SpinLockAcquire(&wh_launcher->mutex);
 	if (wh_launcher->ndone < WH_MAILBOX)
 		wh_launcher->done[wh_launcher->ndone++] = MyDatabaseId;
-	wh_wake_launcher_locked(&latch);
+	latch = wh_launcher->latch;
 	SpinLockRelease(&wh_launcher->mutex);
 	if (latch)
 		SetLatch(latch);
@@ -452,6 +446,8 @@ wh_read_mailbox(bool *scan_all)
 			db->state = WH_DB_WANTED;
 			db->retry_at = 0;
 		}
+		else if (db->state == WH_DB_RUNNING)
+			db->again = true;	/* in case it is on its way out */
 	}
 	return need_scan || *scan_all;
 }
@@ -490,7 +486,13 @@ wh_launcher_step(bool *rescan)
 		SpinLockAcquire(&wh_launcher->mutex);
 		held = wh_held_locked(db->dboid, now);
 		SpinLockRelease(&wh_launcher->mutex);
-		if (db->done || held)
+		if (db->again && !held)
+		{
+			/* the extension came back while it was stopping */
+			db->state = WH_DB_WANTED;
+			db->retry_at = 0;
+		}
+		else if (db->done || held)
 			db->state = WH_DB_IDLE;
 		else
 		{
@@ -500,6 +502,7 @@ wh_launcher_step(bool *rescan)
 			*rescan = true;
 		}
 		db->done = false;
+		db->again = false;
 	}
 
 	/* workers to start */

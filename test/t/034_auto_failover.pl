@@ -157,6 +157,8 @@ psql_at('node1', 'postgres', qq{
 });
 $recv->secret(psql_at('node1', 'postgres', "SELECT webhook.endpoint_secret('shop')"));
 
+# pg_basebackup waits for a spread checkpoint: let it find nothing to write
+psql_at('node1', 'postgres', 'CHECKPOINT');
 ok(create_node('node2'), 'pg_autoctl create postgres: node2');
 append_conf('node2', $node_conf)
   unless slurp_file("$base/node2/postgresql.conf") =~ /^shared_preload_libraries = 'webhook'/m;
