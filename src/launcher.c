@@ -70,9 +70,14 @@
 /* Mailbox capacity; a full start box turns into a scan of every database */
 #define WH_MAILBOX				64
 /* A worker that stopped on an error is started again after this long */
-#define WH_RESTART_DELAY_MS		5000L
+#define WH_RESTART_DELAY_MS		1000L
 /* A worker start refused for want of a slot is tried again after this long */
 #define WH_RETRY_DELAY_MS		10000L
+/*
+ * A database kept waiting by webhook.max_workers is reported after this
+ * long: workers that find no extension make room again within milliseconds
+ */
+#define WH_LIMIT_REPORT_DELAY_MS	5000L
 /* Longest a backend waits for a worker to leave a database */
 #define WH_LEAVE_TIMEOUT_MS		10000L
 /* How long DROP DATABASE keeps its database held after it ran */
@@ -113,6 +118,7 @@ typedef struct WhDb
 	WhDbState	state;
 	BackgroundWorkerHandle *handle;
 	TimestampTz retry_at;
+	TimestampTz waiting_since;	/* for a free webhook.max_workers place */
 	bool		done;			/* its worker reported a deliberate stop */
 	bool		again;			/* asked for while its worker was stopping */
 	bool		complained;		/* a start failure was logged */
@@ -533,6 +539,15 @@ wh_launcher_step(bool *rescan)
 		}
 		if (nrunning >= wh_max_workers)
 		{
+			if (db->waiting_since == 0)
+				db->waiting_since = now;
+			if (!db->complained &&
+				now < db->waiting_since + WH_LIMIT_REPORT_DELAY_MS * 1000)
+			{
+				next = Min(next, db->waiting_since +
+						   WH_LIMIT_REPORT_DELAY_MS * 1000);
+				continue;
+			}
 			if (!db->complained)
 				ereport(WARNING,
 						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -560,6 +575,7 @@ wh_launcher_step(bool *rescan)
 			continue;
 		}
 		db->state = WH_DB_RUNNING;
+		db->waiting_since = 0;
 		db->complained = false;
 		db->done = false;
 		nrunning++;

@@ -81,11 +81,16 @@ static void wh_define_gucs(void);
  * Shared memory size and set-up.
  */
 static Size
+wh_state_size(void)
+{
+	return MAXALIGN(offsetof(WebhookSharedState, slots) +
+					sizeof(WebhookWorkerSlot) * wh_max_workers);
+}
+
+static Size
 wh_shmem_size(void)
 {
-	return add_size(MAXALIGN(offsetof(WebhookSharedState, slots) +
-							 sizeof(WebhookWorkerSlot) * wh_max_workers),
-					wh_launcher_shmem_size());
+	return add_size(wh_state_size(), wh_launcher_shmem_size());
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -107,11 +112,10 @@ wh_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	wh_state = ShmemInitStruct("webhook", wh_shmem_size(), &found);
+	wh_state = ShmemInitStruct("webhook", wh_state_size(), &found);
 	if (!found)
 	{
-		memset(wh_state, 0, offsetof(WebhookSharedState, slots) +
-			   sizeof(WebhookWorkerSlot) * wh_max_workers);
+		memset(wh_state, 0, wh_state_size());
 		SpinLockInit(&wh_state->mutex);
 	}
 	wh_launcher_shmem_init();

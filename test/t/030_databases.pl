@@ -139,6 +139,18 @@ ok(wait_until(sub { workers() eq 'copy,extra,postgres' }),
 unlike(slurp_file($node->logfile), qr/terminating background worker "webhook/,
 	'no worker was killed');
 
+# -- webhook.max_workers bounds the workers, and says so
+$node->append_conf('postgresql.conf', "webhook.max_workers = 2\n");
+$log_at = -s $node->logfile;
+$node->restart;
+ok($node->wait_for_log(
+		qr/could not start a webhook worker for database "\w+".*\n.*DETAIL:  All 2 webhook workers allowed by "webhook.max_workers" are running/,
+		$log_at),
+	'webhook.max_workers reached: the log says so');
+ok(wait_until(sub { workers() =~ /^\w+,\w+$/ }), 'two workers run');
+sleep 1;
+like(workers(), qr/^\w+,\w+$/, 'and no more');
+
 $node->stop;
 $recv->stop;
 done_testing();
