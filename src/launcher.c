@@ -26,7 +26,7 @@
  *			backend about to run DROP DATABASE (or anything else that needs
  *			the database to itself: RENAME, SET TABLESPACE, use as a
  *			template) holds it, wakes its worker and waits for it to exit,
- *			since before PostgreSQL 18 nothing else stops a background
+ *			since before PostgreSQL 19 nothing else stops a background
  *			worker connected to a database being dropped.  DROP EXTENSION
  *			holds its database briefly at commit, so the worker exits
  *			without first failing on the missing tables.
@@ -241,6 +241,23 @@ wh_launcher_request(Oid dboid)
 }
 
 /*
+ * The same, from a commit that captured events where no worker runs: at
+ * most once a second per backend, as a database webhook.database leaves
+ * out never gets a worker.
+ */
+void
+wh_launcher_request_throttled(Oid dboid)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (now - last < 1000 * 1000L && now >= last)
+		return;
+	last = now;
+	wh_launcher_request(dboid);
+}
+
+/*
  * Worker side: has this database been held (by DROP DATABASE, DROP
  * EXTENSION, ...) so that the worker should leave?
  */
@@ -313,7 +330,7 @@ wh_start_worker(WhDb *db)
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 		BGWORKER_BACKEND_DATABASE_CONNECTION;
 #ifdef BGWORKER_INTERRUPTIBLE
-	/* PostgreSQL 18: DROP DATABASE and friends may terminate it too */
+	/* PostgreSQL 19: DROP DATABASE and friends may terminate it too */
 	worker.bgw_flags |= BGWORKER_INTERRUPTIBLE;
 #endif
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
@@ -430,9 +447,6 @@ wh_read_mailbox(bool *scan_all)
 			db->done = true;
 	}
 
-	/* read names again: a database may have been renamed or recreated */
-	if (nstart > 0)
-		need_scan = true;
 	for (i = 0; i < nstart; i++)
 	{
 		WhDb	   *db = hash_search(wh_dbs, &start[i], HASH_FIND, NULL);
@@ -446,11 +460,14 @@ wh_read_mailbox(bool *scan_all)
 			memset(db, 0, sizeof(WhDb));
 			db->dboid = start[i];
 			db->state = WH_DB_WANTED;
+			need_scan = true;
 		}
 		else if (db->state != WH_DB_RUNNING && !db->excluded)
 		{
 			db->state = WH_DB_WANTED;
 			db->retry_at = 0;
+			/* read its name again: it may have been renamed */
+			need_scan = true;
 		}
 		else if (db->state == WH_DB_RUNNING)
 			db->again = true;	/* in case it is on its way out */

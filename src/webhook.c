@@ -342,7 +342,7 @@ void
 wh_wake_worker(Oid dboid)
 {
 	if (!wh_signal_worker(dboid))
-		wh_launcher_request(dboid);
+		wh_launcher_request_throttled(dboid);
 }
 
 static void

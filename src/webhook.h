@@ -46,6 +46,7 @@ extern Size wh_launcher_shmem_size(void);
 extern void wh_launcher_shmem_init(void);
 extern void wh_launcher_init(void);
 extern void wh_launcher_request(Oid dboid);
+extern void wh_launcher_request_throttled(Oid dboid);
 extern bool wh_launcher_stop_requested(void);
 extern void wh_launcher_worker_done(const char *why);	/* does not return */
 
