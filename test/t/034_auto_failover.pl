@@ -132,7 +132,8 @@ psql_at('monitor', 'pg_auto_failover', "ALTER SYSTEM SET pgautofailover.$_")
 psql_at('monitor', 'pg_auto_failover', 'SELECT pg_reload_conf()');
 
 # -- two nodes; only shared_preload_libraries is added for webhook
-my $node_conf = "shared_buffers = 16MB\nshared_preload_libraries = 'webhook'\n";
+# (pg_autoctl preloads pg_stat_statements; keep it)
+my $node_conf = "shared_buffers = 16MB\nshared_preload_libraries = 'pg_stat_statements,webhook'\n";
 sub create_node
 {
 	my ($name) = @_;
@@ -161,7 +162,7 @@ $recv->secret(psql_at('node1', 'postgres', "SELECT webhook.endpoint_secret('shop
 psql_at('node1', 'postgres', 'CHECKPOINT');
 ok(create_node('node2'), 'pg_autoctl create postgres: node2');
 append_conf('node2', $node_conf)
-  unless slurp_file("$base/node2/postgresql.conf") =~ /^shared_preload_libraries = 'webhook'/m;
+  unless slurp_file("$base/node2/postgresql.conf") =~ /^shared_preload_libraries = '\S*webhook'/m;
 run_node('node2');
 ok(wait_until(sub { states() eq 'node1:primary/primary node2:secondary/secondary' }, 60),
 	'node1 is primary, node2 secondary');
