@@ -59,6 +59,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -852,6 +853,17 @@ wh_drop_empty_schema(const char *schema)
 	SPI_finish();
 }
 
+/* Does the current role own a database (as DROP DATABASE requires)? */
+static bool
+wh_owns_database(Oid dboid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(DatabaseRelationId, dboid, GetUserId());
+#else
+	return pg_database_ownercheck(dboid, GetUserId());
+#endif
+}
+
 /* Does a DROP statement name the webhook extension? */
 static bool
 wh_drops_webhook(DropStmt *stmt)
@@ -945,6 +957,9 @@ wh_process_utility(PlannedStmt *pstmt, const char *queryString,
 			break;
 	}
 
+	/* only for a role that may run the command: nobody else stops a worker */
+	if (OidIsValid(cleared) && !wh_owns_database(cleared))
+		cleared = InvalidOid;
 	if (OidIsValid(cleared) && wh_launcher != NULL)
 		wh_clear_database(cleared, dropping ? WH_DROP_HOLD_MS :
 						  WH_LEAVE_TIMEOUT_MS * 2);

@@ -89,9 +89,20 @@ ok($node->wait_for_log(
 is(workers(), 'billing,postgres,shop', 'no worker in extra yet');
 $node->safe_psql('extra', "INSERT INTO items VALUES (1, 'extra')");
 
+# -- a role that may not drop a database does not disturb its worker
+$node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN');
+my $pid = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker' AND datname = 'billing'");
+my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE billing',
+	extra_params => [ '-U', 'mallory' ]);
+like($err, qr/must be owner of database billing/, 'DROP DATABASE by another role is refused');
+is($node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker' AND datname = 'billing'"),
+	$pid, 'and the worker was left alone');
+
 # -- DROP DATABASE of a database whose worker runs
 $t0 = time();
-my ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE billing');
+($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE billing');
 $took = time() - $t0;
 is($ret, 0, 'DROP DATABASE with a running worker succeeds') or diag $err;
 note sprintf('DROP DATABASE took %.2f s', $took);
