@@ -11,6 +11,7 @@ OBJS = \
 	src/payload.o \
 	src/endpoint.o \
 	src/worker.o \
+	src/launcher.o \
 	src/http.o \
 	src/sign.o \
 	src/retry.o

@@ -4,8 +4,10 @@
  *	  Module entry point: settings, shared memory, and waking the worker.
  *
  * The library must be in shared_preload_libraries: _PG_init registers the
- * delivery worker and reserves a small shared-memory area.  That area holds
- * one slot per running worker, naming its database and its latch.
+ * launcher (launcher.c), which starts one delivery worker per database, and
+ * reserves a small shared-memory area.  That area holds one slot per running
+ * worker (webhook.max_workers of them), naming its database and its latch,
+ * and the launcher's mailbox.
  *
  * Locking: the slots are protected by a spinlock.  A worker fills its slot
  * when it starts and clears it at exit; a backend that committed events
@@ -37,8 +39,6 @@
 
 PG_MODULE_MAGIC;
 
-#define WH_MAX_WORKERS	64
-
 typedef struct WebhookWorkerSlot
 {
 	Oid			dboid;			/* InvalidOid when free */
@@ -49,12 +49,13 @@ typedef struct WebhookWorkerSlot
 typedef struct WebhookSharedState
 {
 	slock_t		mutex;
-	WebhookWorkerSlot slots[WH_MAX_WORKERS];
+	WebhookWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];	/* wh_max_workers */
 } WebhookSharedState;
 
 /* Settings */
 int			wh_max_payload_size = 1024 * 1024;
 char	   *wh_database = NULL;
+int			wh_max_workers = 8;
 int			wh_max_in_flight = 64;
 int			wh_max_in_flight_per_endpoint = 32;
 int			wh_batch_size = 500;
@@ -75,15 +76,21 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 void		_PG_init(void);
 
 static void wh_define_gucs(void);
-static void wh_register_worker(void);
 
 /*
  * Shared memory size and set-up.
  */
 static Size
+wh_state_size(void)
+{
+	return MAXALIGN(offsetof(WebhookSharedState, slots) +
+					sizeof(WebhookWorkerSlot) * wh_max_workers);
+}
+
+static Size
 wh_shmem_size(void)
 {
-	return MAXALIGN(sizeof(WebhookSharedState));
+	return add_size(wh_state_size(), wh_launcher_shmem_size());
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -105,12 +112,13 @@ wh_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	wh_state = ShmemInitStruct("webhook", wh_shmem_size(), &found);
+	wh_state = ShmemInitStruct("webhook", wh_state_size(), &found);
 	if (!found)
 	{
-		memset(wh_state, 0, sizeof(WebhookSharedState));
+		memset(wh_state, 0, wh_state_size());
 		SpinLockInit(&wh_state->mutex);
 	}
+	wh_launcher_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -143,7 +151,7 @@ _PG_init(void)
 	shmem_startup_hook = wh_shmem_startup;
 
 	wh_outbox_init();
-	wh_register_worker();
+	wh_launcher_init();
 }
 
 static void
@@ -158,12 +166,20 @@ wh_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("webhook.database",
-							   "Database whose outbox the worker delivers.",
+							   "Only this database's events are delivered; empty means every database.",
 							   NULL,
 							   &wh_database,
-							   "postgres",
+							   "",
 							   PGC_POSTMASTER, 0,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_workers",
+							"Most delivery workers (one per database) running at once.",
+							NULL,
+							&wh_max_workers,
+							8, 1, 1024,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("webhook.max_in_flight",
 							"Most requests the worker has in flight at once.",
@@ -217,28 +233,6 @@ wh_define_gucs(void)
 }
 
 /*
- * Register the delivery worker.  It runs only once recovery has finished,
- * so nothing is ever sent from a standby, and is restarted after a crash.
- */
-static void
-wh_register_worker(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "webhook");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "wh_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "webhook worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "webhook worker");
-	worker.bgw_main_arg = (Datum) 0;
-	RegisterBackgroundWorker(&worker);
-}
-
-/*
  * Worker side: publish this process's latch for its database.
  */
 static void
@@ -255,17 +249,21 @@ wh_worker_detach(int code, Datum arg)
 	wh_my_slot = -1;
 }
 
-void
+bool
 wh_worker_attach(void)
 {
 	int			i;
+	bool		taken = false;
 
 	SpinLockAcquire(&wh_state->mutex);
-	for (i = 0; i < WH_MAX_WORKERS; i++)
+	for (i = 0; i < wh_max_workers; i++)
+		if (wh_state->slots[i].dboid == MyDatabaseId)
+			taken = true;
+	for (i = 0; i < wh_max_workers && !taken; i++)
 	{
 		WebhookWorkerSlot *slot = &wh_state->slots[i];
 
-		if (slot->dboid == InvalidOid || slot->dboid == MyDatabaseId)
+		if (slot->dboid == InvalidOid)
 		{
 			slot->dboid = MyDatabaseId;
 			slot->pid = MyProcPid;
@@ -276,29 +274,52 @@ wh_worker_attach(void)
 	}
 	SpinLockRelease(&wh_state->mutex);
 
+	/* another worker serves this database already */
+	if (taken)
+		return false;
 	if (wh_my_slot < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("too many webhook workers"),
 				 errdetail("At most %d webhook workers can run at once.",
-						   WH_MAX_WORKERS)));
+						   wh_max_workers)));
 	before_shmem_exit(wh_worker_detach, (Datum) 0);
+	return true;
 }
 
 /*
- * Set the latch of the worker serving a database, if one runs.
+ * The pid of the worker serving a database, or 0.
  */
-void
-wh_wake_worker(Oid dboid)
+int
+wh_worker_pid(Oid dboid)
+{
+	int			pid = 0;
+	int			i;
+
+	if (wh_state == NULL)
+		return 0;
+	SpinLockAcquire(&wh_state->mutex);
+	for (i = 0; i < wh_max_workers; i++)
+		if (wh_state->slots[i].dboid == dboid)
+			pid = wh_state->slots[i].pid;
+	SpinLockRelease(&wh_state->mutex);
+	return pid;
+}
+
+/*
+ * Set the latch of the worker serving a database; false if none runs.
+ */
+bool
+wh_signal_worker(Oid dboid)
 {
 	Latch	   *latch = NULL;
 	int			i;
 
 	if (wh_state == NULL)
-		return;
+		return false;
 
 	SpinLockAcquire(&wh_state->mutex);
-	for (i = 0; i < WH_MAX_WORKERS; i++)
+	for (i = 0; i < wh_max_workers; i++)
 	{
 		if (wh_state->slots[i].dboid == dboid)
 		{
@@ -310,6 +331,18 @@ wh_wake_worker(Oid dboid)
 
 	if (latch)
 		SetLatch(latch);
+	return latch != NULL;
+}
+
+/*
+ * Wake the worker serving a database; if none runs, ask the launcher for
+ * one (the worker may have stopped, or not be known to the launcher yet).
+ */
+void
+wh_wake_worker(Oid dboid)
+{
+	if (!wh_signal_worker(dboid))
+		wh_launcher_request_throttled(dboid);
 }
 
 static void

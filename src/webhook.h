@@ -26,6 +26,7 @@
 /* Settings (webhook.c) */
 extern int	wh_max_payload_size;
 extern char *wh_database;
+extern int	wh_max_workers;
 extern int	wh_max_in_flight;
 extern int	wh_max_in_flight_per_endpoint;
 extern int	wh_batch_size;
@@ -34,9 +35,20 @@ extern int	wh_max_response_size;
 extern int	wh_idle_timeout;
 
 /* Shared state and wake-ups (webhook.c) */
-extern void wh_worker_attach(void);
+extern bool wh_worker_attach(void);
+extern int	wh_worker_pid(Oid dboid);
+extern bool wh_signal_worker(Oid dboid);
 extern void wh_wake_worker(Oid dboid);
 extern void wh_wake_at_commit(void);
+
+/* One worker per database (launcher.c) */
+extern Size wh_launcher_shmem_size(void);
+extern void wh_launcher_shmem_init(void);
+extern void wh_launcher_init(void);
+extern void wh_launcher_request(Oid dboid);
+extern void wh_launcher_request_throttled(Oid dboid);
+extern bool wh_launcher_stop_requested(void);
+extern void wh_launcher_worker_done(const char *why);	/* does not return */
 
 /* The delivery worker (worker.c) */
 extern PGDLLEXPORT void wh_worker_main(Datum main_arg);

@@ -3,7 +3,8 @@
  * worker.c
  *	  The delivery worker: claim due events, send them, record what happened.
  *
- * One worker serves one database.  Its loop:
+ * One worker serves one database, the one the launcher (launcher.c) passes
+ * as its argument; it exits when the extension is not there.  Its loop:
  *
  *	1. Claim: in a short transaction, select due pending events with
  *	   FOR UPDATE SKIP LOCKED (never ones it already holds, never ones of a
@@ -1314,13 +1315,16 @@ wh_worker_main(Datum main_arg)
 	int			latch_pos;
 	TimestampTz last_ext_check = 0;
 	bool		woken = true;
+	bool		announced = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(wh_database, NULL, 0);
-	wh_worker_attach();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg),
+											  InvalidOid, 0);
+	if (!wh_worker_attach())
+		wh_launcher_worker_done("another worker serves this database");
 
 	/* A lost commit here only means an attempt repeated, never lost */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
@@ -1386,10 +1390,6 @@ wh_worker_main(Datum main_arg)
 	AddWaitEventToSet(wes, WL_SOCKET_READABLE, wh_http_fd(), NULL, NULL);
 	(void) latch_pos;
 
-	ereport(LOG,
-			(errmsg("webhook worker started for database \"%s\"",
-					wh_database)));
-
 	for (;;)
 	{
 		WaitEvent	events[3];
@@ -1401,6 +1401,8 @@ wh_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(wh_loop_cxt);
 
 		CHECK_FOR_INTERRUPTS();
+		if (wh_launcher_stop_requested())
+			wh_launcher_worker_done("asked to leave the database");
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -1421,6 +1423,15 @@ wh_worker_main(Datum main_arg)
 				last_ext_check = now;
 				if (!wh_guarded(wh_check_extension))
 					wh_has_extension = false;
+				else if (!wh_has_extension)
+					wh_launcher_worker_done("the extension is not installed");
+				else if (!announced)
+				{
+					announced = true;
+					ereport(LOG,
+							(errmsg("webhook worker started for database \"%s\"",
+									MyBgworkerEntry->bgw_extra)));
+				}
 			}
 		}
 

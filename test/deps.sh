@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential postgresql-15 postgresql-server-dev-15
-      libcurl4-openssl-dev libssl-dev libipc-run-perl)
+      libcurl4-openssl-dev libssl-dev libipc-run-perl
+      postgresql-15-auto-failover)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 [ -n "${WEBHOOK_EXTRA_PKGS:-}" ] && pkgs+=($WEBHOOK_EXTRA_PKGS)

@@ -23,7 +23,8 @@ my $json = JSON::PP->new->canonical;
 
 sub json_decode { return $json->decode(shift); }
 
-# A started node with webhook preloaded and created in "postgres".
+# A started node with webhook preloaded and created in "postgres" (workers
+# run in every database where the extension is created).
 sub new_node
 {
 	my ($name, %opts) = @_;
@@ -31,7 +32,6 @@ sub new_node
 	$node->init(%{ $opts{init} // {} });
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'webhook'
-webhook.database = 'postgres'
 log_min_messages = info
 } . ($opts{conf} // ''));
 	$node->start;
