@@ -566,8 +566,8 @@ section "5. Cost over time: $cost_1 then $cost_2 events, retention ${retention}s
 sql -c "ALTER SYSTEM SET webhook.retention = '${retention}s'" -c "SELECT pg_reload_conf()" >/dev/null
 clean_slate
 # A fresh worker, so that its memory reflects this phase's events only (the
-# phases before have sent about a million already); the postmaster starts
-# it again after bgw_restart_time (1 s).
+# phases before have sent about a million already); the launcher starts it
+# again within about a second.
 old_pid=$(worker_mem | cut -d' ' -f1)
 sql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE backend_type = 'webhook worker'" >/dev/null
