@@ -13,7 +13,11 @@ OBJS = \
 	src/worker.o \
 	src/http.o \
 	src/sign.o \
-	src/retry.o
+	src/retry.o \
+	src/netguard.o \
+	src/inputcheck.o \
+	src/egress.o \
+	src/transport.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

@@ -191,8 +191,10 @@ wh_lookup_endpoint(const char *name, bool *enabled)
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan;
 
+		/* qualified: a caller's search_path must not pick the operator */
 		plan = SPI_prepare("SELECT id, enabled FROM webhook.endpoint "
-						   "WHERE name = $1", 1, argtypes);
+						   "WHERE name OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
@@ -416,7 +418,8 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 
 		GetUserIdAndSecContext(&save_userid, &save_sec);
 		SetUserIdAndSecContext(cache->owner,
-							   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+							   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		cache->endpoint_id = wh_lookup_endpoint(cache->opts.endpoint,

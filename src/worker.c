@@ -65,6 +65,7 @@
 #include "http.h"
 #include "retry.h"
 #include "sign.h"
+#include "transport.h"
 #include "webhook.h"
 
 /* Upper bound on a Retry-After the worker honours */
@@ -103,6 +104,7 @@ typedef struct WhEndpoint
 	int64	   *schedule_ms;
 	int			nschedule;
 	int			max_in_flight;
+	WhTransport transport;		/* TLS and proxy options */
 	int			in_flight;		/* requests now in flight */
 	int			held;			/* events held (queued or in flight) */
 } WhEndpoint;
@@ -299,6 +301,7 @@ typedef struct WhEndpointRow
 	int64		timeout_ms;
 	Datum		schedule;		/* int8[] of milliseconds */
 	int			max_in_flight;
+	WhTransport transport;
 } WhEndpointRow;
 
 static void
@@ -344,6 +347,7 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 
 		wh_check_url(row->url);
 		ep->url = pstrdup(row->url);
+		wh_transport_copy(&ep->transport, &row->transport, ep->id);
 
 		ep->keylen = wh_secret_decode(row->secret, ep->key, &why);
 		if (ep->keylen < 0)
@@ -674,7 +678,9 @@ wh_claim(void)
 				"       (extract(epoch FROM e.timeout) * 1000)::bigint, "
 				"       ARRAY(SELECT (extract(epoch FROM s) * 1000)::bigint "
 				"             FROM unnest(e.retry_schedule) s), "
-				"       coalesce(e.max_in_flight, 0) "
+				"       coalesce(e.max_in_flight, 0), "
+				"       e.ca_bundle, e.client_cert, e.client_key, "
+				"       e.tls_insecure, e.proxy "
 				"FROM webhook.endpoint e WHERE e.id = ANY ($1)", 1, types);
 		}
 		args[0] = wh_int4_array(ids, n);
@@ -713,6 +719,7 @@ wh_claim(void)
 			row->schedule = datumCopy(SPI_getbinval(tup, desc, 10, &isnull),
 									  false, -1);
 			row->max_in_flight = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+			wh_transport_fetch(&row->transport, tup, desc, 12);
 			wh_claimed_rows = lappend(wh_claimed_rows, row);
 			MemoryContextSwitchTo(old);
 		}
@@ -862,6 +869,7 @@ wh_send(WhEvent *ev, WhEndpoint *ep)
 		req.headers = headers;
 		req.nheaders = n;
 		req.timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 15000;
+		wh_transport_apply(&req, &ep->transport);
 		wh_http_start(&req);
 
 		dlist_push_tail(&wh_inflight, &ev->node);
