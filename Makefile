@@ -17,7 +17,8 @@ OBJS = \
 	src/netguard.o \
 	src/inputcheck.o \
 	src/egress.o \
-	src/transport.o
+	src/transport.o \
+	src/bodyenc.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

@@ -74,13 +74,13 @@ wh_networks_check(char **newval, void **extra, GucSource source)
 static void
 wh_allowed_assign(const char *newval, void *extra)
 {
-	wh_net_allowed = (const WhNetList *) extra;
+	wh_net_install(&wh_net_allowed, (const WhNetList *) extra);
 }
 
 static void
 wh_denied_assign(const char *newval, void *extra)
 {
-	wh_net_denied = (const WhNetList *) extra;
+	wh_net_install(&wh_net_denied, (const WhNetList *) extra);
 }
 
 /* The proxy must be a proxy URL, or empty for none */

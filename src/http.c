@@ -531,6 +531,21 @@ wh_easy_setup(WhTransfer *t, const WhHttpRequest *req)
 	WH_SETOPT(CURLOPT_OPENSOCKETFUNCTION, wh_opensocket_cb);
 	WH_SETOPT(CURLOPT_OPENSOCKETDATA, t);
 
+	/*
+	 * ... once, when opened: since the network lists last changed, reuse
+	 * only connections opened after that (curl counts whole seconds, so
+	 * within the first second take a fresh one).
+	 */
+	if (wh_net_changed_us > 0)
+	{
+		int64		age_s = (wh_monotonic_us() - wh_net_changed_us) / 1000000;
+
+		if (age_s < 1)
+			WH_SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+		else
+			WH_SETOPT(CURLOPT_MAXLIFETIME_CONN, (long) age_s);
+	}
+
 	/* a receiver announcing a huge body is cut off before it sends it */
 	WH_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) t->max_body);
 

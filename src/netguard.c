@@ -31,11 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "netguard.h"
 
 const WhNetList *wh_net_allowed = NULL;
 const WhNetList *wh_net_denied = NULL;
+long long	wh_net_changed_us = 0;
 
 /* A built-in blocked range and what it is */
 typedef struct WhBlocked
@@ -188,6 +190,29 @@ wh_net_parse_list(const char *s, char *err, size_t errlen)
 	}
 	list->n = n;
 	return list;
+}
+
+/*
+ * Install a list.  A list with other content than before marks the time,
+ * so that the HTTP engine stops reusing connections opened under the old
+ * one (they were checked once, when opened).
+ */
+void
+wh_net_install(const WhNetList **slot, const WhNetList *list)
+{
+	const WhNetList *old = *slot;
+	int			oldn = old ? old->n : 0;
+	int			newn = list ? list->n : 0;
+
+	if (oldn != newn ||
+		(newn > 0 && memcmp(old->nets, list->nets, sizeof(WhNet) * newn) != 0))
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		wh_net_changed_us = (long long) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	}
+	*slot = list;
 }
 
 size_t

@@ -43,6 +43,16 @@ extern const WhNetList *wh_net_allowed;
 extern const WhNetList *wh_net_denied;
 
 /*
+ * When the lists last changed, in microseconds on CLOCK_MONOTONIC (0:
+ * never).  Connections opened before then were checked against old lists
+ * and must not be reused.
+ */
+extern long long wh_net_changed_us;
+
+/* Install a new list in *slot, noting the change if its content differs */
+extern void wh_net_install(const WhNetList **slot, const WhNetList *list);
+
+/*
  * Parse a list of networks ("10.0.0.0/8, ::1", commas or white space between
  * entries, a bare address meaning a single host).  Returns a malloc'd list,
  * or NULL with a reason in err (a NUL-ended message of at most errlen bytes;

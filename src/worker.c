@@ -62,6 +62,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "bodyenc.h"
 #include "http.h"
 #include "retry.h"
 #include "sign.h"
@@ -120,6 +121,7 @@ typedef struct WhEvent
 	char		msg_id[40];
 	char	   *body;
 	size_t		body_len;
+	char	   *body_error;		/* why the body cannot be sent, or NULL */
 	bool		counted;		/* counted in its endpoint's "held" */
 } WhEvent;
 
@@ -650,6 +652,7 @@ wh_claim(void)
 		ev->body = palloc(ev->body_len + 1);
 		memcpy(ev->body, VARDATA_ANY(body), ev->body_len);
 		ev->body[ev->body_len] = '\0';
+		wh_body_to_utf8(&ev->body, &ev->body_len, &ev->body_error);
 		MemoryContextSwitchTo(old);
 
 		dlist_push_tail(&wh_claimed, &ev->node);
@@ -776,6 +779,8 @@ wh_claim_abandon(void)
 										 dlist_pop_head_node(&wh_claimed));
 
 		pfree(ev->body);
+		if (ev->body_error)
+			pfree(ev->body_error);
 		pfree(ev);
 	}
 	wh_claimed_rows = NIL;
@@ -818,6 +823,8 @@ wh_release(WhEvent *ev)
 		ep->held--;
 	wh_nheld--;
 	pfree(ev->body);
+	if (ev->body_error)
+		pfree(ev->body_error);
 	pfree(ev);
 }
 
@@ -841,6 +848,10 @@ wh_send(WhEvent *ev, WhEndpoint *ep)
 		int			n = 0;
 		int			i;
 
+		if (ev->body_error)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("%s", ev->body_error)));
 		if (!wh_sign(ep->key, ep->keylen, ev->msg_id, ts, ev->body,
 					 ev->body_len, sig))
 			ereport(ERROR,
