@@ -41,7 +41,8 @@ ISOLATION_OPTS = --inputdir=test --outputdir=test/out_iso \
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-EXTRA_CLEAN = test/out test/out_iso tmp_regress tmp_isolation tmp_check
+EXTRA_CLEAN = test/out test/out_iso tmp_regress tmp_isolation tmp_check \
+	test/fuzz/build
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -49,7 +50,7 @@ include $(PGXS)
 # after PGXS, which resets it
 PROVE_FLAGS = -I test/t
 
-.PHONY: check-regress check-isolation check-tap test demo deps bench
+.PHONY: check-regress check-isolation check-tap check-fuzz test demo deps bench
 
 check-regress:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
@@ -59,6 +60,11 @@ check-isolation:
 
 check-tap:
 	$(prove_installcheck)
+
+# libFuzzer harnesses (clang), FUZZ_SECONDS each; see test/fuzz/run.sh
+FUZZ_SECONDS ?= 10
+check-fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) PG_CONFIG=$(PG_CONFIG) bash test/fuzz/run.sh
 
 deps:
 	bash test/deps.sh

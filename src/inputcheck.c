@@ -54,7 +54,19 @@ wh_url_check_common(const char *url, const char *const *schemes,
 		return "out of memory";
 
 	rc = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
-	p = strstr(url, "://");
+
+	/*
+	 * The URL must open with "scheme://": libcurl also takes "http:/host",
+	 * and then a later "://" must not pass for the separator (found by
+	 * fuzzing).
+	 */
+	p = url;
+	while (isascii((unsigned char) *p) &&
+		   (isalnum((unsigned char) *p) || *p == '+' || *p == '-' || *p == '.'))
+		p++;
+	if (p == url || strncmp(p, "://", 3) != 0 ||
+		!isalpha((unsigned char) url[0]))
+		p = NULL;
 	if (rc == CURLUE_BAD_SCHEME || p == NULL)
 		problem = "only absolute URLs are allowed";
 	else if (rc != CURLUE_OK)
