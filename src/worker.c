@@ -323,6 +323,7 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 	ep->error = NULL;
 	ep->valid = true;
 	ep->nheaders = 0;
+	memset(&ep->transport, 0, sizeof(ep->transport));
 	ep->nschedule = 0;
 	ep->keylen = 0;
 	ep->prevkeylen = 0;
