@@ -14,7 +14,12 @@ OBJS = \
 	src/launcher.o \
 	src/http.o \
 	src/sign.o \
-	src/retry.o
+	src/retry.o \
+	src/netguard.o \
+	src/inputcheck.o \
+	src/egress.o \
+	src/transport.o \
+	src/bodyenc.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 
@@ -37,7 +42,8 @@ ISOLATION_OPTS = --inputdir=test --outputdir=test/out_iso \
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
-EXTRA_CLEAN = test/out test/out_iso tmp_regress tmp_isolation tmp_check
+EXTRA_CLEAN = test/out test/out_iso tmp_regress tmp_isolation tmp_check \
+	test/fuzz/build
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -45,7 +51,7 @@ include $(PGXS)
 # after PGXS, which resets it
 PROVE_FLAGS = -I test/t
 
-.PHONY: check-regress check-isolation check-tap test demo deps bench
+.PHONY: check-regress check-isolation check-tap check-fuzz test demo deps bench
 
 check-regress:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
@@ -55,6 +61,11 @@ check-isolation:
 
 check-tap:
 	$(prove_installcheck)
+
+# libFuzzer harnesses (clang), FUZZ_SECONDS each; see test/fuzz/run.sh
+FUZZ_SECONDS ?= 10
+check-fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) PG_CONFIG=$(PG_CONFIG) bash test/fuzz/run.sh
 
 deps:
 	bash test/deps.sh

@@ -231,6 +231,8 @@ listen_addresses = ''
 unix_socket_directories = '$tmp'
 shared_preload_libraries = 'webhook'
 webhook.database = 'postgres'
+# the receiver runs on this machine: let the SSRF guard allow loopback
+webhook.allowed_networks = '127.0.0.1/32, ::1/128'
 webhook.max_in_flight = $max_in_flight
 webhook.batch_size = 500
 fsync = on

@@ -100,6 +100,8 @@ listen_addresses = ''
 unix_socket_directories = '$tmp'
 shared_preload_libraries = 'webhook'
 webhook.database = 'postgres'
+# the receiver runs on this machine: let the SSRF guard allow loopback
+webhook.allowed_networks = '127.0.0.1/32, ::1/128'
 EOF
 as_owner "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/postgres.log" -w -t 30 \
 	-s start || die "the server did not start (see the log above)"

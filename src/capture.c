@@ -208,6 +208,7 @@ wh_lookup_endpoint(const char *name)
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan;
 
+		/* qualified: a caller's search_path must not pick the operator */
 		plan = SPI_prepare("SELECT id FROM webhook.endpoint "
 						   "WHERE name OPERATOR(pg_catalog.=) $1", 1, argtypes);
 		if (plan == NULL)
@@ -522,7 +523,8 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 
 		GetUserIdAndSecContext(&save_userid, &save_sec);
 		SetUserIdAndSecContext(cache->owner,
-							   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+							   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		endpoint_id = wh_lookup_endpoint(cache->opts.endpoint);

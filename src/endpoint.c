@@ -15,17 +15,14 @@
  */
 #include "postgres.h"
 
-#include <curl/curl.h>
-
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "inputcheck.h"
 #include "sign.h"
 #include "webhook.h"
 
-#define WH_MAX_URL_LEN		8192
 #define WH_MAX_HEADERS		64
-#define WH_MAX_HEADER_LEN	8192
 
 /*
  * Refuse anything but an absolute http or https URL with a host and no
@@ -34,74 +31,27 @@
 void
 wh_check_url(const char *url)
 {
-	CURLU	   *h;
-	CURLUcode	rc;
-	char	   *scheme = NULL;
-	char	   *host = NULL;
-	char	   *user = NULL;
-	char	   *password = NULL;
-	const char *p;
-	const char *problem = NULL;
+	const char *problem;
 
 	if (strlen(url) > WH_MAX_URL_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("endpoint URL is too long"),
 				 errdetail("A URL has at most %d bytes.", WH_MAX_URL_LEN)));
-	for (p = url; *p; p++)
-	{
-		if ((unsigned char) *p <= ' ' || *p == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid endpoint URL \"%s\"", url),
-					 errdetail("A URL must not contain spaces or control characters; percent-encode them.")));
-	}
-
-	h = curl_url();
-	if (h == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-
-	rc = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
-	p = strstr(url, "://");
-	if (rc == CURLUE_BAD_SCHEME || p == NULL)
-		problem = "only absolute http and https URLs are allowed";
-	else if (rc != CURLUE_OK)
-		problem = curl_url_strerror(rc);
-	else if (p[3] == '/' || p[3] == '?' || p[3] == '#')
-		problem = "the URL has no host";
-	else if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-			 (pg_strcasecmp(scheme, "http") != 0 &&
-			  pg_strcasecmp(scheme, "https") != 0))
-		problem = "only http and https URLs are allowed";
-	else if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-			 host[0] == '\0')
-		problem = "the URL has no host";
-	else if (curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-			 curl_url_get(h, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK)
-		problem = "credentials in URLs are not allowed";
-
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
-	curl_free(password);
-	curl_url_cleanup(h);
-
-	if (problem)
-	{
-		/* Never echo a URL that carries credentials */
-		if (strchr(url, '@'))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid endpoint URL"),
-					 errdetail("%c%s.", pg_toupper(problem[0]), problem + 1),
-					 errhint("Send credentials as a header instead, for example \"Authorization\".")));
+	problem = wh_url_problem(url);
+	if (problem == NULL)
+		return;
+	/* Never echo a URL that carries credentials */
+	if (strchr(url, '@'))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid endpoint URL \"%s\"", url),
-				 errdetail("%c%s.", pg_toupper(problem[0]), problem + 1)));
-	}
+				 errmsg("invalid endpoint URL"),
+				 errdetail("%c%s.", pg_toupper(problem[0]), problem + 1),
+				 errhint("Send credentials as a header instead, for example \"Authorization\".")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid endpoint URL \"%s\"", url),
+			 errdetail("%c%s.", pg_toupper(problem[0]), problem + 1)));
 }
 
 /*
@@ -133,7 +83,7 @@ wh_check_headers(Jsonb *headers)
 	{
 		if (tok == WJB_KEY)
 		{
-			const char *p;
+			const char *problem;
 			int			i;
 
 			name = pnstrdup(v.val.string.val, v.val.string.len);
@@ -147,14 +97,11 @@ wh_check_headers(Jsonb *headers)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("header name must not be empty")));
-			for (p = name; *p; p++)
-			{
-				if (!(isalnum((unsigned char) *p) || strchr("!#$%&'*+-.^_`|~", *p)))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid header name \"%s\"", name),
-							 errdetail("Header names are HTTP tokens: letters, digits and !#$%%&'*+-.^_`|~.")));
-			}
+			if ((problem = wh_header_name_problem(name, strlen(name))) != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid header name \"%s\"", name),
+						 errdetail("%c%s.", pg_toupper(problem[0]), problem + 1)));
 			if (v.val.string.len != (int) strlen(name))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -168,8 +115,6 @@ wh_check_headers(Jsonb *headers)
 		}
 		else if (tok == WJB_VALUE)
 		{
-			int			i;
-
 			if (v.type != jbvString)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -180,16 +125,12 @@ wh_check_headers(Jsonb *headers)
 						 errmsg("value of header \"%s\" is too long", name),
 						 errdetail("A header value has at most %d bytes.",
 								   WH_MAX_HEADER_LEN)));
-			for (i = 0; i < v.val.string.len; i++)
-			{
-				char		c = v.val.string.val[i];
-
-				if (c == '\r' || c == '\n' || c == '\0')
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("value of header \"%s\" contains a line break", name),
-							 errdetail("Header values must not contain CR, LF or NUL characters.")));
-			}
+			if (wh_header_value_problem(v.val.string.val,
+										v.val.string.len) != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("value of header \"%s\" contains a line break", name),
+						 errdetail("Header values must not contain CR, LF or NUL characters.")));
 		}
 		else if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
 		{
@@ -232,4 +173,53 @@ Datum
 webhook_generate_secret(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(wh_secret_generate()));
+}
+
+PG_FUNCTION_INFO_V1(webhook_check_transport);
+
+/*
+ * SQL: webhook._check_transport(ca_bundle, client_cert, client_key, proxy);
+ * NULL skips a check.  Certificates and keys are PEM text; a key is a
+ * secret, so no message quotes any of them, nor the proxy URL (which may
+ * carry credentials).
+ */
+Datum
+webhook_check_transport(PG_FUNCTION_ARGS)
+{
+	static const struct
+	{
+		const char *what;
+		const char *label;
+	}			pems[3] = {
+		{"CA bundle", "CERTIFICATE"},
+		{"client certificate", "CERTIFICATE"},
+		{"client key", "PRIVATE KEY"}
+	};
+	const char *problem;
+	int			i;
+
+	for (i = 0; i < 3; i++)
+	{
+		if (PG_ARGISNULL(i))
+			continue;
+		problem = wh_pem_problem(text_to_cstring(PG_GETARG_TEXT_PP(i)),
+								 pems[i].label);
+		if (problem != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid %s", pems[i].what),
+					 errdetail("%c%s.", pg_toupper(problem[0]), problem + 1),
+					 errhint("Pass the PEM text itself (\"-----BEGIN %s-----\" ...), not a file name.",
+							 pems[i].label)));
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		problem = wh_proxy_problem(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+		if (problem != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid proxy URL"),
+					 errdetail("%c%s.", pg_toupper(problem[0]), problem + 1)));
+	}
+	PG_RETURN_VOID();
 }

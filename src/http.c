@@ -33,7 +33,9 @@
  * fixed limits is cut short, so a receiver streaming gigabytes or holding
  * the connection open cannot hold the worker beyond the request's timeout.
  * Only http and https are allowed, redirects are not followed and TLS peers
- * are verified.
+ * are verified unless an endpoint turns that off.  Every socket is opened
+ * through wh_opensocket_cb(), which asks netguard.c whether the address,
+ * as resolved, may be connected to at all (the SSRF guard).
  *
  * IDENTIFICATION
  *	  src/http.c
@@ -45,6 +47,7 @@
 #include <errno.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +56,7 @@
 #include "utils/timestamp.h"
 
 #include "http.h"
+#include "netguard.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
 #error "libcurl 7.85.0 or later is required"
@@ -101,6 +105,7 @@ typedef struct WhTransfer
 
 	/* set by a callback that aborted the transfer, or by a watch failure */
 	const char *abort_reason;
+	char		guard_reason[160];	/* why netguard refused an address */
 	bool		watch_failed;
 
 	/* outcome */
@@ -268,6 +273,30 @@ wh_header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 	}
 
 	return n;
+}
+
+/*
+ * Open-socket callback: the SSRF guard.  libcurl calls it with each address
+ * it is about to connect to, after name resolution, so the policy applies to
+ * the address really used, whatever the host name said earlier.  A refused
+ * address fails the transfer (or makes curl try the host's next address)
+ * and leaves the reason behind for the attempt's record.
+ */
+static curl_socket_t
+wh_opensocket_cb(void *clientp, curlsocktype purpose,
+				 struct curl_sockaddr *address)
+{
+	WhTransfer *t = (WhTransfer *) clientp;
+
+	if (!wh_net_permit(&address->addr, address->addrlen, wh_net_allowed,
+					   wh_net_denied, t->guard_reason,
+					   sizeof(t->guard_reason)))
+	{
+		t->abort_reason = t->guard_reason;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype | SOCK_CLOEXEC,
+				  address->protocol);
 }
 
 /*
@@ -468,8 +497,57 @@ wh_easy_setup(WhTransfer *t, const WhHttpRequest *req)
 	WH_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
 	WH_SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	WH_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-	WH_SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
-	WH_SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+	WH_SETOPT(CURLOPT_SSL_VERIFYPEER, req->tls_insecure ? 0L : 1L);
+	WH_SETOPT(CURLOPT_SSL_VERIFYHOST, req->tls_insecure ? 0L : 2L);
+	if (req->ca_bundle != NULL)
+	{
+		struct curl_blob blob;
+
+		blob.data = (void *) req->ca_bundle;
+		blob.len = strlen(req->ca_bundle);
+		blob.flags = CURL_BLOB_COPY;
+		WH_SETOPT(CURLOPT_CAINFO_BLOB, &blob);
+	}
+	if (req->client_cert != NULL && req->client_key != NULL)
+	{
+		struct curl_blob cert;
+		struct curl_blob key;
+
+		cert.data = (void *) req->client_cert;
+		cert.len = strlen(req->client_cert);
+		cert.flags = CURL_BLOB_COPY;
+		key.data = (void *) req->client_key;
+		key.len = strlen(req->client_key);
+		key.flags = CURL_BLOB_COPY;
+		WH_SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+		WH_SETOPT(CURLOPT_SSLCERT_BLOB, &cert);
+		WH_SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+		WH_SETOPT(CURLOPT_SSLKEY_BLOB, &key);
+	}
+	if (req->proxy != NULL)
+		WH_SETOPT(CURLOPT_PROXY, req->proxy);
+
+	/* every connection, to a receiver or a proxy, passes the SSRF guard */
+	WH_SETOPT(CURLOPT_OPENSOCKETFUNCTION, wh_opensocket_cb);
+	WH_SETOPT(CURLOPT_OPENSOCKETDATA, t);
+
+	/*
+	 * ... once, when opened: since the network lists last changed, reuse
+	 * only connections opened after that (curl counts whole seconds, so
+	 * within the first second take a fresh one).
+	 */
+	if (wh_net_changed_us > 0)
+	{
+		int64		age_s = (wh_monotonic_us() - wh_net_changed_us) / 1000000;
+
+		if (age_s < 1)
+			WH_SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+		else
+			WH_SETOPT(CURLOPT_MAXLIFETIME_CONN, (long) age_s);
+	}
+
+	/* a receiver announcing a huge body is cut off before it sends it */
+	WH_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) t->max_body);
 
 	/* the size goes first, so that COPYPOSTFIELDS copies binary data */
 	WH_SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, body_len);

@@ -23,6 +23,12 @@ typedef struct WhHttpRequest
 	const char *const *headers; /* "Name: value" lines, without CR/LF */
 	int			nheaders;
 	long		timeout_ms;		/* whole transfer, connect included */
+	/* transport options, NULL for none (copied by libcurl) */
+	const char *ca_bundle;		/* PEM CA certificates to trust instead */
+	const char *client_cert;	/* PEM client certificate, for mTLS */
+	const char *client_key;		/* PEM private key of client_cert */
+	bool		tls_insecure;	/* do not verify the peer (loud elsewhere) */
+	const char *proxy;			/* proxy URL; NULL: libcurl's default */
 } WhHttpRequest;
 
 typedef struct WhHttpResult

@@ -229,6 +229,8 @@ wh_define_gucs(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	wh_egress_define_gucs();
+
 	MarkGUCPrefixReserved("webhook");
 }
 

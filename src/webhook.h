@@ -34,6 +34,12 @@ extern int	wh_retention;
 extern int	wh_max_response_size;
 extern int	wh_idle_timeout;
 
+/* Egress settings (egress.c) */
+extern char *wh_allowed_networks;
+extern char *wh_denied_networks;
+extern char *wh_proxy;
+extern void wh_egress_define_gucs(void);
+
 /* Shared state and wake-ups (webhook.c) */
 extern bool wh_worker_attach(void);
 extern int	wh_worker_pid(Oid dboid);

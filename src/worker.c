@@ -63,9 +63,11 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "bodyenc.h"
 #include "http.h"
 #include "retry.h"
 #include "sign.h"
+#include "transport.h"
 #include "webhook.h"
 
 /* Upper bound on a Retry-After the worker honours */
@@ -104,6 +106,7 @@ typedef struct WhEndpoint
 	int64	   *schedule_ms;
 	int			nschedule;
 	int			max_in_flight;
+	WhTransport transport;		/* TLS and proxy options */
 	int			in_flight;		/* requests now in flight */
 	int			held;			/* events held (queued or in flight) */
 } WhEndpoint;
@@ -119,6 +122,7 @@ typedef struct WhEvent
 	char		msg_id[40];
 	char	   *body;
 	size_t		body_len;
+	char	   *body_error;		/* why the body cannot be sent, or NULL */
 	bool		counted;		/* counted in its endpoint's "held" */
 } WhEvent;
 
@@ -300,6 +304,7 @@ typedef struct WhEndpointRow
 	int64		timeout_ms;
 	Datum		schedule;		/* int8[] of milliseconds */
 	int			max_in_flight;
+	WhTransport transport;
 } WhEndpointRow;
 
 static void
@@ -319,6 +324,7 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 	ep->error = NULL;
 	ep->valid = true;
 	ep->nheaders = 0;
+	memset(&ep->transport, 0, sizeof(ep->transport));
 	ep->nschedule = 0;
 	ep->keylen = 0;
 	ep->prevkeylen = 0;
@@ -345,6 +351,7 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 
 		wh_check_url(row->url);
 		ep->url = pstrdup(row->url);
+		wh_transport_copy(&ep->transport, &row->transport, ep->id);
 
 		ep->keylen = wh_secret_decode(row->secret, ep->key, &why);
 		if (ep->keylen < 0)
@@ -647,6 +654,7 @@ wh_claim(void)
 								 DatumGetTimestampTz(SPI_getbinval(tup, desc, 7,
 																   &isnull)),
 								 &ev->body_len);
+		wh_body_to_utf8(&ev->body, &ev->body_len, &ev->body_error);
 		MemoryContextSwitchTo(old);
 
 		dlist_push_tail(&wh_claimed, &ev->node);
@@ -675,7 +683,9 @@ wh_claim(void)
 				"       (extract(epoch FROM e.timeout) * 1000)::bigint, "
 				"       ARRAY(SELECT (extract(epoch FROM s) * 1000)::bigint "
 				"             FROM unnest(e.retry_schedule) s), "
-				"       coalesce(e.max_in_flight, 0) "
+				"       coalesce(e.max_in_flight, 0), "
+				"       e.ca_bundle, e.client_cert, e.client_key, "
+				"       e.tls_insecure, e.proxy "
 				"FROM webhook.endpoint e WHERE e.id = ANY ($1)", 1, types);
 		}
 		args[0] = wh_int4_array(ids, n);
@@ -714,6 +724,7 @@ wh_claim(void)
 			row->schedule = datumCopy(SPI_getbinval(tup, desc, 10, &isnull),
 									  false, -1);
 			row->max_in_flight = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+			wh_transport_fetch(&row->transport, tup, desc, 12);
 			wh_claimed_rows = lappend(wh_claimed_rows, row);
 			MemoryContextSwitchTo(old);
 		}
@@ -770,6 +781,8 @@ wh_claim_abandon(void)
 										 dlist_pop_head_node(&wh_claimed));
 
 		pfree(ev->body);
+		if (ev->body_error)
+			pfree(ev->body_error);
 		pfree(ev);
 	}
 	wh_claimed_rows = NIL;
@@ -812,6 +825,8 @@ wh_release(WhEvent *ev)
 		ep->held--;
 	wh_nheld--;
 	pfree(ev->body);
+	if (ev->body_error)
+		pfree(ev->body_error);
 	pfree(ev);
 }
 
@@ -835,6 +850,10 @@ wh_send(WhEvent *ev, WhEndpoint *ep)
 		int			n = 0;
 		int			i;
 
+		if (ev->body_error)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("%s", ev->body_error)));
 		if (!wh_sign(ep->key, ep->keylen, ev->msg_id, ts, ev->body,
 					 ev->body_len, sig))
 			ereport(ERROR,
@@ -863,6 +882,7 @@ wh_send(WhEvent *ev, WhEndpoint *ep)
 		req.headers = headers;
 		req.nheaders = n;
 		req.timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 15000;
+		wh_transport_apply(&req, &ep->transport);
 		wh_http_start(&req);
 
 		dlist_push_tail(&wh_inflight, &ev->node);

@@ -2,7 +2,9 @@
 # deps.sh: install what building and testing webhook needs, if missing.
 #
 # Debian 12 packages (PostgreSQL 15 server and headers, libcurl and OpenSSL
-# headers, Perl's IPC::Run for the TAP tests, Node.js for the test receiver)
+# headers, Perl's IPC::Run for the TAP tests, Node.js for the test receiver,
+# clang and its libFuzzer runtime for the fuzz harnesses, openssl to make
+# the TLS test's certificates)
 # and the receiver's npm packages.  Safe to run again: it only installs what
 # is not there.  Needs root, or sudo, when a package is missing.
 set -euo pipefail
@@ -10,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential postgresql-15 postgresql-server-dev-15
       libcurl4-openssl-dev libssl-dev libipc-run-perl
-      postgresql-15-auto-failover)
+      postgresql-15-auto-failover clang libclang-rt-14-dev openssl)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 [ -n "${WEBHOOK_EXTRA_PKGS:-}" ] && pkgs+=($WEBHOOK_EXTRA_PKGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: "make test".  Installs what is missing, builds and installs the
-# extension, then runs every suite (pg_regress, isolation, TAP) and ends
-# with one line "N passed, N failed".  Exits non-zero on any failure.
+# extension, then runs every suite (pg_regress, isolation, TAP, fuzz: one
+# count per fuzz target, FUZZ_SECONDS each) and ends with one line
+# "N passed, N failed".  Exits non-zero on any failure.
 #
 # PostgreSQL refuses to run as root, so when called as root the suites run
 # as the unprivileged "postgres" account in a copy of the tree it owns.
@@ -71,6 +72,7 @@ suite() {
 suite regress check-regress
 suite isolation check-isolation
 suite tap check-tap
+suite fuzz check-fuzz
 if [ -f test/receiver/selftest.js ]; then
 	echo "== receiver"
 	if out=$("${run_as[@]}" node "$work/test/receiver/selftest.js" 2>&1); then :; fi

@@ -78,6 +78,8 @@
  *     trickle      true: send the headers, then one byte ("x") per
  *                  trickle_interval_ms (default 1000) until the client gives up
  *     huge_mb      answer with a body of this many MiB, streamed in chunks
+ *     chunked      with huge_mb: no Content-Length (chunked encoding), so the
+ *                  client cannot know the size in advance
  *     times        apply to the next N requests only (see below)
  *   Each path (exact match on the path, query string ignored) has a queue of
  *   limited behaviours (those with `times`) and one permanent behaviour
@@ -212,7 +214,7 @@ function verify(body, headers) {
 /* ------------------------------------------------------------------ */
 
 const BEHAVIOUR_KEYS = new Set(['status', 'retry_after', 'headers', 'body', 'delay_ms',
-    'drop', 'close', 'trickle', 'trickle_interval_ms', 'huge_mb', 'times']);
+    'drop', 'close', 'trickle', 'trickle_interval_ms', 'huge_mb', 'chunked', 'times']);
 
 /* Checks a behaviour object from the control API; throws with a message. */
 function checkBehaviour(b) {
@@ -420,7 +422,7 @@ function answer(req, res, b) {
     if (b.huge_mb !== undefined) {
         let left = Math.round(b.huge_mb * MiB);
         if (!h['Content-Type']) h['Content-Type'] = 'application/octet-stream';
-        h['Content-Length'] = String(left);
+        if (!b.chunked) h['Content-Length'] = String(left);
         res.writeHead(status, h);
         // Stream in chunks, honouring back-pressure; stop if the client leaves.
         const pump = () => {

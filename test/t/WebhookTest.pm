@@ -24,7 +24,8 @@ my $json = JSON::PP->new->canonical;
 sub json_decode { return $json->decode(shift); }
 
 # A started node with webhook preloaded and created in "postgres" (workers
-# run in every database where the extension is created).
+# run in every database where the extension is created).  Loopback is
+# allowed unless no_allow_loopback => 1.
 sub new_node
 {
 	my ($name, %opts) = @_;
@@ -33,7 +34,10 @@ sub new_node
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'webhook'
 log_min_messages = info
-} . ($opts{conf} // ''));
+} . ($opts{no_allow_loopback} ? '' : qq{
+# receivers run on this machine: the SSRF guard must allow loopback
+webhook.allowed_networks = '127.0.0.1/32, ::1/128'
+}) . ($opts{conf} // ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION webhook');
 	return $node;

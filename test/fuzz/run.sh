@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# run.sh: build the libFuzzer harnesses and run each for a bounded time.
+#
+#   bash test/fuzz/run.sh [TARGET...]     (all targets by default)
+#
+# FUZZ_SECONDS (default 10) bounds each run; PG_CONFIG finds the server
+# headers (only headers: nothing links against the server).  Each target
+# starts from its seed corpus in test/fuzz/corpus/TARGET, which is read but
+# never written: new inputs go to a scratch copy under test/fuzz/build.  A
+# crash leaves its input in test/fuzz/build/crash-TARGET-*; add it to the
+# seed corpus once fixed.  Ends with one pg_regress-style summary line.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds=${FUZZ_SECONDS:-10}
+pg_config=${PG_CONFIG:-pg_config}
+cc=${FUZZ_CC:-clang}
+build=test/fuzz/build
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(url header retry_after secret sign cidr)
+
+if ! command -v "$cc" >/dev/null 2>&1; then
+	echo "fuzz: $cc not found (run test/deps.sh)"
+	echo "1 of 1 tests failed."
+	exit 1
+fi
+
+mkdir -p "$build"
+inc=$("$pg_config" --includedir-server)
+cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+	-Wno-ignored-attributes -Isrc -I"$inc")
+
+# the sources each target links, beyond its harness
+declare -A srcs=(
+	[url]="src/inputcheck.c"
+	[header]="src/inputcheck.c"
+	[retry_after]="src/retry.c test/fuzz/pgshim.c"
+	[secret]="src/sign.c test/fuzz/pgshim.c"
+	[sign]="src/sign.c test/fuzz/pgshim.c"
+	[cidr]="src/netguard.c"
+)
+declare -A libs=([url]="-lcurl" [header]="-lcurl" [secret]="-lcrypto" [sign]="-lcrypto")
+
+passed=0
+failed=0
+for t in "${targets[@]}"; do
+	bin="$build/fuzz_$t"
+	# shellcheck disable=SC2086
+	if ! $cc "${cflags[@]}" -o "$bin" "test/fuzz/fuzz_$t.c" ${srcs[$t]} \
+		${libs[$t]:-} >"$build/$t.build.log" 2>&1; then
+		echo "fuzz $t: build failed"
+		tail -n 20 "$build/$t.build.log"
+		failed=$((failed + 1))
+		continue
+	fi
+	rm -rf "$build/corpus-$t"
+	mkdir -p "$build/corpus-$t"
+	if "$bin" -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix="$build/crash-$t-" \
+		"$build/corpus-$t" "test/fuzz/corpus/$t" >"$build/$t.log" 2>&1; then
+		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/$t.log")
+		echo "fuzz $t: ok, ${runs:-?} runs in ${seconds}s"
+		passed=$((passed + 1))
+	else
+		echo "fuzz $t: FAILED"
+		grep -E 'ERROR|SUMMARY|pgshim|Test unit written' "$build/$t.log" | head -n 20
+		failed=$((failed + 1))
+	fi
+done
+
+total=$((passed + failed))
+if [ $failed -eq 0 ]; then
+	echo "All $total tests passed."
+else
+	echo "$failed of $total tests failed."
+	exit 1
+fi
