@@ -72,6 +72,8 @@ ALTER TABLE webhook.attempt SET (autovacuum_vacuum_scale_factor = 0,
 	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
 	autovacuum_vacuum_insert_scale_factor = 0,
 	autovacuum_vacuum_insert_threshold = 20000);
+
+/*
  * Issue 5: security and hostile input.
  *
  * Roles.  webhook_admin manages endpoints and deliveries and may read
