@@ -706,6 +706,8 @@ wh_launcher_xact_callback(XactEvent event, void *arg)
 			{
 				wh_set_hold(MyDatabaseId, 0);
 				wh_launcher_request(MyDatabaseId);
+				/* a worker waiting for ALTER EXTENSION UPDATE looks again */
+				wh_wake_worker(MyDatabaseId);
 			}
 			else if (wh_at_commit == WH_AT_COMMIT_STOP)
 			{

@@ -169,6 +169,8 @@ static SPIPlanPtr wh_retention_plan;
 static TimestampTz wh_next_claim_at = 0;	/* 0: claim as soon as woken */
 static TimestampTz wh_next_retention_at = 0;
 static bool wh_has_extension = false;
+static bool wh_old_extension = false;	/* installed, but an older version */
+static bool wh_old_extension_logged = false;
 
 /*
  * Begin and end the worker's short transactions, the way worker_spi does.
@@ -1311,11 +1313,37 @@ wh_check_extension(void)
 	int			rc;
 
 	wh_xact_begin("checking for the webhook extension");
-	rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension "
+	rc = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension "
 					 "WHERE extname = 'webhook'", true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	wh_has_extension = (SPI_processed > 0);
+	wh_old_extension = false;
+	if (wh_has_extension)
+	{
+		char	   *version = SPI_getvalue(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1);
+
+		/*
+		 * The library's queries need this version's tables: after a new
+		 * library is installed, wait (sending nothing, losing nothing) for
+		 * ALTER EXTENSION webhook UPDATE, which wakes the worker.
+		 */
+		if (version == NULL || strcmp(version, WEBHOOK_VERSION) != 0)
+		{
+			if (!wh_old_extension_logged)
+				ereport(WARNING,
+						(errmsg("webhook worker for database \"%s\" is waiting for ALTER EXTENSION webhook UPDATE",
+								MyBgworkerEntry->bgw_extra),
+						 errdetail("The extension's objects are version %s; the library is version %s.",
+								   version ? version : "(unknown)",
+								   WEBHOOK_VERSION),
+						 errhint("Run ALTER EXTENSION webhook UPDATE in that database.  Events stay pending until then.")));
+			wh_old_extension_logged = true;
+			wh_old_extension = true;
+			wh_has_extension = false;
+		}
+	}
 	wh_xact_end();
 }
 
@@ -1443,7 +1471,7 @@ wh_worker_main(Datum main_arg)
 				last_ext_check = now;
 				if (!wh_guarded(wh_check_extension))
 					wh_has_extension = false;
-				else if (!wh_has_extension)
+				else if (!wh_has_extension && !wh_old_extension)
 					wh_launcher_worker_done("the extension is not installed");
 				else if (!announced)
 				{

@@ -65,9 +65,13 @@ for my $v (@released)
 		INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 50) g;
 	});
 	$recv->secret($node->safe_psql($db, "SELECT webhook.endpoint_secret('shop')"));
-	ok(wait_until(sub { @{ $recv->requests($path) } >= 50 }, 30),
-		"$v: the receiver refuses every event");
-	is($node->safe_psql($db, "SELECT count(*) FROM webhook.events WHERE state = 'pending'"),
+	# this library's worker does not run against an older version's
+	# objects: it says so once and waits, sending nothing, losing nothing
+	ok(wait_until(sub { slurp_file($node->logfile) =~
+		/webhook worker for database "$db" is waiting for ALTER EXTENSION webhook UPDATE/ }, 30),
+		"$v: the worker waits for ALTER EXTENSION UPDATE, and says so");
+	is(scalar @{ $recv->requests($path) }, 0, "$v: nothing is sent meanwhile");
+	is($node->safe_psql($db, "SELECT count(*) FROM webhook.event WHERE state = 'pending'"),
 		'50', "$v: 50 events pending");
 
 	$node->safe_psql($db, 'ALTER EXTENSION webhook UPDATE');
@@ -103,7 +107,8 @@ $node->stop;
 
 my $new = PostgreSQL::Test::Cluster->new('upgraded');
 $new->init;
-$new->append_conf('postgresql.conf', "shared_preload_libraries = 'webhook'\n");
+$new->append_conf('postgresql.conf', "shared_preload_libraries = 'webhook'\n"
+	. "webhook.allowed_networks = '127.0.0.1/32'\n");
 my $bindir = $node->config_data('--bindir');
 my $cwd = getcwd();
 chdir(PostgreSQL::Test::Utils::tempdir()) or die;

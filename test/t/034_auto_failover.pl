@@ -133,7 +133,8 @@ psql_at('monitor', 'pg_auto_failover', 'SELECT pg_reload_conf()');
 
 # -- two nodes; only shared_preload_libraries is added for webhook
 # (pg_autoctl preloads pg_stat_statements; keep it)
-my $node_conf = "shared_buffers = 16MB\nshared_preload_libraries = 'pg_stat_statements,webhook'\n";
+my $node_conf = "shared_buffers = 16MB\nshared_preload_libraries = 'pg_stat_statements,webhook'\n"
+  . "webhook.allowed_networks = '127.0.0.1/32'\n";
 sub create_node
 {
 	my ($name) = @_;
