@@ -13,7 +13,8 @@ OBJS = \
 	src/worker.o \
 	src/http.o \
 	src/sign.o \
-	src/retry.o
+	src/retry.o \
+	src/breaker.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

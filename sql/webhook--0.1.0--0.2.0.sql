@@ -8,3 +8,364 @@
  * 0.2.0 adds or changes lives here, once.  Each part is headed by what it is
  * for.
  */
+
+/*
+ * Issue 6: operating it.  Endpoint health (circuit breaker, pause, receiver
+ * "webhook-delivery" directives, NOTIFY on state changes), operations
+ * (discard, replay by state, send_test, preview) and per-endpoint figures.
+ */
+
+-- breaker settings and pause, on the (pg_dump'ed) endpoint rows
+ALTER TABLE webhook.endpoint
+	ADD COLUMN failure_threshold integer NOT NULL DEFAULT 1000
+		CHECK (failure_threshold > 0),
+	ADD COLUMN failure_window interval NOT NULL DEFAULT '5 days'
+		CHECK (failure_window > '0'::interval),
+	ADD COLUMN paused boolean NOT NULL DEFAULT false;
+
+/*
+ * Health: what the worker has seen lately, one row per endpoint that ever
+ * failed.  Runtime state, not configuration, so pg_dump leaves it out.
+ * consecutive_failures counts failed attempts since the last 2xx;
+ * failing_since is the first of them.  While an endpoint fails, the worker
+ * sends one probe at a time: probe_step counts the failed probes, and the
+ * next goes at next_probe_at, at the pace of the retry schedule.
+ */
+CREATE TABLE webhook.endpoint_health (
+	endpoint_id integer PRIMARY KEY
+		REFERENCES webhook.endpoint (id) ON DELETE CASCADE,
+	consecutive_failures integer NOT NULL DEFAULT 0,
+	failing_since timestamptz,
+	last_failure_at timestamptz,
+	last_error text,
+	last_success_at timestamptz,
+	probe_step integer NOT NULL DEFAULT 0,
+	next_probe_at timestamptz
+);
+
+REVOKE ALL ON webhook.endpoint_health FROM PUBLIC;
+
+/*
+ * Every change of an endpoint's state is announced on channel
+ * webhook_endpoint, whoever makes it (these functions, the worker, or a
+ * direct UPDATE): {"endpoint": name, "state": "enabled" | "disabled" |
+ * "paused", "reason": ...}.
+ */
+CREATE FUNCTION webhook._endpoint_state_notify()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	st text;
+	old_st text;
+BEGIN
+	st := CASE WHEN NEW.paused THEN 'paused'
+			   WHEN NOT NEW.enabled THEN 'disabled'
+			   ELSE 'enabled' END;
+	old_st := CASE WHEN OLD.paused THEN 'paused'
+				   WHEN NOT OLD.enabled THEN 'disabled'
+				   ELSE 'enabled' END;
+	IF st = old_st THEN
+		RETURN NULL;
+	END IF;
+	PERFORM pg_notify('webhook_endpoint',
+					  json_build_object('endpoint', NEW.name, 'state', st,
+										'reason', NEW.disabled_reason)::text);
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER endpoint_state_notify
+	AFTER UPDATE OF enabled, paused ON webhook.endpoint
+	FOR EACH ROW EXECUTE FUNCTION webhook._endpoint_state_notify();
+
+/*
+ * The breaker settings.  Arguments left NULL keep their value.
+ */
+CREATE FUNCTION webhook.set_endpoint_health(
+	name text,
+	failure_threshold integer DEFAULT NULL,
+	failure_window interval DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF failure_threshold IS NOT NULL AND failure_threshold < 1 THEN
+		RAISE EXCEPTION 'invalid failure_threshold %', failure_threshold
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An endpoint is disabled after 1 or more consecutive failures.';
+	END IF;
+	IF failure_window IS NOT NULL AND failure_window <= '0'::interval THEN
+		RAISE EXCEPTION 'invalid failure_window "%"', failure_window
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The failure window must be more than zero.';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		failure_threshold = coalesce(set_endpoint_health.failure_threshold,
+									 e.failure_threshold),
+		failure_window = coalesce(set_endpoint_health.failure_window,
+								  e.failure_window)
+	WHERE e.name = set_endpoint_health.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.set_endpoint_health(text, integer, interval) IS
+'Set when the circuit breaker disables an endpoint: after failure_threshold consecutive failures, or failures only for failure_window';
+
+/*
+ * Make an endpoint's waiting events due now: those parked while it was
+ * disabled or paused (at infinity) and those the breaker held back while
+ * it was failing.
+ */
+CREATE FUNCTION webhook._release_backlog(ep_id integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE webhook.event ev SET next_attempt_at = clock_timestamp()
+	WHERE ev.state = 'pending' AND ev.next_attempt_at > now()
+	  AND ev.endpoint_id = ep_id;
+	PERFORM webhook._wake();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.enable_endpoint(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+BEGIN
+	UPDATE webhook.endpoint e
+	SET enabled = true, paused = false, disabled_reason = NULL, disabled_at = NULL
+	WHERE e.name = enable_endpoint.name
+	RETURNING e.id INTO ep_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	-- a fresh start: the breaker counts again from zero
+	UPDATE webhook.endpoint_health h
+	SET consecutive_failures = 0, failing_since = NULL, probe_step = 0,
+		next_probe_at = NULL
+	WHERE h.endpoint_id = ep_id;
+	PERFORM webhook._release_backlog(ep_id);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.enable_endpoint(text) IS
+'Re-enable a disabled or paused endpoint; its breaker is reset and its pending events are sent again';
+
+CREATE FUNCTION webhook.pause(endpoint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE webhook.endpoint e
+	SET paused = true, enabled = false,
+		disabled_reason = 'paused by webhook.pause()',
+		disabled_at = now()
+	WHERE e.name = pause.endpoint AND NOT e.paused;
+	IF NOT FOUND AND NOT EXISTS (SELECT FROM webhook.endpoint e
+								 WHERE e.name = pause.endpoint) THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.pause(text) IS
+'Stop sending to an endpoint; its events keep accumulating until webhook.resume()';
+
+CREATE FUNCTION webhook.resume(endpoint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	SELECT * INTO ep FROM webhook.endpoint e
+	WHERE e.name = resume.endpoint FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF NOT ep.paused THEN
+		IF NOT ep.enabled THEN
+			RAISE EXCEPTION 'endpoint "%" is disabled, not paused', endpoint
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = format('It was disabled because %s.',
+									  coalesce(ep.disabled_reason, 'of an unknown reason')),
+					  HINT = 'Re-enable it with webhook.enable_endpoint().';
+		END IF;
+		RETURN;
+	END IF;
+	UPDATE webhook.endpoint e
+	SET paused = false, enabled = true, disabled_reason = NULL,
+		disabled_at = NULL
+	WHERE e.id = ep.id;
+	PERFORM webhook._release_backlog(ep.id);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.resume(text) IS
+'Send to a paused endpoint again, starting with the events that waited';
+
+/*
+ * Discarding: pending events stop being sent and become dead; history is
+ * kept.  An event in flight may still arrive once.
+ */
+CREATE FUNCTION webhook.discard(event_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE webhook.event ev
+	SET state = 'dead', finished_at = clock_timestamp()
+	WHERE ev.id = discard.event_id AND ev.state = 'pending';
+	IF NOT FOUND THEN
+		IF NOT EXISTS (SELECT FROM webhook.event ev
+					   WHERE ev.id = discard.event_id) THEN
+			RAISE EXCEPTION 'event % does not exist', event_id
+				USING ERRCODE = 'undefined_object';
+		END IF;
+		RAISE EXCEPTION 'event % is not pending', event_id
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.discard(bigint) IS
+'Stop sending a pending event; it becomes dead and its history is kept';
+
+CREATE FUNCTION webhook.discard(endpoint text,
+								since timestamptz DEFAULT NULL,
+								"until" timestamptz DEFAULT NULL,
+								type text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+	n bigint;
+BEGIN
+	SELECT e.id INTO ep_id FROM webhook.endpoint e
+	WHERE e.name = discard.endpoint;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'dead', finished_at = clock_timestamp()
+	WHERE ev.endpoint_id = ep_id AND ev.state = 'pending'
+	  AND (discard.since IS NULL OR ev.created_at >= discard.since)
+	  AND (discard."until" IS NULL OR ev.created_at < discard."until")
+	  AND (discard.type IS NULL OR ev.payload ->> 'type' = discard.type);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.discard(text, timestamptz, timestamptz, text) IS
+'Stop sending an endpoint''s pending events created in [since, until), of one type if given; returns how many';
+
+/*
+ * replay gains a status filter: 'delivered', 'dead', or NULL for both.
+ */
+DROP FUNCTION webhook.replay(text, timestamptz, timestamptz, boolean);
+
+CREATE FUNCTION webhook.replay(endpoint text, since timestamptz,
+							   "until" timestamptz DEFAULT NULL,
+							   only_dead boolean DEFAULT false,
+							   status text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+	n bigint;
+BEGIN
+	SELECT e.id INTO ep_id FROM webhook.endpoint e
+	WHERE e.name = replay.endpoint;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF since IS NULL THEN
+		RAISE EXCEPTION 'since must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF status IS NOT NULL AND status NOT IN ('delivered', 'dead') THEN
+		RAISE EXCEPTION 'invalid replay status "%"', status
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Replay takes delivered or dead events.';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'pending',
+		next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
+									 WHERE e.id = ev.endpoint_id)
+							   THEN clock_timestamp() ELSE 'infinity' END,
+		finished_at = NULL, retry_from = ev.attempts
+	WHERE ev.endpoint_id = ep_id AND ev.state <> 'pending'
+	  AND ev.created_at >= since
+	  AND (replay."until" IS NULL OR ev.created_at < replay."until")
+	  AND (NOT coalesce(only_dead, false) OR ev.state = 'dead')
+	  AND (replay.status IS NULL OR ev.state::text = replay.status);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM webhook._wake();
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.replay(text, timestamptz, timestamptz, boolean, text) IS
+'Send an endpoint''s delivered and dead events created in [since, until) again (only those in state status, if given), with their original webhook-ids';
+
+/*
+ * A "webhook.test" event through the normal path: signed, retried and
+ * recorded like any other.
+ */
+CREATE FUNCTION webhook.send_test(endpoint text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+	ts timestamptz := clock_timestamp();
+	new_id bigint;
+BEGIN
+	SELECT * INTO ep FROM webhook.endpoint e WHERE e.name = send_test.endpoint;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	INSERT INTO webhook.event AS ev (endpoint_id, msg_id, created_at,
+									 next_attempt_at, payload)
+	VALUES (ep.id, gen_random_uuid(), ts,
+			CASE WHEN ep.enabled THEN ts ELSE 'infinity' END,
+			json_build_object(
+				'type', 'webhook.test',
+				'timestamp', to_char(ts AT TIME ZONE 'UTC',
+									 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+				'data', json_build_object('endpoint', ep.name)))
+	RETURNING ev.id INTO new_id;
+	PERFORM webhook._wake();
+	RETURN new_id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.send_test(text) IS
+'Queue a "webhook.test" event for an endpoint, sent like any other; returns its event id';

@@ -25,6 +25,14 @@ typedef struct WhHttpRequest
 	long		timeout_ms;		/* whole transfer, connect included */
 } WhHttpRequest;
 
+/* A receiver's "webhook-delivery" response header */
+typedef enum WhDeliveryDirective
+{
+	WH_DELIVERY_NONE = 0,
+	WH_DELIVERY_DISABLE,		/* "disable": disable the endpoint */
+	WH_DELIVERY_ABORT			/* "abort": stop retrying this message */
+} WhDeliveryDirective;
+
 typedef struct WhHttpResult
 {
 	void	   *arg;
@@ -33,6 +41,7 @@ typedef struct WhHttpResult
 	char	   *error;			/* palloc'd curl error text, NULL on success */
 	char	   *response;		/* palloc'd first bytes of the body, NUL ended */
 	char	   *retry_after;	/* palloc'd Retry-After value, or NULL */
+	WhDeliveryDirective delivery;	/* webhook-delivery header */
 	TimestampTz started_at;
 	int64		duration_us;
 } WhHttpResult;
