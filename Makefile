@@ -14,7 +14,8 @@ OBJS = \
 	src/http.o \
 	src/sign.o \
 	src/retry.o \
-	src/breaker.o
+	src/breaker.o \
+	src/preview.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

@@ -369,3 +369,77 @@ $$;
 
 COMMENT ON FUNCTION webhook.send_test(text) IS
 'Queue a "webhook.test" event for an endpoint, sent like any other; returns its event id';
+
+/*
+ * Preview: the exact request a row change would become, without sending
+ * or writing anything.
+ */
+CREATE FUNCTION webhook._preview_body(tbl regclass, trigger_name name,
+									  op text, new_row record, old_row record)
+RETURNS text
+AS 'MODULE_PATHNAME', 'webhook_preview_body'
+LANGUAGE C;
+
+CREATE FUNCTION webhook.preview(tbl regclass, new_row anyelement,
+								old_row anyelement DEFAULT NULL,
+								subscription name DEFAULT NULL)
+RETURNS TABLE (trigger_name name, endpoint text, url text, body json,
+			   headers jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record;
+	ep webhook.endpoint;
+	op text;
+	msg text;
+	ts bigint;
+	sig text;
+	b text;
+BEGIN
+	op := CASE WHEN old_row IS NULL THEN 'INSERT'
+			   WHEN new_row IS NULL THEN 'DELETE'
+			   ELSE 'UPDATE' END;
+	IF new_row IS NULL AND old_row IS NULL THEN
+		RAISE EXCEPTION 'a preview needs a new row, an old row, or both'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOR s IN SELECT * FROM webhook.subscriptions sub
+			 WHERE sub.table_name = tbl
+			   AND (preview.subscription IS NULL
+					OR sub.trigger_name = preview.subscription)
+			 ORDER BY sub.trigger_name LOOP
+		SELECT * INTO ep FROM webhook.endpoint e WHERE e.name = s.endpoint;
+		b := webhook._preview_body(tbl, s.trigger_name, op, new_row, old_row);
+		CONTINUE WHEN b IS NULL;
+		msg := 'msg_' || replace(gen_random_uuid()::text, '-', '');
+		ts := extract(epoch FROM now())::bigint;
+		sig := webhook.sign(ep.secret, msg, ts, b);
+		IF ep.previous_secret IS NOT NULL
+			AND ep.previous_secret_expires_at > now() THEN
+			sig := sig || ' ' || webhook.sign(ep.previous_secret, msg, ts, b);
+		END IF;
+		trigger_name := s.trigger_name;
+		endpoint := ep.name;
+		url := ep.url;
+		body := b::json;
+		headers := jsonb_build_object(
+			'Content-Type', 'application/json',
+			'User-Agent', 'webhook/' || (SELECT x.extversion FROM pg_extension x
+										 WHERE x.extname = 'webhook'),
+			'webhook-id', msg,
+			'webhook-timestamp', ts::text,
+			'webhook-signature', sig) || ep.headers;
+		RETURN NEXT;
+	END LOOP;
+	IF NOT FOUND AND NOT EXISTS (SELECT FROM webhook.subscriptions sub
+								 WHERE sub.table_name = tbl) THEN
+		RAISE EXCEPTION 'table "%" is not subscribed to any endpoint',
+			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.preview(regclass, anyelement, anyelement, name) IS
+'The body and headers each subscription of a table would send for a row change (new_row alone: an insert; old_row alone: a delete; both: an update), without sending anything';

@@ -181,6 +181,25 @@ q1("SELECT webhook.resume('recover')");
 ok(notified('recover', 'enabled'), 'resume: NOTIFY');
 ok(wait_until(sub { count_state('recover', 'delivered') eq '23' }), 'resume: the events that waited go out');
 
+# -- send_test goes through the normal path: signed, recorded
+my $tid = q1("SELECT webhook.send_test('recover')");
+ok(wait_until(sub { q1("SELECT state FROM webhook.events WHERE id = $tid") eq 'delivered' }),
+	'send_test: delivered');
+my ($test_req) = grep { $_->{body} =~ /"webhook\.test"/ } @{ $recv->requests('/recover') };
+ok($test_req && $test_req->{verified}, 'send_test: a verified webhook.test request arrived');
+
+# -- discard stops a pending event for good
+q1("SELECT webhook.pause('recover')");
+fire('recover');
+my $did = q1("SELECT max(id) FROM webhook.events WHERE endpoint = 'recover'");
+q1("SELECT webhook.discard($did)");
+q1("SELECT webhook.resume('recover')");
+my $sid = q1("SELECT webhook.send_test('recover')");
+ok(wait_until(sub { q1("SELECT state FROM webhook.events WHERE id = $sid") eq 'delivered' }),
+	'discard: a later event is delivered');
+is(q1("SELECT state || ',' || attempts FROM webhook.events WHERE id = $did"), 'dead,0',
+	'discard: the discarded one never went out');
+
 $lin .= "\\q\n";
 $listener->finish;
 $node->stop;
