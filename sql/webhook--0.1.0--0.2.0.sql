@@ -443,3 +443,82 @@ $$;
 
 COMMENT ON FUNCTION webhook.preview(regclass, anyelement, anyelement, name) IS
 'The body and headers each subscription of a table would send for a row change (new_row alone: an insert; old_row alone: a delete; both: an update), without sending anything';
+
+/*
+ * Per-endpoint figures.  Reads the pending events (event_due_idx), the
+ * events finished in the last hour (event_finished_idx) and their attempts
+ * (by primary key): an attempt made in the last hour belongs to an event
+ * that is pending or finished since, so nothing older is scanned.  Cost
+ * grows with the pending backlog and the last hour's traffic, not with the
+ * history kept.
+ */
+CREATE VIEW webhook.endpoint_stats AS
+WITH recent AS (
+	SELECT ev.id, ev.endpoint_id, ev.state, ev.created_at, ev.attempts
+	FROM webhook.event ev
+	WHERE ev.state <> 'pending' AND ev.finished_at > now() - interval '1 hour'
+	UNION ALL
+	SELECT ev.id, ev.endpoint_id, ev.state, ev.created_at, ev.attempts
+	FROM webhook.event ev
+	WHERE ev.state = 'pending' AND ev.attempts > 0
+),
+pending AS (
+	SELECT ev.endpoint_id, count(*) AS n, min(ev.created_at) AS oldest
+	FROM webhook.event ev WHERE ev.state = 'pending'
+	GROUP BY ev.endpoint_id
+),
+finished AS (
+	SELECT r.endpoint_id,
+		   count(*) FILTER (WHERE r.state = 'delivered') AS delivered,
+		   count(*) FILTER (WHERE r.state = 'dead') AS dead,
+		   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+			   ORDER BY a.started_at + a.duration - r.created_at)
+			   FILTER (WHERE r.state = 'delivered') AS latency
+	FROM recent r
+	LEFT JOIN webhook.attempt a ON a.event_id = r.id AND a.attempt = r.attempts
+	WHERE r.state <> 'pending'
+	GROUP BY r.endpoint_id
+),
+attempts AS (
+	SELECT r.endpoint_id,
+		   count(*) FILTER (WHERE a.status IS NULL
+							OR a.status NOT BETWEEN 200 AND 299) AS failed,
+		   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+			   ORDER BY a.duration) AS latency
+	FROM recent r
+	JOIN webhook.attempt a ON a.event_id = r.id
+	WHERE a.started_at > now() - interval '1 hour'
+	GROUP BY r.endpoint_id
+)
+SELECT e.id, e.name,
+	   CASE WHEN e.paused THEN 'paused'
+			WHEN NOT e.enabled THEN 'disabled'
+			WHEN h.consecutive_failures > 0 THEN 'failing'
+			ELSE 'healthy' END AS state,
+	   coalesce(p.n, 0) AS pending,
+	   now() - p.oldest AS oldest_pending_age,
+	   coalesce(f.delivered, 0) AS delivered_last_hour,
+	   coalesce(f.dead, 0) AS dead_last_hour,
+	   coalesce(a.failed, 0) AS failed_attempts_last_hour,
+	   f.latency[1] AS delivery_p50,
+	   f.latency[2] AS delivery_p95,
+	   f.latency[3] AS delivery_p99,
+	   a.latency[1] AS attempt_p50,
+	   a.latency[2] AS attempt_p95,
+	   a.latency[3] AS attempt_p99,
+	   coalesce(h.consecutive_failures, 0) AS consecutive_failures,
+	   h.failing_since,
+	   h.last_error,
+	   h.last_failure_at,
+	   h.last_success_at,
+	   h.next_probe_at,
+	   e.disabled_reason,
+	   e.disabled_at
+FROM webhook.endpoint e
+LEFT JOIN webhook.endpoint_health h ON h.endpoint_id = e.id
+LEFT JOIN pending p ON p.endpoint_id = e.id
+LEFT JOIN finished f ON f.endpoint_id = e.id
+LEFT JOIN attempts a ON a.endpoint_id = e.id;
+
+COMMENT ON VIEW webhook.endpoint_stats IS
+'Per endpoint: state, backlog, the last hour''s deliveries and failures, delivery latency (capture to 2xx) and attempt latency percentiles, and the last error';
