@@ -15,7 +15,9 @@ OBJS = \
 	src/sign.o \
 	src/retry.o \
 	src/breaker.o \
-	src/preview.o
+	src/preview.o \
+	src/defer.o \
+	src/ratelimit.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

@@ -15,13 +15,14 @@
  * (discard, replay by state, send_test, preview) and per-endpoint figures.
  */
 
--- breaker settings and pause, on the (pg_dump'ed) endpoint rows
+-- breaker settings, pause and rate limit, on the (pg_dump'ed) endpoint rows
 ALTER TABLE webhook.endpoint
 	ADD COLUMN failure_threshold integer NOT NULL DEFAULT 1000
 		CHECK (failure_threshold > 0),
 	ADD COLUMN failure_window interval NOT NULL DEFAULT '5 days'
 		CHECK (failure_window > '0'::interval),
-	ADD COLUMN paused boolean NOT NULL DEFAULT false;
+	ADD COLUMN paused boolean NOT NULL DEFAULT false,
+	ADD COLUMN rate_limit real CHECK (rate_limit > 0);
 
 /*
  * Health: what the worker has seen lately, one row per endpoint that ever
@@ -81,12 +82,15 @@ CREATE TRIGGER endpoint_state_notify
 	FOR EACH ROW EXECUTE FUNCTION webhook._endpoint_state_notify();
 
 /*
- * The breaker settings.  Arguments left NULL keep their value.
+ * Delivery policy: when the breaker trips, and how fast an endpoint may be
+ * sent to.  Arguments left NULL keep their value; rate_limit => 0 removes
+ * the limit.
  */
-CREATE FUNCTION webhook.set_endpoint_health(
-	name text,
+CREATE FUNCTION webhook.set_delivery_policy(
+	endpoint text,
 	failure_threshold integer DEFAULT NULL,
-	failure_window interval DEFAULT NULL)
+	failure_window interval DEFAULT NULL,
+	rate_limit real DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -102,21 +106,31 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'The failure window must be more than zero.';
 	END IF;
+	IF rate_limit IS NOT NULL AND (rate_limit < 0 OR rate_limit > 100000
+								   OR rate_limit = 'NaN') THEN
+		RAISE EXCEPTION 'invalid rate_limit %', rate_limit
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A rate limit is 0 (none) to 100000 events per second.';
+	END IF;
 	UPDATE webhook.endpoint e SET
-		failure_threshold = coalesce(set_endpoint_health.failure_threshold,
+		failure_threshold = coalesce(set_delivery_policy.failure_threshold,
 									 e.failure_threshold),
-		failure_window = coalesce(set_endpoint_health.failure_window,
-								  e.failure_window)
-	WHERE e.name = set_endpoint_health.name;
+		failure_window = coalesce(set_delivery_policy.failure_window,
+								  e.failure_window),
+		rate_limit = CASE WHEN set_delivery_policy.rate_limit IS NULL
+						  THEN e.rate_limit
+						  ELSE nullif(set_delivery_policy.rate_limit, 0) END
+	WHERE e.name = set_delivery_policy.endpoint;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'endpoint "%" does not exist', name
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
 			USING ERRCODE = 'undefined_object';
 	END IF;
+	PERFORM webhook._wake();
 END
 $$;
 
-COMMENT ON FUNCTION webhook.set_endpoint_health(text, integer, interval) IS
-'Set when the circuit breaker disables an endpoint: after failure_threshold consecutive failures, or failures only for failure_window';
+COMMENT ON FUNCTION webhook.set_delivery_policy(text, integer, interval, real) IS
+'Set when the circuit breaker disables an endpoint (failure_threshold consecutive failures, or failures only for failure_window) and its rate limit in events per second';
 
 /*
  * Make an endpoint's waiting events due now: those parked while it was

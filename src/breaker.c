@@ -46,6 +46,7 @@
 #include "utils/memutils.h"
 
 #include "breaker.h"
+#include "defer.h"
 
 /*
  * Events held back while a probe is in flight (or due) wait this long; a
@@ -77,14 +78,7 @@ static MemoryContext wh_breaker_cxt = NULL;
 static HTAB *wh_health = NULL;
 static int	wh_nfailing = 0;	/* entries with failures > 0 or disabled */
 
-/* events held back by the current claim */
-static Datum *wh_defer_ids = NULL;
-static Datum *wh_defer_until = NULL;
-static int	wh_ndefer = 0;
-static int	wh_defer_size = 0;
-
 static SPIPlanPtr wh_refresh_plan = NULL;
-static SPIPlanPtr wh_defer_plan = NULL;
 static SPIPlanPtr wh_health_plan = NULL;
 static SPIPlanPtr wh_trip_plan = NULL;
 static SPIPlanPtr wh_disable_plan = NULL;
@@ -151,10 +145,6 @@ wh_breaker_refresh(void)
 	int			rc;
 
 	wh_breaker_init();
-	wh_ndefer = 0;
-	wh_defer_size = 64;
-	wh_defer_ids = palloc(sizeof(Datum) * wh_defer_size);
-	wh_defer_until = palloc(sizeof(Datum) * wh_defer_size);
 
 	if (wh_refresh_plan == NULL)
 		wh_refresh_plan = wh_breaker_prepare(
@@ -170,17 +160,22 @@ wh_breaker_refresh(void)
 		elog(ERROR, "reading endpoint health failed: %s",
 			 SPI_result_code_string(rc));
 
+	/*
+	 * Outcomes noted but not yet written (changed) are newer than the
+	 * table: those entries keep what memory knows.
+	 */
 	hash_seq_init(&seq, wh_health);
 	while ((h = hash_seq_search(&seq)) != NULL)
 	{
+		h->picked = false;
+		if (h->changed)
+			continue;
 		h->failures = 0;
 		h->probe_step = 0;
 		h->failing_since = 0;
 		h->next_probe_at = 0;
 		h->disabled = false;
-		h->picked = false;
 	}
-	wh_nfailing = 0;
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -189,6 +184,8 @@ wh_breaker_refresh(void)
 
 		h = wh_health_get(DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)),
 						  true);
+		if (h->changed)
+			continue;
 		h->disabled = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 		h->failures = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		h->probe_step = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
@@ -200,15 +197,20 @@ wh_breaker_refresh(void)
 															 &isnull));
 		if (isnull)
 			h->next_probe_at = 0;
-		wh_nfailing++;
 	}
+
+	wh_nfailing = 0;
+	hash_seq_init(&seq, wh_health);
+	while ((h = hash_seq_search(&seq)) != NULL)
+		if (h->failures > 0 || h->disabled)
+			wh_nfailing++;
 }
 
 /*
  * May the claim take this event?  Events of healthy endpoints always; of a
  * failing endpoint, one probe once its time has come and none is in
- * flight.  An event not admitted is held back until the next probe (or,
- * while one is in flight, for WH_BREAKER_HOLD_MS).  Disabled endpoints'
+ * flight.  An event not admitted is held back (defer.c) until the next
+ * probe (or, while one is in flight, for WH_BREAKER_HOLD_MS).  Disabled endpoints'
  * events are the claim's own business (it parks them).
  */
 bool
@@ -231,52 +233,8 @@ wh_breaker_admit(int32 endpoint_id, int64 event_id, TimestampTz now)
 	until = h->next_probe_at;
 	if (until <= now)
 		until = now + WH_BREAKER_HOLD_MS * 1000;
-	if (wh_ndefer >= wh_defer_size)
-	{
-		wh_defer_size *= 2;
-		wh_defer_ids = repalloc(wh_defer_ids, sizeof(Datum) * wh_defer_size);
-		wh_defer_until = repalloc(wh_defer_until,
-								  sizeof(Datum) * wh_defer_size);
-	}
-	wh_defer_ids[wh_ndefer] = Int64GetDatum(event_id);
-	wh_defer_until[wh_ndefer] = TimestampTzGetDatum(until);
-	wh_ndefer++;
+	wh_defer_add(event_id, until);
 	return false;
-}
-
-/*
- * Hold back the events the claim did not admit.  Returns how many, so the
- * worker can look again at once for other endpoints' events behind them.
- */
-int
-wh_breaker_claim_done(void)
-{
-	Datum		args[2];
-	int			rc;
-
-	if (wh_ndefer == 0)
-		return 0;
-	if (wh_defer_plan == NULL)
-	{
-		Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
-
-		wh_defer_plan = wh_breaker_prepare(
-			"UPDATE webhook.event ev SET next_attempt_at = d.until "
-			"FROM unnest($1, $2) AS d(id, until) "
-			"WHERE ev.id = d.id AND ev.state = 'pending'", 2, types);
-	}
-	args[0] = PointerGetDatum(construct_array(wh_defer_ids, wh_ndefer,
-											  INT8OID, 8, FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
-	args[1] = PointerGetDatum(construct_array(wh_defer_until, wh_ndefer,
-											  TIMESTAMPTZOID, 8,
-											  FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
-	rc = SPI_execute_plan(wh_defer_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "holding back events failed: %s",
-			 SPI_result_code_string(rc));
-	return wh_ndefer;
 }
 
 /*

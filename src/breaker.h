@@ -6,9 +6,8 @@
  * The worker calls these at fixed points of its loop:
  *
  *	claim		wh_breaker_refresh() once, in the claim transaction; then
- *				wh_breaker_admit() for each event it would take, and
- *				wh_breaker_claim_done() before it commits, which holds back
- *				the events that were not admitted.
+ *				wh_breaker_admit() for each event it would take (the others
+ *				are held back through defer.c).
  *	dispatch	wh_breaker_may_send() before starting a request.
  *	record		wh_breaker_note() for each outcome, and wh_breaker_apply()
  *				in the record transaction.
@@ -31,7 +30,6 @@ typedef enum WhHealthNote
 extern void wh_breaker_refresh(void);
 extern bool wh_breaker_admit(int32 endpoint_id, int64 event_id,
 							 TimestampTz now);
-extern int	wh_breaker_claim_done(void);
 extern bool wh_breaker_may_send(int32 endpoint_id, TimestampTz now);
 extern void wh_breaker_note(int32 endpoint_id, WhHealthNote note,
 							TimestampTz started_at, const char *error,

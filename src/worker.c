@@ -63,7 +63,9 @@
 #include "utils/uuid.h"
 
 #include "breaker.h"
+#include "defer.h"
 #include "http.h"
+#include "ratelimit.h"
 #include "retry.h"
 #include "sign.h"
 #include "webhook.h"
@@ -533,7 +535,9 @@ wh_claim(void)
 	wh_claim_skipped_busy = (nbusy > 0);
 	wh_xact_begin("claiming events");
 	wh_refresh_disabled();
+	wh_defer_begin();
 	wh_breaker_refresh();
+	wh_rate_refresh();
 
 	/*
 	 * Step 1: look at a window of the earliest due events, no larger than
@@ -604,14 +608,16 @@ wh_claim(void)
 				wh_claim_skipped_busy = true;
 				continue;
 			}
-			/* a failing endpoint gets one probe, the rest wait */
-			if (!wh_breaker_admit(epid, id, GetCurrentTimestamp()))
+			/* a failing endpoint gets one probe, a limited one its rate */
+			if (!wh_breaker_admit(epid, id, GetCurrentTimestamp()) ||
+				!wh_rate_admit(epid, id, ep && ep->valid ? ep->held : 0,
+							   GetCurrentTimestamp()))
 				continue;
 			pick_ep[npick] = epid;
 			pick[npick++] = Int64GetDatum(id);
 		}
 		wh_park(park, npark);
-		wh_claim_held_back = wh_breaker_claim_done();
+		wh_claim_held_back = wh_defer_flush();
 		args[0] = wh_int8_array(pick, npick);
 	}
 
@@ -901,6 +907,7 @@ wh_dispatch(void)
 {
 	dlist_mutable_iter it;
 
+	wh_rate_dispatch_begin();
 	dlist_foreach_modify(it, &wh_queue)
 	{
 		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
@@ -934,7 +941,8 @@ wh_dispatch(void)
 						   NULL, NULL);
 			continue;
 		}
-		if (ep->in_flight >= ep->max_in_flight)
+		if (ep->in_flight >= ep->max_in_flight ||
+			!wh_rate_take(ev->endpoint_id, GetCurrentTimestamp()))
 			continue;
 		dlist_delete(&ev->node);
 		wh_nqueued--;
@@ -1540,6 +1548,9 @@ wh_worker_main(Datum main_arg)
 					until = wh_next_retention_at;
 				if (wh_record_due() < until)
 					until = wh_record_due();
+				/* a rate-limited endpoint's next token */
+				if (wh_rate_next_wake() < until)
+					until = wh_rate_next_wake();
 			}
 			timeout = until <= now ? 0 : (long) ((until - now + 999) / 1000);
 			if (curl_ms >= 0 && curl_ms < timeout)

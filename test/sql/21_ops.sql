@@ -10,14 +10,22 @@ CREATE TABLE ops_orders (id int PRIMARY KEY, status text, secret text);
 SELECT webhook.subscribe('ops_orders', 'ops', exclude => '{secret}');
 
 -- breaker settings: defaults, changes, bad values
-SELECT name, failure_threshold, failure_window, paused
+SELECT name, failure_threshold, failure_window, paused, rate_limit
 FROM webhook.endpoint WHERE name = 'ops';
-SELECT webhook.set_endpoint_health('ops', failure_threshold => 20,
+SELECT webhook.set_delivery_policy('ops', failure_threshold => 20,
 	failure_window => '1 day');
 SELECT failure_threshold, failure_window FROM webhook.endpoint WHERE name = 'ops';
-SELECT webhook.set_endpoint_health('ops', failure_threshold => 0);
-SELECT webhook.set_endpoint_health('ops', failure_window => '-1s');
-SELECT webhook.set_endpoint_health('nope', failure_threshold => 3);
+SELECT webhook.set_delivery_policy('ops', failure_threshold => 0);
+SELECT webhook.set_delivery_policy('ops', failure_window => '-1s');
+SELECT webhook.set_delivery_policy('nope', failure_threshold => 3);
+SELECT webhook.set_delivery_policy('ops', rate_limit => 2.5);
+SELECT rate_limit FROM webhook.endpoint WHERE name = 'ops';
+SELECT webhook.set_delivery_policy('ops', failure_threshold => 30);
+SELECT failure_threshold, rate_limit FROM webhook.endpoint WHERE name = 'ops';
+SELECT webhook.set_delivery_policy('ops', rate_limit => 0);
+SELECT rate_limit FROM webhook.endpoint WHERE name = 'ops';
+SELECT webhook.set_delivery_policy('ops', rate_limit => -1);
+SELECT webhook.set_delivery_policy('ops', failure_threshold => 20);
 
 -- pause parks new work; resume makes the backlog due (NOTIFY: TAP test 021)
 SELECT webhook.pause('ops');

@@ -100,7 +100,7 @@ like(q1("SELECT last_error FROM webhook.endpoint_health h JOIN webhook.endpoint 
 	qr/500/, 'failing: with the last error');
 
 # -- past the threshold: disabled once, with a reason, a WARNING and a NOTIFY
-q1("SELECT webhook.set_endpoint_health('probe', failure_threshold => 8)");
+q1("SELECT webhook.set_delivery_policy('probe', failure_threshold => 8)");
 ok(wait_until(sub { q1("SELECT enabled FROM webhook.endpoints WHERE name = 'probe'") eq 'f' }),
 	'threshold: the endpoint is disabled');
 like(q1("SELECT disabled_reason FROM webhook.endpoints WHERE name = 'probe'"),
@@ -126,7 +126,7 @@ is(q1("SELECT consecutive_failures FROM webhook.endpoint_health h JOIN webhook.e
 
 # -- a failure window
 endpoint('window');
-q1("SELECT webhook.set_endpoint_health('window', failure_window => '2s')");
+q1("SELECT webhook.set_delivery_policy('window', failure_window => '2s')");
 $recv->behaviour('/window', { status => 503 });
 fire('window', 5);
 ok(wait_until(sub { q1("SELECT enabled FROM webhook.endpoints WHERE name = 'window'") eq 'f' }, 20),
