@@ -17,7 +17,8 @@ OBJS = \
 	src/breaker.o \
 	src/preview.o \
 	src/defer.o \
-	src/ratelimit.o
+	src/ratelimit.o \
+	src/activity.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

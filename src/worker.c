@@ -62,6 +62,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "activity.h"
 #include "breaker.h"
 #include "defer.h"
 #include "http.h"
@@ -1425,6 +1426,7 @@ wh_worker_main(Datum main_arg)
 	/* and its small, frequent queries gain nothing from JIT compilation */
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("webhook worker");
+	wh_activity_worker_start();
 
 	wh_worker_cxt = AllocSetContextCreate(TopMemoryContext, "webhook worker",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -1557,10 +1559,9 @@ wh_worker_main(Datum main_arg)
 				timeout = curl_ms;
 		}
 
-		pgstat_report_activity(STATE_IDLE, NULL);
 		woken = false;
 		nev = WaitEventSetWait(wes, timeout, events, lengthof(events),
-							   PG_WAIT_EXTENSION);
+							   wh_activity_waiting(wh_ninflight, wh_nqueued));
 		for (i = 0; i < nev; i++)
 		{
 			if (events[i].events & WL_LATCH_SET)
