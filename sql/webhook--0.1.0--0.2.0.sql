@@ -536,3 +536,29 @@ LEFT JOIN attempts a ON a.endpoint_id = e.id;
 
 COMMENT ON VIEW webhook.endpoint_stats IS
 'Per endpoint: state, backlog, the last hour''s deliveries and failures, delivery latency (capture to 2xx) and attempt latency percentiles, and the last error';
+
+-- the endpoint listing shows the new settings (columns added at the end)
+CREATE OR REPLACE VIEW webhook.endpoints AS
+SELECT e.id, e.name, e.url,
+	   ARRAY(SELECT jsonb_object_keys(e.headers)) AS header_names,
+	   e.timeout, e.retry_schedule, e.max_in_flight, e.enabled,
+	   e.disabled_reason, e.disabled_at,
+	   e.previous_secret IS NOT NULL
+		   AND e.previous_secret_expires_at > now() AS rotating,
+	   e.created_at,
+	   e.paused, e.failure_threshold, e.failure_window, e.rate_limit
+FROM webhook.endpoint e;
+
+-- issue 6's functions are for the roles that manage webhooks only
+REVOKE ALL ON FUNCTION webhook._endpoint_state_notify() FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.set_delivery_policy(text, integer, interval, real) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook._release_backlog(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.pause(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.resume(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.discard(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.discard(text, timestamptz, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.replay(text, timestamptz, timestamptz, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.send_test(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook._preview_body(regclass, name, text, record, record) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.preview(regclass, anyelement, anyelement, name) FROM PUBLIC;
+REVOKE ALL ON webhook.endpoint_stats FROM PUBLIC;

@@ -23,9 +23,10 @@
  * State: the table webhook.endpoint_health holds, per endpoint that ever
  * failed, the consecutive failures, when they began, the last error and
  * the probe schedule; it survives restarts and feeds the views.  The
- * worker keeps a copy in memory, read again from the table at every claim
- * (so webhook.enable_endpoint() resets it) and updated as outcomes are
- * recorded, then written back in the same record transaction.  Whether a
+ * worker keeps a copy in memory, read again from the table by the claims
+ * (at most every 100 ms, so webhook.enable_endpoint() resets it) and
+ * updated as outcomes arrive, then written back in the next record
+ * transaction; outcomes not yet written win over the table.  Whether a
  * probe is in flight is known only to the worker.
  *
  * Healthy endpoints cost nothing: no row is written for a success unless
@@ -54,6 +55,8 @@
  * releases them at once.
  */
 #define WH_BREAKER_HOLD_MS		(30 * 1000L)
+/* The table is read again at most this often */
+#define WH_BREAKER_REFRESH_MS	100
 
 typedef struct WhHealth
 {
@@ -77,6 +80,7 @@ typedef struct WhHealth
 static MemoryContext wh_breaker_cxt = NULL;
 static HTAB *wh_health = NULL;
 static int	wh_nfailing = 0;	/* entries with failures > 0 or disabled */
+static TimestampTz wh_refreshed_at = 0;
 
 static SPIPlanPtr wh_refresh_plan = NULL;
 static SPIPlanPtr wh_health_plan = NULL;
@@ -131,8 +135,9 @@ wh_health_get(int32 id, bool create)
 }
 
 /*
- * Read the failing and disabled endpoints from the table.  Runs in the
- * claim transaction, before any event is admitted.  What only the worker
+ * Read the failing and disabled endpoints from the table (at most every
+ * WH_BREAKER_REFRESH_MS).  Runs in the claim transaction, before any event
+ * is admitted.  What only the worker
  * knows (a probe in flight) is kept; the rest follows the table, so that
  * webhook.enable_endpoint() resets the breaker.
  */
@@ -143,8 +148,21 @@ wh_breaker_refresh(void)
 	WhHealth   *h;
 	uint64		i;
 	int			rc;
+	TimestampTz now;
 
 	wh_breaker_init();
+
+	/* a new claim may pick a probe again */
+	hash_seq_init(&seq, wh_health);
+	while ((h = hash_seq_search(&seq)) != NULL)
+		h->picked = false;
+
+	/* claims come every few milliseconds under load; the table changes seldom */
+	now = GetCurrentTimestamp();
+	if (now - wh_refreshed_at < WH_BREAKER_REFRESH_MS * 1000 &&
+		now >= wh_refreshed_at)
+		return;
+	wh_refreshed_at = now;
 
 	if (wh_refresh_plan == NULL)
 		wh_refresh_plan = wh_breaker_prepare(
@@ -167,7 +185,6 @@ wh_breaker_refresh(void)
 	hash_seq_init(&seq, wh_health);
 	while ((h = hash_seq_search(&seq)) != NULL)
 	{
-		h->picked = false;
 		if (h->changed)
 			continue;
 		h->failures = 0;

@@ -15,8 +15,9 @@
  * seconds' worth of its events and moves the rest of those it sees later
  * (defer.c), spread at the endpoint's rate.
  *
- * Limits are read from webhook.endpoint at each claim; buckets live in the
- * worker's memory, so a restart begins with full buckets.
+ * Limits are read from webhook.endpoint by the claims (at most every
+ * 100 ms); buckets live in the worker's memory, so a restart begins with
+ * full buckets.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +36,8 @@
 #define WH_RATE_BURST_S		0.05
 /* The worker holds this many seconds of a limited endpoint's events */
 #define WH_RATE_QUEUE_S		0.5
+/* Limits are read again at most this often */
+#define WH_RATE_REFRESH_MS	100
 
 typedef struct WhRate
 {
@@ -50,6 +53,7 @@ typedef struct WhRate
 static HTAB *wh_rates = NULL;
 static int	wh_nlimited = 0;
 static SPIPlanPtr wh_rate_plan = NULL;
+static TimestampTz wh_refreshed_at = 0;
 
 static WhRate *
 wh_rate_get(int32 id, bool create)
@@ -96,8 +100,9 @@ wh_rate_refill(WhRate *r, TimestampTz now)
 }
 
 /*
- * Read the limits, in the claim transaction.  A limit that changed keeps
- * the bucket's tokens (up to the new capacity).
+ * Read the limits, in the claim transaction, at most every
+ * WH_RATE_REFRESH_MS.  A limit that changed keeps the bucket's tokens (up
+ * to the new capacity).
  */
 void
 wh_rate_refresh(void)
@@ -106,6 +111,22 @@ wh_rate_refresh(void)
 	WhRate	   *r;
 	uint64		i;
 	int			rc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (wh_rates)
+	{
+		hash_seq_init(&seq, wh_rates);
+		while ((r = hash_seq_search(&seq)) != NULL)
+		{
+			r->admitted = 0;
+			r->deferred = 0;
+		}
+	}
+	/* claims come every few milliseconds under load; limits change seldom */
+	if (now - wh_refreshed_at < WH_RATE_REFRESH_MS * 1000 &&
+		now >= wh_refreshed_at)
+		return;
+	wh_refreshed_at = now;
 
 	if (wh_rate_plan == NULL)
 	{
@@ -126,11 +147,7 @@ wh_rate_refresh(void)
 	{
 		hash_seq_init(&seq, wh_rates);
 		while ((r = hash_seq_search(&seq)) != NULL)
-		{
 			r->rate = 0;
-			r->admitted = 0;
-			r->deferred = 0;
-		}
 	}
 	wh_nlimited = SPI_processed;
 	for (i = 0; i < SPI_processed; i++)

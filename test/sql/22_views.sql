@@ -63,3 +63,15 @@ WHERE table_schema = 'webhook' AND table_name = 'events'
 
 SELECT webhook.drop_endpoint('stats');
 SELECT webhook.drop_endpoint('quiet');
+
+-- the endpoint listing shows the delivery policy; nothing new is PUBLIC's
+SELECT webhook.create_endpoint('listed', 'http://127.0.0.1:9/l') > 0 AS created;
+SELECT webhook.set_delivery_policy('listed', failure_threshold => 7, rate_limit => 3);
+SELECT name, paused, failure_threshold, failure_window, rate_limit
+FROM webhook.endpoints WHERE name = 'listed';
+SELECT p.oid::regprocedure AS public_function
+FROM pg_proc p
+WHERE p.pronamespace = 'webhook'::regnamespace
+  AND has_function_privilege('public', p.oid, 'EXECUTE')
+ORDER BY 1;
+SELECT webhook.drop_endpoint('listed');
