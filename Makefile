@@ -18,7 +18,8 @@ OBJS = \
 	src/preview.o \
 	src/defer.o \
 	src/ratelimit.o \
-	src/activity.o
+	src/activity.o \
+	src/payload_fn.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

@@ -562,3 +562,116 @@ REVOKE ALL ON FUNCTION webhook.send_test(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION webhook._preview_body(regclass, name, text, record, record) FROM PUBLIC;
 REVOKE ALL ON FUNCTION webhook.preview(regclass, anyelement, anyelement, name) FROM PUBLIC;
 REVOKE ALL ON webhook.endpoint_stats FROM PUBLIC;
+
+/*
+ * Payload functions: subscribe() gains payload_function, a function of the
+ * table's row type returning json or jsonb that builds the event's "data"
+ * (capture option "data=", see src/payload_fn.c).
+ */
+DROP FUNCTION webhook.subscribe(regclass, text, text[], text[], text, text[], text, text, text);
+
+CREATE FUNCTION webhook.subscribe(
+	tbl regclass,
+	endpoint text,
+	events text[] DEFAULT '{insert,update,delete}',
+	columns text[] DEFAULT NULL,
+	condition text DEFAULT NULL,
+	exclude text[] DEFAULT NULL,
+	event_type text DEFAULT NULL,
+	format text DEFAULT NULL,
+	name text DEFAULT NULL,
+	payload_function regprocedure DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ev text;
+	col text;
+	parts text[] := '{}';
+	args text[];
+	trg text;
+	sql text;
+BEGIN
+	IF NOT EXISTS (SELECT FROM webhook.endpoint e
+				   WHERE e.name = subscribe.endpoint) THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with webhook.create_endpoint().';
+	END IF;
+	IF events IS NULL OR cardinality(events) = 0 THEN
+		RAISE EXCEPTION 'no events to subscribe to'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name one or more of insert, update and delete.';
+	END IF;
+	FOREACH ev IN ARRAY events LOOP
+		IF lower(ev) NOT IN ('insert', 'update', 'delete') THEN
+			RAISE EXCEPTION 'unrecognized event "%"', ev
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Valid events are insert, update and delete.';
+		END IF;
+	END LOOP;
+	IF columns IS NOT NULL AND NOT ('update' = ANY (
+			ARRAY(SELECT lower(x) FROM unnest(events) x))) THEN
+		RAISE EXCEPTION 'columns apply only to update events'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOREACH col IN ARRAY coalesce(columns, '{}') || coalesce(exclude, '{}') LOOP
+		IF NOT EXISTS (SELECT FROM pg_attribute a
+					   WHERE a.attrelid = tbl AND a.attname = col
+						 AND a.attnum > 0 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'column "%" of relation "%" does not exist', col,
+				(SELECT c.relname FROM pg_class c WHERE c.oid = tbl)
+				USING ERRCODE = 'undefined_column';
+		END IF;
+	END LOOP;
+
+	FOREACH ev IN ARRAY ARRAY(SELECT DISTINCT lower(x) FROM unnest(events) x
+							  ORDER BY 1) LOOP
+		IF ev = 'update' AND columns IS NOT NULL THEN
+			parts := parts || ('UPDATE OF ' || (
+				SELECT string_agg(quote_ident(c), ', ') FROM unnest(columns) c));
+		ELSE
+			parts := parts || upper(ev);
+		END IF;
+	END LOOP;
+
+	args := ARRAY[endpoint];
+	IF event_type IS NOT NULL THEN
+		args := args || ('type=' || event_type);
+	END IF;
+	IF exclude IS NOT NULL AND cardinality(exclude) > 0 THEN
+		args := args || ('exclude=' || array_to_string(exclude, ','));
+	END IF;
+	IF format IS NOT NULL THEN
+		args := args || ('format=' || format);
+	END IF;
+	IF payload_function IS NOT NULL THEN
+		-- by signature, schema-qualified (search_path is pg_catalog here)
+		args := args || ('data=' || payload_function::text);
+	END IF;
+	PERFORM webhook._check_capture_args(tbl, args);
+
+	trg := coalesce(name, 'webhook_' || endpoint);
+	sql := pg_catalog.format(
+		'CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW %s EXECUTE FUNCTION webhook.capture(%s)',
+		trg, array_to_string(parts, ' OR '), tbl,
+		CASE WHEN condition IS NULL THEN ''
+			 ELSE 'WHEN (' || condition || ')' END,
+		(SELECT string_agg(quote_literal(a), ', ') FROM unnest(args) a));
+	BEGIN
+		EXECUTE sql;
+	EXCEPTION
+		WHEN syntax_error THEN
+			RAISE EXCEPTION 'invalid subscription condition: %', SQLERRM
+				USING ERRCODE = 'syntax_error',
+					  DETAIL = format('The condition was: %s', condition);
+	END;
+	RETURN trg;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.subscribe(regclass, text, text[], text[], text, text[], text, text, text, regprocedure) IS
+'Create the trigger that sends a table''s row changes to an endpoint; returns its name.  payload_function, taking the table''s row type and returning json or jsonb, builds the event''s data';
+
+REVOKE ALL ON FUNCTION webhook.subscribe(regclass, text, text[], text[], text, text[], text, text, text, regprocedure) FROM PUBLIC;

@@ -46,6 +46,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "payload_fn.h"
 #include "webhook.h"
 
 typedef struct WhCaptureOptions
@@ -54,6 +55,7 @@ typedef struct WhCaptureOptions
 	char	   *event_type;
 	List	   *exclude;
 	bool		supabase;
+	char	   *data_fn;		/* payload function's signature, or NULL */
 } WhCaptureOptions;
 
 typedef struct WhCaptureCache
@@ -67,6 +69,9 @@ typedef struct WhCaptureCache
 	char	   *schema_json;
 	char	   *table_json;
 	char	   *type_json[3];	/* INSERT, UPDATE, DELETE */
+	FmgrInfo	data_fn;		/* payload function (payload_fn.c) */
+	Oid			data_rettype;
+	char	   *data_what;		/* names the subscription in its errors */
 } WhCaptureCache;
 
 enum
@@ -143,12 +148,19 @@ wh_parse_options(int nargs, char **args, const char *what,
 						 errmsg("unrecognized payload format \"%s\"", val),
 						 errhint("Valid formats are \"standard\" and \"supabase\".")));
 		}
+		else if (strcmp(key, "data") == 0)
+			opts->data_fn = pstrdup(val);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized capture option \"%s\"", key),
-					 errhint("Valid options are \"type\", \"exclude\" and \"format\".")));
+					 errhint("Valid options are \"type\", \"exclude\", \"format\" and \"data\".")));
 	}
+	if (opts->data_fn && opts->supabase)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s cannot use a payload function with format \"supabase\"",
+						what)));
 }
 
 /*
@@ -258,6 +270,18 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 					 &cache->opts);
 	cache->shape = wh_shape_build(rel, cxt, cache->opts.exclude);
 	cache->owner = wh_outbox_owner();
+	if (cache->opts.data_fn)
+	{
+		Oid			fnoid;
+
+		cache->data_what = psprintf("subscription \"%s\" on table \"%s\"",
+									trigger->tgname,
+									RelationGetRelationName(rel));
+		fnoid = wh_payload_fn_lookup(cache->opts.data_fn, rel->rd_rel->reltype,
+									 cache->data_what);
+		fmgr_info_cxt(fnoid, &cache->data_fn, cxt);
+		cache->data_rettype = get_func_rettype(fnoid);
+	}
 
 	initStringInfo(&buf);
 	escape_json(&buf, get_namespace_name(RelationGetNamespace(rel)));
@@ -346,9 +370,20 @@ wh_update_changed(TupleDesc tupdesc, Trigger *trigger, WhRowShape *shape,
 static void
 wh_build_body(StringInfo buf, WhCaptureCache *cache, int op, TimestampTz now,
 			  Datum *oldv, bool *oldn, Datum *newv, bool *newn,
-			  const char *changed, bool keys_only)
+			  const char *changed, bool keys_only, const char *data_json)
 {
 	WhRowShape *shape = cache->shape;
+
+	if (data_json)
+	{
+		/* a payload function built "data" */
+		char		ts[MAXDATELEN + 1];
+
+		JsonEncodeDateTime(ts, TimestampGetDatum(now), TIMESTAMPOID, NULL);
+		appendStringInfo(buf, "{\"type\":%s,\"timestamp\":\"%sZ\",\"data\":%s}",
+						 cache->type_json[op], ts, data_json);
+		return;
+	}
 
 	if (cache->opts.supabase)
 	{
@@ -458,6 +493,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 			   *newn = NULL;
 	StringInfoData changed;
 	StringInfoData body;
+	StringInfoData data;
 	TimestampTz now;
 	int			op;
 
@@ -517,17 +553,28 @@ webhook_capture(PG_FUNCTION_ARGS)
 						   oldv, oldn, newv, newn, &changed))
 		return PointerGetDatum(NULL);
 
+	if (cache->opts.data_fn)
+	{
+		initStringInfo(&data);
+		wh_payload_fn_append(&data, &cache->data_fn, cache->data_rettype,
+							 heap_copy_tuple_as_datum(newtup ? newtup : oldtup,
+													  tupdesc),
+							 cache->opts.data_fn, cache->data_what);
+	}
+
 	now = GetCurrentTimestamp();
 	initStringInfo(&body);
 	wh_build_body(&body, cache, op, now, oldv, oldn, newv, newn,
-				  op == WH_OP_UPDATE ? changed.data : NULL, false);
-	if (body.len > wh_max_payload_size)
+				  op == WH_OP_UPDATE ? changed.data : NULL, false,
+				  cache->opts.data_fn ? data.data : NULL);
+	/* a payload function's result is sent as it is */
+	if (body.len > wh_max_payload_size && !cache->opts.data_fn)
 	{
 		int			full = body.len;
 
 		resetStringInfo(&body);
 		wh_build_body(&body, cache, op, now, oldv, oldn, newv, newn,
-					  op == WH_OP_UPDATE ? changed.data : NULL, true);
+					  op == WH_OP_UPDATE ? changed.data : NULL, true, NULL);
 		ereport(WARNING,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("webhook event for table \"%s\" is too large, sending its key only",
@@ -577,6 +624,10 @@ webhook_check_capture_args(PG_FUNCTION_ARGS)
 							  RelationGetRelationName(rel)),
 					 &opts);
 	(void) wh_shape_build(rel, CurrentMemoryContext, opts.exclude);
+	if (opts.data_fn)
+		(void) wh_payload_fn_lookup(opts.data_fn, rel->rd_rel->reltype,
+									psprintf("subscription of table \"%s\"",
+											 RelationGetRelationName(rel)));
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_VOID();
 }

@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "payload_fn.h"
 #include "webhook.h"
 
 typedef struct WhPreviewOptions
@@ -34,6 +35,7 @@ typedef struct WhPreviewOptions
 	const char *event_type;
 	List	   *exclude;
 	bool		supabase;
+	const char *data_fn;
 } WhPreviewOptions;
 
 /*
@@ -53,6 +55,8 @@ wh_preview_options(Trigger *trigger, WhPreviewOptions *opts)
 
 		if (strncmp(arg, "type=", 5) == 0)
 			opts->event_type = arg + 5;
+		else if (strncmp(arg, "data=", 5) == 0)
+			opts->data_fn = arg + 5;
 		else if (strncmp(arg, "format=", 7) == 0)
 			opts->supabase = strcmp(arg + 7, "supabase") == 0;
 		else if (strncmp(arg, "exclude=", 8) == 0)
@@ -143,7 +147,7 @@ static void
 wh_preview_envelope(StringInfo buf, Relation rel, WhPreviewOptions *opts,
 					WhRowShape *shape, const char *op, TimestampTz now,
 					Datum *oldv, bool *oldn, Datum *newv, bool *newn,
-					const char *changed, bool keys_only)
+					const char *changed, bool keys_only, const char *data_json)
 {
 	const char *suffix = strcmp(op, "INSERT") == 0 ? "inserted" :
 		strcmp(op, "UPDATE") == 0 ? "updated" : "deleted";
@@ -179,6 +183,12 @@ wh_preview_envelope(StringInfo buf, Relation rel, WhPreviewOptions *opts,
 	escape_json(buf, opts->event_type ? opts->event_type :
 				psprintf("%s.%s", table, suffix));
 	JsonEncodeDateTime(ts, TimestampGetDatum(now), TIMESTAMPOID, NULL);
+	if (data_json)
+	{
+		appendStringInfo(buf, ",\"timestamp\":\"%sZ\",\"data\":%s}",
+						 ts, data_json);
+		return;
+	}
 	appendStringInfo(buf, ",\"timestamp\":\"%sZ\",\"data\":{\"op\":\"%s\",\"schema\":",
 					 ts, op);
 	escape_json(buf, schema);
@@ -228,6 +238,7 @@ webhook_preview_body(PG_FUNCTION_ARGS)
 			   *oldn = NULL;
 	StringInfoData changed;
 	StringInfoData body;
+	StringInfoData data;
 	TimestampTz now = GetCurrentTimestamp();
 	int			i;
 
@@ -282,18 +293,33 @@ webhook_preview_body(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 
+	if (opts.data_fn)
+	{
+		char	   *what = psprintf("subscription \"%s\" on table \"%s\"",
+									tgname, RelationGetRelationName(rel));
+		Oid			fnoid = wh_payload_fn_lookup(opts.data_fn,
+												 rel->rd_rel->reltype, what);
+		FmgrInfo	fn;
+
+		fmgr_info(fnoid, &fn);
+		initStringInfo(&data);
+		wh_payload_fn_append(&data, &fn, get_func_rettype(fnoid),
+							 newv ? PG_GETARG_DATUM(3) : PG_GETARG_DATUM(4),
+							 opts.data_fn, what);
+	}
+
 	initStringInfo(&body);
 	wh_preview_envelope(&body, rel, &opts, shape, op, now, oldv, oldn,
 						newv, newn,
 						strcmp(op, "UPDATE") == 0 ? changed.data : NULL,
-						false);
-	if (body.len > wh_max_payload_size)
+						false, opts.data_fn ? data.data : NULL);
+	if (body.len > wh_max_payload_size && !opts.data_fn)
 	{
 		resetStringInfo(&body);
 		wh_preview_envelope(&body, rel, &opts, shape, op, now, oldv, oldn,
 							newv, newn,
 							strcmp(op, "UPDATE") == 0 ? changed.data : NULL,
-							true);
+							true, NULL);
 	}
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(body.data, body.len));
