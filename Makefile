@@ -19,7 +19,8 @@ OBJS = \
 	src/defer.o \
 	src/ratelimit.o \
 	src/activity.o \
-	src/payload_fn.o
+	src/payload_fn.o \
+	src/order.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

@@ -22,7 +22,20 @@ ALTER TABLE webhook.endpoint
 	ADD COLUMN failure_window interval NOT NULL DEFAULT '5 days'
 		CHECK (failure_window > '0'::interval),
 	ADD COLUMN paused boolean NOT NULL DEFAULT false,
-	ADD COLUMN rate_limit real CHECK (rate_limit > 0);
+	ADD COLUMN rate_limit real CHECK (rate_limit > 0),
+	ADD COLUMN ordering text NOT NULL DEFAULT 'none'
+		CHECK (ordering IN ('none', 'endpoint', 'key'));
+
+/*
+ * Ordering: an endpoint with ordering 'endpoint' or 'key' gets, on each
+ * event, the key its order is kept by ('' for the whole endpoint, the row's
+ * primary key for 'key'); NULL for every other event.  The worker sends
+ * only the oldest pending event of each key, found through this index,
+ * which holds those events only.
+ */
+ALTER TABLE webhook.event ADD COLUMN ordering_key text;
+CREATE INDEX event_order_idx ON webhook.event (endpoint_id, ordering_key, id)
+	WHERE state = 'pending' AND ordering_key IS NOT NULL;
 
 /*
  * Health: what the worker has seen lately, one row per endpoint that ever
@@ -90,7 +103,8 @@ CREATE FUNCTION webhook.set_delivery_policy(
 	endpoint text,
 	failure_threshold integer DEFAULT NULL,
 	failure_window interval DEFAULT NULL,
-	rate_limit real DEFAULT NULL)
+	rate_limit real DEFAULT NULL,
+	ordering text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -112,6 +126,11 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A rate limit is 0 (none) to 100000 events per second.';
 	END IF;
+	IF ordering IS NOT NULL AND ordering NOT IN ('none', 'endpoint', 'key') THEN
+		RAISE EXCEPTION 'invalid ordering "%"', ordering
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid orderings are none, endpoint and key.';
+	END IF;
 	UPDATE webhook.endpoint e SET
 		failure_threshold = coalesce(set_delivery_policy.failure_threshold,
 									 e.failure_threshold),
@@ -119,7 +138,8 @@ BEGIN
 								  e.failure_window),
 		rate_limit = CASE WHEN set_delivery_policy.rate_limit IS NULL
 						  THEN e.rate_limit
-						  ELSE nullif(set_delivery_policy.rate_limit, 0) END
+						  ELSE nullif(set_delivery_policy.rate_limit, 0) END,
+		ordering = coalesce(set_delivery_policy.ordering, e.ordering)
 	WHERE e.name = set_delivery_policy.endpoint;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
@@ -129,8 +149,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION webhook.set_delivery_policy(text, integer, interval, real) IS
-'Set when the circuit breaker disables an endpoint (failure_threshold consecutive failures, or failures only for failure_window) and its rate limit in events per second';
+COMMENT ON FUNCTION webhook.set_delivery_policy(text, integer, interval, real, text) IS
+'Set when the circuit breaker disables an endpoint (failure_threshold consecutive failures, or failures only for failure_window), its rate limit in events per second, and its ordering (none, endpoint or key)';
 
 /*
  * Make an endpoint's waiting events due now: those parked while it was
@@ -546,12 +566,13 @@ SELECT e.id, e.name, e.url,
 	   e.previous_secret IS NOT NULL
 		   AND e.previous_secret_expires_at > now() AS rotating,
 	   e.created_at,
-	   e.paused, e.failure_threshold, e.failure_window, e.rate_limit
+	   e.paused, e.failure_threshold, e.failure_window, e.rate_limit,
+	   e.ordering
 FROM webhook.endpoint e;
 
 -- issue 6's functions are for the roles that manage webhooks only
 REVOKE ALL ON FUNCTION webhook._endpoint_state_notify() FROM PUBLIC;
-REVOKE ALL ON FUNCTION webhook.set_delivery_policy(text, integer, interval, real) FROM PUBLIC;
+REVOKE ALL ON FUNCTION webhook.set_delivery_policy(text, integer, interval, real, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION webhook._release_backlog(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION webhook.pause(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION webhook.resume(text) FROM PUBLIC;

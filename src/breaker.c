@@ -54,7 +54,7 @@
  * failed probe then sets the time of the next one, a successful one
  * releases them at once.
  */
-#define WH_BREAKER_HOLD_MS		(30 * 1000L)
+#define WH_BREAKER_HOLD_MS		(30 * 1000L)	/* when the schedule is unknown */
 /* The table is read again at most this often */
 #define WH_BREAKER_REFRESH_MS	100
 
@@ -65,6 +65,7 @@ typedef struct WhHealth
 	int			probe_step;		/* failed probes so far */
 	TimestampTz failing_since;	/* 0 when healthy */
 	TimestampTz next_probe_at;
+	int64		next_step_ms;	/* the schedule step after the next probe */
 	bool		disabled;		/* not enabled in the table, or just tripped */
 	bool		probing;		/* a probe is in flight */
 	bool		picked;			/* a probe was claimed by this claim */
@@ -247,9 +248,15 @@ wh_breaker_admit(int32 endpoint_id, int64 event_id, TimestampTz now)
 		return true;
 	}
 
+	/*
+	 * While a probe is in flight (or due), wait as long as its failure
+	 * would make the endpoint wait; its success releases the events that
+	 * have not failed themselves at once.
+	 */
 	until = h->next_probe_at;
 	if (until <= now)
-		until = now + WH_BREAKER_HOLD_MS * 1000;
+		until = now + (h->next_step_ms > 0 ? h->next_step_ms :
+					   WH_BREAKER_HOLD_MS) * 1000;
 	wh_defer_add(event_id, until);
 	return false;
 }
@@ -270,14 +277,22 @@ wh_breaker_may_send(int32 endpoint_id, TimestampTz now)
 	h = wh_health_get(endpoint_id, false);
 	if (h == NULL)
 		return true;
-	if (h->disabled)
-		return false;
-	if (h->failures == 0)
+	if (h->failures == 0 && !h->disabled)
 		return true;
-	if (h->probing || h->next_probe_at > now)
-		return false;
-	h->probing = true;
-	return true;
+	if (!h->disabled && !h->probing && h->next_probe_at <= now)
+	{
+		h->probing = true;
+		return true;
+	}
+
+	/*
+	 * Refused: the event goes back to the table, due.  Claim again soon,
+	 * with the table read afresh (it may say the endpoint was enabled
+	 * since), so it is taken or held back without waiting for a wake-up.
+	 */
+	wh_refreshed_at = 0;
+	SetLatch(MyLatch);
+	return false;
 }
 
 /*
@@ -341,7 +356,11 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 
 		h->probe_step++;
 		if (nschedule > 0)
+		{
 			step = schedule_ms[Min(h->probe_step, nschedule) - 1];
+			h->next_step_ms = schedule_ms[Min(h->probe_step + 1,
+											  nschedule) - 1];
+		}
 		h->next_probe_at = GetCurrentTimestamp() + step * 1000;
 	}
 
@@ -624,7 +643,10 @@ wh_breaker_apply(void)
 					 errhint("Re-enable it with webhook.enable_endpoint().")));
 	}
 
-	/* a recovered endpoint's held-back events are due now */
+	/*
+	 * A recovered endpoint's held-back events are due now; those waiting
+	 * for a retry after a failure of their own keep their time.
+	 */
 	if (nrecovered > 0)
 	{
 		Datum		args[1];
@@ -637,6 +659,7 @@ wh_breaker_apply(void)
 				"UPDATE webhook.event ev "
 				"SET next_attempt_at = clock_timestamp() "
 				"WHERE ev.state = 'pending' AND ev.endpoint_id = ANY ($1) "
+				"  AND ev.attempts = ev.retry_from "
 				"  AND ev.next_attempt_at > now() "
 				"  AND ev.next_attempt_at < 'infinity'", 1, types);
 		}

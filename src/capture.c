@@ -64,6 +64,7 @@ typedef struct WhCaptureCache
 	WhCaptureOptions opts;
 	int32		endpoint_id;
 	bool		endpoint_enabled;
+	char		ordering;		/* the endpoint's: 'n'one, 'e'ndpoint, 'k'ey */
 	Oid			owner;
 	WhRowShape *shape;
 	char	   *schema_json;
@@ -192,7 +193,7 @@ wh_outbox_owner(void)
  * which the caller has connected.
  */
 static int32
-wh_lookup_endpoint(const char *name, bool *enabled)
+wh_lookup_endpoint(const char *name, bool *enabled, char *ordering)
 {
 	Datum		arg = CStringGetTextDatum(name);
 	bool		isnull;
@@ -203,7 +204,7 @@ wh_lookup_endpoint(const char *name, bool *enabled)
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT id, enabled FROM webhook.endpoint "
+		plan = SPI_prepare("SELECT id, enabled, ordering FROM webhook.endpoint "
 						   "WHERE name = $1", 1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
@@ -218,6 +219,8 @@ wh_lookup_endpoint(const char *name, bool *enabled)
 		return 0;
 	*enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 2, &isnull));
+	*ordering = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							 3)[0];
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -440,7 +443,7 @@ wh_build_body(StringInfo buf, WhCaptureCache *cache, int op, TimestampTz now,
  */
 static void
 wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
-				StringInfo body)
+				StringInfo body, Datum *keyv, bool *keyn)
 {
 	pg_uuid_t	uuid;
 
@@ -455,7 +458,8 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		cache->endpoint_id = wh_lookup_endpoint(cache->opts.endpoint,
-												&cache->endpoint_enabled);
+												&cache->endpoint_enabled,
+												&cache->ordering);
 		SPI_finish();
 		SetUserIdAndSecContext(save_userid, save_sec);
 
@@ -471,7 +475,20 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 	}
 
 	wh_new_msg_id(&uuid, now);
-	wh_outbox_add(cache->endpoint_id, &uuid, now, now, body->data, body->len);
+	if (cache->ordering == 'e' || cache->ordering == 'k')
+	{
+		/* the endpoint keeps order: of all its events, or per row key */
+		StringInfoData key;
+
+		initStringInfo(&key);
+		if (cache->ordering == 'k')
+			wh_shape_append_row(&key, cache->shape, keyv, keyn, true);
+		wh_outbox_add_keyed(cache->endpoint_id, &uuid, now, now, body->data,
+							body->len, key.data);
+	}
+	else
+		wh_outbox_add(cache->endpoint_id, &uuid, now, now, body->data,
+					  body->len);
 }
 
 PG_FUNCTION_INFO_V1(webhook_capture);
@@ -583,7 +600,8 @@ webhook_capture(PG_FUNCTION_ARGS)
 						   full, wh_max_payload_size)));
 	}
 
-	wh_insert_event(cache, trigdata, now, &body);
+	wh_insert_event(cache, trigdata, now, &body, newv ? newv : oldv,
+					newv ? newn : oldn);
 	return PointerGetDatum(NULL);
 }
 

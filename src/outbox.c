@@ -58,6 +58,7 @@ typedef struct WhPendingEvent
 	TimestampTz created_at;
 	TimestampTz next_attempt_at;
 	text	   *payload;
+	text	   *ordering_key;	/* NULL unless its endpoint keeps order */
 } WhPendingEvent;
 
 static MemoryContext wh_outbox_cxt = NULL;
@@ -144,8 +145,8 @@ wh_outbox_write(bool all)
 
 	rel = table_open(relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
-	if (desc->natts != 10)
-		elog(ERROR, "webhook.event has %d columns, expected 10", desc->natts);
+	if (desc->natts != 11)
+		elog(ERROR, "webhook.event has %d columns, expected 11", desc->natts);
 	pending = DirectFunctionCall2(enum_in, CStringGetDatum("pending"),
 								  ObjectIdGetDatum(TupleDescAttr(desc, 3)->atttypid));
 
@@ -178,6 +179,8 @@ wh_outbox_write(bool all)
 		slot->tts_values[8] = (Datum) 0;
 		slot->tts_isnull[8] = true;
 		slot->tts_values[9] = PointerGetDatum(ev->payload);
+		slot->tts_values[10] = PointerGetDatum(ev->ordering_key);
+		slot->tts_isnull[10] = (ev->ordering_key == NULL);
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
 	}
@@ -276,6 +279,19 @@ wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
 			  TimestampTz created_at, TimestampTz next_attempt_at,
 			  const char *body, int len)
 {
+	wh_outbox_add_keyed(endpoint_id, msg_id, created_at, next_attempt_at,
+						body, len, NULL);
+}
+
+/*
+ * The same, for an event whose endpoint keeps order: ordering_key names the
+ * sequence it belongs to (see the worker's order.c).
+ */
+void
+wh_outbox_add_keyed(int32 endpoint_id, const pg_uuid_t *msg_id,
+					TimestampTz created_at, TimestampTz next_attempt_at,
+					const char *body, int len, const char *ordering_key)
+{
 	WhPendingEvent *ev;
 	MemoryContext old;
 
@@ -304,6 +320,7 @@ wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
 	ev->created_at = created_at;
 	ev->next_attempt_at = next_attempt_at;
 	ev->payload = cstring_to_text_with_len(body, len);
+	ev->ordering_key = ordering_key ? cstring_to_text(ordering_key) : NULL;
 	wh_buf_bytes += VARSIZE(ev->payload);
 	MemoryContextSwitchTo(old);
 

@@ -66,6 +66,7 @@
 #include "breaker.h"
 #include "defer.h"
 #include "http.h"
+#include "order.h"
 #include "ratelimit.h"
 #include "retry.h"
 #include "sign.h"
@@ -539,6 +540,7 @@ wh_claim(void)
 	wh_defer_begin();
 	wh_breaker_refresh();
 	wh_rate_refresh();
+	wh_order_refresh();
 
 	/*
 	 * Step 1: look at a window of the earliest due events, no larger than
@@ -614,10 +616,15 @@ wh_claim(void)
 				!wh_rate_admit(epid, id, ep && ep->valid ? ep->held : 0,
 							   GetCurrentTimestamp()))
 				continue;
+			/* an ordered endpoint's events wait for wh_order_heads() */
+			if (wh_order_hold(epid, id))
+				continue;
 			pick_ep[npick] = epid;
 			pick[npick++] = Int64GetDatum(id);
 		}
 		wh_park(park, npark);
+		npick += wh_order_heads(pick + npick, room - npick,
+								GetCurrentTimestamp());
 		wh_claim_held_back = wh_defer_flush();
 		args[0] = wh_int8_array(pick, npick);
 	}
@@ -1131,6 +1138,8 @@ wh_record(void)
 		}
 		if (!o->noted)
 			wh_note_health(ev, ep, o, outcome);
+		if (strcmp(st, "pending") != 0)
+			wh_order_finished(ev->id);
 		state[i] = CStringGetTextDatum(st);
 		next_at[i] = TimestampTzGetDatum(now + delay * 1000);
 		next_null[i] = strcmp(st, "pending") != 0;
@@ -1216,6 +1225,7 @@ wh_record(void)
 					(errmsg("webhook endpoint %d disabled: the receiver answered 410 Gone",
 							DatumGetInt32(gone[i]))));
 	}
+	wh_order_apply();
 	wh_breaker_apply();
 	wh_xact_end();
 }

@@ -25,6 +25,10 @@ SELECT failure_threshold, rate_limit FROM webhook.endpoint WHERE name = 'ops';
 SELECT webhook.set_delivery_policy('ops', rate_limit => 0);
 SELECT rate_limit FROM webhook.endpoint WHERE name = 'ops';
 SELECT webhook.set_delivery_policy('ops', rate_limit => -1);
+SELECT webhook.set_delivery_policy('ops', ordering => 'key');
+SELECT ordering FROM webhook.endpoint WHERE name = 'ops';
+SELECT webhook.set_delivery_policy('ops', ordering => 'none');
+SELECT webhook.set_delivery_policy('ops', ordering => 'random');
 SELECT webhook.set_delivery_policy('ops', failure_threshold => 20);
 
 -- pause parks new work; resume makes the backlog due (NOTIFY: TAP test 021)
