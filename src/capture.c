@@ -204,8 +204,10 @@ wh_lookup_endpoint(const char *name, bool *enabled, char *ordering)
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT id, enabled, ordering FROM webhook.endpoint "
-						   "WHERE name = $1", 1, argtypes);
+		/* by name, so a 0.1.0 schema (no ordering yet) works until updated */
+		plan = SPI_prepare("SELECT id, enabled, to_jsonb(e) ->> 'ordering' "
+						   "FROM webhook.endpoint e WHERE name = $1",
+						   1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
@@ -219,8 +221,12 @@ wh_lookup_endpoint(const char *name, bool *enabled, char *ordering)
 		return 0;
 	*enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 2, &isnull));
-	*ordering = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-							 3)[0];
+	{
+		char	   *o = SPI_getvalue(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 3);
+
+		*ordering = o ? o[0] : 'n';
+	}
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }

@@ -145,7 +145,8 @@ wh_outbox_write(bool all)
 
 	rel = table_open(relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
-	if (desc->natts != 11)
+	/* 10 columns until ALTER EXTENSION webhook UPDATE adds ordering_key */
+	if (desc->natts != 10 && desc->natts != 11)
 		elog(ERROR, "webhook.event has %d columns, expected 11", desc->natts);
 	pending = DirectFunctionCall2(enum_in, CStringGetDatum("pending"),
 								  ObjectIdGetDatum(TupleDescAttr(desc, 3)->atttypid));
@@ -179,8 +180,11 @@ wh_outbox_write(bool all)
 		slot->tts_values[8] = (Datum) 0;
 		slot->tts_isnull[8] = true;
 		slot->tts_values[9] = PointerGetDatum(ev->payload);
-		slot->tts_values[10] = PointerGetDatum(ev->ordering_key);
-		slot->tts_isnull[10] = (ev->ordering_key == NULL);
+		if (desc->natts > 10)
+		{
+			slot->tts_values[10] = PointerGetDatum(ev->ordering_key);
+			slot->tts_isnull[10] = (ev->ordering_key == NULL);
+		}
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
 	}
