@@ -3,11 +3,11 @@
  * breaker.c
  *	  Endpoint health: a circuit breaker per endpoint.
  *
- * An endpoint whose last attempt failed is "failing".  While it fails, the
- * worker does not send it its backlog: it sends one request at a time, a
- * probe, at the pace of the endpoint's retry schedule (the first probe one
- * step after the failure, the next one step later, and so on, staying on
- * the last step).  Every other event of the endpoint that falls due is held
+ * An endpoint whose last attempts failed (WH_BREAKER_PROBE_AFTER in a row)
+ * is "failing".  While it fails, the worker does not send it its backlog:
+ * it sends one request at a time, a probe, at the pace of the endpoint's
+ * retry schedule (the first probe one step after the failures began, the
+ * next one step later, and so on, staying on the last step).  Every other event of the endpoint that falls due is held
  * back: its next attempt moves to the next probe's time, without counting
  * as an attempt.  When a probe (or any attempt) succeeds, the endpoint is
  * healthy again and its held-back events are due at once.
@@ -55,6 +55,11 @@
  * releases them at once.
  */
 #define WH_BREAKER_HOLD_MS		(30 * 1000L)	/* when the schedule is unknown */
+/*
+ * An endpoint is probed once this many attempts in a row have failed: one
+ * failure is more often the event's than the endpoint's.
+ */
+#define WH_BREAKER_PROBE_AFTER	3
 /* The table is read again at most this often */
 #define WH_BREAKER_REFRESH_MS	100
 
@@ -240,7 +245,7 @@ wh_breaker_admit(int32 endpoint_id, int64 event_id, TimestampTz now)
 	if (wh_nfailing == 0)
 		return true;
 	h = wh_health_get(endpoint_id, false);
-	if (h == NULL || h->disabled || h->failures == 0)
+	if (h == NULL || h->disabled || h->failures < WH_BREAKER_PROBE_AFTER)
 		return true;
 	if (!h->probing && !h->picked && h->next_probe_at <= now)
 	{
@@ -277,7 +282,7 @@ wh_breaker_may_send(int32 endpoint_id, TimestampTz now)
 	h = wh_health_get(endpoint_id, false);
 	if (h == NULL)
 		return true;
-	if (h->failures == 0 && !h->disabled)
+	if (h->failures < WH_BREAKER_PROBE_AFTER && !h->disabled)
 		return true;
 	if (!h->disabled && !h->probing && h->next_probe_at <= now)
 	{

@@ -86,6 +86,7 @@ static const char *const wh_op_names[] = {"INSERT", "UPDATE", "DELETE"};
 static const char *const wh_op_suffix[] = {"inserted", "updated", "deleted"};
 
 static SPIPlanPtr wh_lookup_plan = NULL;
+static SPIPlanPtr wh_lookup_plan_010 = NULL;	/* before the 0.2.0 update */
 
 /*
  * Parse webhook.capture()'s arguments.  Errors name the trigger (or, when
@@ -198,35 +199,43 @@ wh_lookup_endpoint(const char *name, bool *enabled, char *ordering)
 	Datum		arg = CStringGetTextDatum(name);
 	bool		isnull;
 	int			rc;
+	Oid			relid;
+	bool		has_ordering;
+	SPIPlanPtr *planp;
 
-	if (wh_lookup_plan == NULL)
+	/*
+	 * A 0.1.0 schema has no ordering column until ALTER EXTENSION UPDATE:
+	 * look (in the syscache) which query fits, so capture works either way.
+	 */
+	relid = get_relname_relid("endpoint", get_namespace_oid("webhook", false));
+	has_ordering = OidIsValid(relid) &&
+		get_attnum(relid, "ordering") != InvalidAttrNumber;
+	planp = has_ordering ? &wh_lookup_plan : &wh_lookup_plan_010;
+	if (*planp == NULL)
 	{
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan;
 
-		/* by name, so a 0.1.0 schema (no ordering yet) works until updated */
-		plan = SPI_prepare("SELECT id, enabled, to_jsonb(e) ->> 'ordering' "
-						   "FROM webhook.endpoint e WHERE name = $1",
-						   1, argtypes);
+		plan = SPI_prepare(has_ordering ?
+						   "SELECT id, enabled, ordering FROM webhook.endpoint "
+						   "WHERE name = $1" :
+						   "SELECT id, enabled, 'none' FROM webhook.endpoint "
+						   "WHERE name = $1", 1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		wh_lookup_plan = plan;
+		*planp = plan;
 	}
-	rc = SPI_execute_plan(wh_lookup_plan, &arg, NULL, true, 1);
+	rc = SPI_execute_plan(*planp, &arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return 0;
 	*enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 2, &isnull));
-	{
-		char	   *o = SPI_getvalue(SPI_tuptable->vals[0],
-									 SPI_tuptable->tupdesc, 3);
-
-		*ordering = o ? o[0] : 'n';
-	}
+	*ordering = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							 3)[0];
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }

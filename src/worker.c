@@ -985,7 +985,8 @@ wh_note_health(WhEvent *ev, WhEndpoint *ep, WhOutcomeRec *o,
 			 o->delivery != WH_DELIVERY_NONE)
 		note = WH_HEALTH_NEUTRAL;
 	wh_breaker_note(ev->endpoint_id, note, o->started_at,
-					o->error ? o->error : psprintf("HTTP status %d", o->status),
+					o->error || note != WH_HEALTH_FAILURE ? o->error :
+					psprintf("HTTP status %d", o->status),
 					ep ? ep->schedule_ms : NULL, ep ? ep->nschedule : 0);
 }
 
