@@ -7,10 +7,11 @@
  * is "failing".  While it fails, the worker does not send it its backlog:
  * it sends one request at a time, a probe, at the pace of the endpoint's
  * retry schedule (the first probe one step after the failures began, the
- * next one step later, and so on, staying on the last step).  Every other event of the endpoint that falls due is held
- * back: its next attempt moves to the next probe's time, without counting
- * as an attempt.  When a probe (or any attempt) succeeds, the endpoint is
- * healthy again and its held-back events are due at once.
+ * next one step later, and so on, staying on the last step).  Every other
+ * event of the endpoint that falls due is held back: its next attempt moves
+ * to the next probe's time, without counting as an attempt.  When a probe
+ * (or any attempt) succeeds, the endpoint is healthy again and its
+ * held-back events that have not failed themselves are due at once.
  *
  * The breaker trips, disabling the endpoint with a reason and a timestamp,
  * when failure_threshold attempts in a row have failed, or when every
@@ -50,11 +51,13 @@
 #include "defer.h"
 
 /*
- * Events held back while a probe is in flight (or due) wait this long; a
+ * Events held back while a probe is in flight (or due) wait one schedule
+ * step, or this long when the step is not known (after a restart); a
  * failed probe then sets the time of the next one, a successful one
  * releases them at once.
  */
-#define WH_BREAKER_HOLD_MS		(30 * 1000L)	/* when the schedule is unknown */
+#define WH_BREAKER_HOLD_MS		(30 * 1000L)
+
 /*
  * An endpoint is probed once this many attempts in a row have failed: one
  * failure is more often the event's than the endpoint's.
@@ -163,7 +166,7 @@ wh_breaker_refresh(void)
 	while ((h = hash_seq_search(&seq)) != NULL)
 		h->picked = false;
 
-	/* claims come every few milliseconds under load; the table changes seldom */
+	/* claims come every few milliseconds; the table changes seldom */
 	now = GetCurrentTimestamp();
 	if (now - wh_refreshed_at < WH_BREAKER_REFRESH_MS * 1000 &&
 		now >= wh_refreshed_at)
@@ -233,8 +236,8 @@ wh_breaker_refresh(void)
  * May the claim take this event?  Events of healthy endpoints always; of a
  * failing endpoint, one probe once its time has come and none is in
  * flight.  An event not admitted is held back (defer.c) until the next
- * probe (or, while one is in flight, for WH_BREAKER_HOLD_MS).  Disabled endpoints'
- * events are the claim's own business (it parks them).
+ * probe (or, while one is in flight, one schedule step).  Disabled
+ * endpoints' events are the claim's own business (it parks them).
  */
 bool
 wh_breaker_admit(int32 endpoint_id, int64 event_id, TimestampTz now)
