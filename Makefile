@@ -19,7 +19,14 @@ OBJS = \
 	src/inputcheck.o \
 	src/egress.o \
 	src/transport.o \
-	src/bodyenc.o
+	src/bodyenc.o \
+	src/breaker.o \
+	src/preview.o \
+	src/defer.o \
+	src/ratelimit.o \
+	src/activity.o \
+	src/payload_fn.o \
+	src/order.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "payload_fn.h"
 #include "webhook.h"
 
 typedef struct WhCaptureOptions
@@ -63,6 +64,7 @@ typedef struct WhCaptureOptions
 	char	   *event_type;
 	List	   *exclude;
 	bool		supabase;
+	char	   *data_fn;		/* payload function's signature, or NULL */
 } WhCaptureOptions;
 
 typedef struct WhCaptureCache
@@ -73,11 +75,15 @@ typedef struct WhCaptureCache
 	MemoryContext cxt;			/* holds everything below */
 	WhCaptureOptions opts;
 	int32		endpoint_id;	/* 0 until first looked up */
+	char		ordering;		/* the endpoint's: 'n'one, 'e'ndpoint, 'k'ey */
 	Oid			owner;
 	WhRowShape *shape;
 	char	   *schema_json;
 	char	   *table_json;
 	char	   *type_json[3];	/* INSERT, UPDATE, DELETE */
+	FmgrInfo	data_fn;		/* payload function (payload_fn.c) */
+	Oid			data_rettype;
+	char	   *data_what;		/* names the subscription in its errors */
 } WhCaptureCache;
 
 enum
@@ -91,6 +97,7 @@ static const char *const wh_op_names[] = {"INSERT", "UPDATE", "DELETE"};
 static const char *const wh_op_suffix[] = {"inserted", "updated", "deleted"};
 
 static SPIPlanPtr wh_lookup_plan = NULL;
+static SPIPlanPtr wh_lookup_plan_010 = NULL;	/* before the 0.2.0 update */
 
 static HTAB *wh_capture_htab = NULL;
 static Oid	wh_endpoint_relid = InvalidOid;
@@ -160,12 +167,19 @@ wh_parse_options(int nargs, char **args, const char *what,
 						 errmsg("unrecognized payload format \"%s\"", val),
 						 errhint("Valid formats are \"standard\" and \"supabase\".")));
 		}
+		else if (strcmp(key, "data") == 0)
+			opts->data_fn = pstrdup(val);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized capture option \"%s\"", key),
-					 errhint("Valid options are \"type\", \"exclude\" and \"format\".")));
+					 errhint("Valid options are \"type\", \"exclude\", \"format\" and \"data\".")));
 	}
+	if (opts->data_fn && opts->supabase)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s cannot use a payload function with format \"supabase\"",
+						what)));
 }
 
 /*
@@ -197,31 +211,47 @@ wh_outbox_owner(void)
  * which the caller has connected.
  */
 static int32
-wh_lookup_endpoint(const char *name)
+wh_lookup_endpoint(const char *name, char *ordering)
 {
 	Datum		arg = CStringGetTextDatum(name);
 	bool		isnull;
 	int			rc;
+	Oid			relid;
+	bool		has_ordering;
+	SPIPlanPtr *planp;
 
-	if (wh_lookup_plan == NULL)
+	/*
+	 * A 0.1.0 schema has no ordering column until ALTER EXTENSION UPDATE:
+	 * look (in the syscache) which query fits, so capture works either way.
+	 */
+	relid = get_relname_relid("endpoint", get_namespace_oid("webhook", false));
+	has_ordering = OidIsValid(relid) &&
+		get_attnum(relid, "ordering") != InvalidAttrNumber;
+	planp = has_ordering ? &wh_lookup_plan : &wh_lookup_plan_010;
+	if (*planp == NULL)
 	{
 		Oid			argtypes[1] = {TEXTOID};
 		SPIPlanPtr	plan;
 
 		/* qualified: a caller's search_path must not pick the operator */
-		plan = SPI_prepare("SELECT id FROM webhook.endpoint "
+		plan = SPI_prepare(has_ordering ?
+						   "SELECT id, ordering FROM webhook.endpoint "
+						   "WHERE name OPERATOR(pg_catalog.=) $1" :
+						   "SELECT id, 'none' FROM webhook.endpoint "
 						   "WHERE name OPERATOR(pg_catalog.=) $1", 1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		wh_lookup_plan = plan;
+		*planp = plan;
 	}
-	rc = SPI_execute_plan(wh_lookup_plan, &arg, NULL, true, 1);
+	rc = SPI_execute_plan(*planp, &arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return 0;
+	*ordering = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							 2)[0];
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -288,8 +318,9 @@ wh_capture_relcache_cb(Datum arg, Oid relid)
 }
 
 /*
- * Syscache callback (schemas): a renamed schema changes the "schema" every
- * event names, and sends no relcache invalidation.
+ * Syscache callback (schemas, functions): a renamed schema changes the
+ * "schema" every event names, and a payload function may be replaced or
+ * dropped; neither sends a relcache invalidation.
  */
 static void
 wh_capture_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
@@ -330,6 +361,9 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		CacheRegisterRelcacheCallback(wh_capture_relcache_cb, (Datum) 0);
 		CacheRegisterSyscacheCallback(NAMESPACEOID, wh_capture_syscache_cb,
 									  (Datum) 0);
+		/* a payload function replaced or dropped */
+		CacheRegisterSyscacheCallback(PROCOID, wh_capture_syscache_cb,
+									  (Datum) 0);
 	}
 	cache = hash_search(wh_capture_htab, &trigger->tgoid, HASH_ENTER, &found);
 	if (!found)
@@ -361,6 +395,18 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	nsp = get_namespace_oid("webhook", false);
 	wh_endpoint_relid = get_relname_relid("endpoint", nsp);
 	wh_event_relid = get_relname_relid("event", nsp);
+	if (cache->opts.data_fn)
+	{
+		Oid			fnoid;
+
+		cache->data_what = psprintf("subscription \"%s\" on table \"%s\"",
+									trigger->tgname,
+									RelationGetRelationName(rel));
+		fnoid = wh_payload_fn_lookup(cache->opts.data_fn, rel->rd_rel->reltype,
+									 cache->data_what);
+		fmgr_info_cxt(fnoid, &cache->data_fn, cache->cxt);
+		cache->data_rettype = get_func_rettype(fnoid);
+	}
 
 	initStringInfo(&buf);
 	escape_json(&buf, get_namespace_name(RelationGetNamespace(rel)));
@@ -450,9 +496,20 @@ wh_update_changed(TupleDesc tupdesc, Trigger *trigger, WhRowShape *shape,
 static void
 wh_build_body(StringInfo buf, WhCaptureCache *cache, int op,
 			  Datum *oldv, bool *oldn, Datum *newv, bool *newn,
-			  const char *changed, bool keys_only)
+			  const char *changed, bool keys_only, const char *data_json)
 {
 	WhRowShape *shape = cache->shape;
+
+	if (data_json)
+	{
+		/*
+		 * A payload function built "data".  The type is stored, since "data"
+		 * need not name the table; the timestamp is added when sent.
+		 */
+		appendStringInfo(buf, "{\"type\":%s,\"data\":%s}",
+						 cache->type_json[op], data_json);
+		return;
+	}
 
 	if (cache->opts.supabase)
 	{
@@ -511,7 +568,7 @@ wh_build_body(StringInfo buf, WhCaptureCache *cache, int op,
  */
 static void
 wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
-				StringInfo body)
+				StringInfo body, Datum *keyv, bool *keyn)
 {
 	pg_uuid_t	uuid;
 
@@ -527,7 +584,7 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 							   SECURITY_RESTRICTED_OPERATION);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		endpoint_id = wh_lookup_endpoint(cache->opts.endpoint);
+		endpoint_id = wh_lookup_endpoint(cache->opts.endpoint, &cache->ordering);
 		SPI_finish();
 		SetUserIdAndSecContext(save_userid, save_sec);
 
@@ -544,7 +601,20 @@ wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
 	}
 
 	wh_new_msg_id(&uuid, now);
-	wh_outbox_add(cache->endpoint_id, &uuid, now, now, body->data, body->len);
+	if (cache->ordering == 'e' || cache->ordering == 'k')
+	{
+		/* the endpoint keeps order: of all its events, or per row key */
+		StringInfoData key;
+
+		initStringInfo(&key);
+		if (cache->ordering == 'k')
+			wh_shape_append_row(&key, cache->shape, keyv, keyn, true);
+		wh_outbox_add_keyed(cache->endpoint_id, &uuid, now, now, body->data,
+							body->len, key.data);
+	}
+	else
+		wh_outbox_add(cache->endpoint_id, &uuid, now, now, body->data,
+					  body->len);
 }
 
 PG_FUNCTION_INFO_V1(webhook_capture);
@@ -566,6 +636,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 			   *newn = NULL;
 	StringInfoData changed;
 	StringInfoData body;
+	StringInfoData data;
 	TimestampTz now;
 	int			op;
 
@@ -625,17 +696,28 @@ webhook_capture(PG_FUNCTION_ARGS)
 						   oldv, oldn, newv, newn, &changed))
 		return PointerGetDatum(NULL);
 
+	if (cache->opts.data_fn)
+	{
+		initStringInfo(&data);
+		wh_payload_fn_append(&data, &cache->data_fn, cache->data_rettype,
+							 heap_copy_tuple_as_datum(newtup ? newtup : oldtup,
+													  tupdesc),
+							 cache->opts.data_fn, cache->data_what);
+	}
+
 	now = GetCurrentTimestamp();
 	initStringInfo(&body);
 	wh_build_body(&body, cache, op, oldv, oldn, newv, newn,
-				  op == WH_OP_UPDATE ? changed.data : NULL, false);
-	if (body.len > wh_max_payload_size)
+				  op == WH_OP_UPDATE ? changed.data : NULL, false,
+				  cache->opts.data_fn ? data.data : NULL);
+	/* a payload function's result is sent as it is */
+	if (body.len > wh_max_payload_size && !cache->opts.data_fn)
 	{
 		int			full = body.len;
 
 		resetStringInfo(&body);
 		wh_build_body(&body, cache, op, oldv, oldn, newv, newn,
-					  op == WH_OP_UPDATE ? changed.data : NULL, true);
+					  op == WH_OP_UPDATE ? changed.data : NULL, true, NULL);
 		ereport(WARNING,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("webhook event for table \"%s\" is too large, sending its key only",
@@ -644,7 +726,8 @@ webhook_capture(PG_FUNCTION_ARGS)
 						   full, wh_max_payload_size)));
 	}
 
-	wh_insert_event(cache, trigdata, now, &body);
+	wh_insert_event(cache, trigdata, now, &body, newv ? newv : oldv,
+					newv ? newn : oldn);
 	return PointerGetDatum(NULL);
 }
 
@@ -705,6 +788,10 @@ webhook_check_capture_args(PG_FUNCTION_ARGS)
 							  RelationGetRelationName(rel)),
 					 &opts);
 	(void) wh_shape_build(rel, CurrentMemoryContext, opts.exclude);
+	if (opts.data_fn)
+		(void) wh_payload_fn_lookup(opts.data_fn, rel->rd_rel->reltype,
+									psprintf("subscription of table \"%s\"",
+											 RelationGetRelationName(rel)));
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_VOID();
 }

@@ -102,6 +102,7 @@ typedef struct WhTransfer
 
 	bool		has_retry_after;
 	char		retry_after[WH_HTTP_RETRY_AFTER_LEN + 1];
+	WhDeliveryDirective delivery;	/* final response's webhook-delivery */
 
 	/* set by a callback that aborted the transfer, or by a watch failure */
 	const char *abort_reason;
@@ -221,8 +222,35 @@ wh_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 }
 
 /*
+ * The value of a "webhook-delivery" header line, if buf is one: "disable"
+ * or "abort", case-insensitive; anything else means nothing.
+ */
+static WhDeliveryDirective
+wh_delivery_directive(const char *buf, size_t n)
+{
+	const char *name = "webhook-delivery:";
+	size_t		namelen = strlen(name);
+	const char *start = buf + namelen;
+	const char *end = buf + n;
+
+	if (n < namelen || strncasecmp(buf, name, namelen) != 0)
+		return WH_DELIVERY_NONE;
+	while (start < end && (*start == ' ' || *start == '\t'))
+		start++;
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t' ||
+						   end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	if (end - start == 7 && strncasecmp(start, "disable", 7) == 0)
+		return WH_DELIVERY_DISABLE;
+	if (end - start == 5 && strncasecmp(start, "abort", 5) == 0)
+		return WH_DELIVERY_ABORT;
+	return WH_DELIVERY_NONE;
+}
+
+/*
  * Header callback: count header bytes, aborting when a receiver sends too
- * many, and keep the final response's Retry-After value.
+ * many, and keep the final response's Retry-After and webhook-delivery
+ * values.
  *
  * Each status line starts a new response (an interim 1xx may come first),
  * so it forgets any Retry-After seen so far.  Values too long to be valid are
@@ -247,7 +275,10 @@ wh_header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 	{
 		t->has_retry_after = false;
 		t->retry_after[0] = '\0';
+		t->delivery = WH_DELIVERY_NONE;
 	}
+	else if (wh_delivery_directive(buf, n) != WH_DELIVERY_NONE)
+		t->delivery = wh_delivery_directive(buf, n);
 	else if (n >= namelen && strncasecmp(buf, name, namelen) == 0)
 	{
 		const char *start = buf + namelen;
@@ -856,6 +887,7 @@ wh_http_next_result(WhHttpResult *res)
 	res->error = error;
 	res->response = response;
 	res->retry_after = retry_after;
+	res->delivery = t->delivery;
 	res->started_at = t->started_at;
 	res->duration_us = t->duration_us;
 

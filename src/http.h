@@ -31,6 +31,14 @@ typedef struct WhHttpRequest
 	const char *proxy;			/* proxy URL; NULL: libcurl's default */
 } WhHttpRequest;
 
+/* A receiver's "webhook-delivery" response header */
+typedef enum WhDeliveryDirective
+{
+	WH_DELIVERY_NONE = 0,
+	WH_DELIVERY_DISABLE,		/* "disable": disable the endpoint */
+	WH_DELIVERY_ABORT			/* "abort": stop retrying this message */
+} WhDeliveryDirective;
+
 typedef struct WhHttpResult
 {
 	void	   *arg;
@@ -39,6 +47,7 @@ typedef struct WhHttpResult
 	char	   *error;			/* palloc'd curl error text, NULL on success */
 	char	   *response;		/* palloc'd first bytes of the body, NUL ended */
 	char	   *retry_after;	/* palloc'd Retry-After value, or NULL */
+	WhDeliveryDirective delivery;	/* webhook-delivery header */
 	TimestampTz started_at;
 	int64		duration_us;
 } WhHttpResult;

@@ -75,6 +75,7 @@ typedef struct WhPendingEvent
 	TimestampTz created_at;
 	TimestampTz next_attempt_at;
 	text	   *payload;
+	text	   *ordering_key;	/* NULL unless its endpoint keeps order */
 } WhPendingEvent;
 
 static MemoryContext wh_outbox_cxt = NULL;
@@ -372,6 +373,11 @@ wh_outbox_write(bool all)
 		slot->tts_values[8] = (Datum) 0;
 		slot->tts_isnull[8] = true;
 		slot->tts_values[9] = PointerGetDatum(ev->payload);
+		if (desc->natts > 10)
+		{
+			slot->tts_values[10] = PointerGetDatum(ev->ordering_key);
+			slot->tts_isnull[10] = (ev->ordering_key == NULL);
+		}
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
 	}
@@ -476,6 +482,19 @@ wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
 			  TimestampTz created_at, TimestampTz next_attempt_at,
 			  const char *body, int len)
 {
+	wh_outbox_add_keyed(endpoint_id, msg_id, created_at, next_attempt_at,
+						body, len, NULL);
+}
+
+/*
+ * The same, for an event whose endpoint keeps order: ordering_key names the
+ * sequence it belongs to (see the worker's order.c).
+ */
+void
+wh_outbox_add_keyed(int32 endpoint_id, const pg_uuid_t *msg_id,
+					TimestampTz created_at, TimestampTz next_attempt_at,
+					const char *body, int len, const char *ordering_key)
+{
 	WhPendingEvent *ev;
 	MemoryContext old;
 
@@ -504,6 +523,7 @@ wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
 	ev->created_at = created_at;
 	ev->next_attempt_at = next_attempt_at;
 	ev->payload = cstring_to_text_with_len(body, len);
+	ev->ordering_key = ordering_key ? cstring_to_text(ordering_key) : NULL;
 	wh_buf_bytes += VARSIZE(ev->payload);
 	MemoryContextSwitchTo(old);
 

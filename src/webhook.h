@@ -77,6 +77,11 @@ extern void wh_outbox_init(void);
 extern void wh_outbox_add(int32 endpoint_id, const pg_uuid_t *msg_id,
 						  TimestampTz created_at, TimestampTz next_attempt_at,
 						  const char *body, int len);
+extern void wh_outbox_add_keyed(int32 endpoint_id, const pg_uuid_t *msg_id,
+								TimestampTz created_at,
+								TimestampTz next_attempt_at,
+								const char *body, int len,
+								const char *ordering_key);
 extern void wh_outbox_flush(void);
 
 /* Endpoint checks (endpoint.c) */

@@ -63,8 +63,13 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "activity.h"
 #include "bodyenc.h"
+#include "breaker.h"
+#include "defer.h"
 #include "http.h"
+#include "order.h"
+#include "ratelimit.h"
 #include "retry.h"
 #include "sign.h"
 #include "transport.h"
@@ -136,6 +141,8 @@ typedef struct WhOutcomeRec
 	char	   *error;
 	char	   *response;
 	char	   *retry_after;
+	WhDeliveryDirective delivery;	/* the receiver's webhook-delivery */
+	bool		noted;			/* the breaker has seen it */
 } WhOutcomeRec;
 
 static MemoryContext wh_worker_cxt;		/* lives as long as the worker */
@@ -157,6 +164,7 @@ static int	wh_ndisabled = 0;
 static TimestampTz wh_last_claim_at = 0;
 static bool wh_claim_skipped_busy = false;	/* last claim left out an
 											 * endpoint at its limit */
+static int	wh_claim_held_back = 0;	/* events the breaker held back */
 
 static SPIPlanPtr wh_window_plan;
 static SPIPlanPtr wh_claim_plan;
@@ -539,6 +547,10 @@ wh_claim(void)
 	wh_claim_skipped_busy = (nbusy > 0);
 	wh_xact_begin("claiming events");
 	wh_refresh_disabled();
+	wh_defer_begin();
+	wh_breaker_refresh();
+	wh_rate_refresh();
+	wh_order_refresh();
 
 	/*
 	 * Step 1: look at a window of the earliest due events, no larger than
@@ -609,10 +621,21 @@ wh_claim(void)
 				wh_claim_skipped_busy = true;
 				continue;
 			}
+			/* a failing endpoint gets one probe, a limited one its rate */
+			if (!wh_breaker_admit(epid, id, GetCurrentTimestamp()) ||
+				!wh_rate_admit(epid, id, ep && ep->valid ? ep->held : 0,
+							   GetCurrentTimestamp()))
+				continue;
+			/* an ordered endpoint's events wait for wh_order_heads() */
+			if (wh_order_hold(epid, id))
+				continue;
 			pick_ep[npick] = epid;
 			pick[npick++] = Int64GetDatum(id);
 		}
 		wh_park(park, npark);
+		npick += wh_order_heads(pick + npick, room - npick,
+								GetCurrentTimestamp());
+		wh_claim_held_back = wh_defer_flush();
 		args[0] = wh_int8_array(pick, npick);
 	}
 
@@ -793,7 +816,7 @@ wh_claim_abandon(void)
 /*
  * Record an attempt's outcome for later.
  */
-static void
+static WhOutcomeRec *
 wh_add_outcome(WhEvent *ev, TimestampTz started_at, int64 duration_us,
 			   int status, const char *error, const char *response,
 			   const char *retry_after)
@@ -813,6 +836,7 @@ wh_add_outcome(WhEvent *ev, TimestampTz started_at, int64 duration_us,
 	o->retry_after = retry_after ? pstrdup(retry_after) : NULL;
 	wh_outcomes = lappend(wh_outcomes, o);
 	MemoryContextSwitchTo(old);
+	return o;
 }
 
 /*
@@ -914,6 +938,7 @@ wh_dispatch(void)
 {
 	dlist_mutable_iter it;
 
+	wh_rate_dispatch_begin();
 	dlist_foreach_modify(it, &wh_queue)
 	{
 		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
@@ -930,9 +955,10 @@ wh_dispatch(void)
 						   "endpoint does not exist", NULL, NULL);
 			continue;
 		}
-		if (!ep->enabled)
+		if (!ep->enabled ||
+			!wh_breaker_may_send(ev->endpoint_id, GetCurrentTimestamp()))
 		{
-			/* disabled since the claim: leave it pending */
+			/* disabled or failing since the claim: leave it pending */
 			dlist_delete(&ev->node);
 			wh_nqueued--;
 			wh_release(ev);
@@ -946,12 +972,45 @@ wh_dispatch(void)
 						   NULL, NULL);
 			continue;
 		}
-		if (ep->in_flight >= ep->max_in_flight)
+		if (ep->in_flight >= ep->max_in_flight ||
+			!wh_rate_take(ev->endpoint_id, GetCurrentTimestamp()))
 			continue;
 		dlist_delete(&ev->node);
 		wh_nqueued--;
 		wh_send(ev, ep);
 	}
+}
+
+/*
+ * Tell the breaker (breaker.c) what an outcome says about its endpoint,
+ * and pass on a receiver's request to disable it.
+ */
+static void
+wh_note_health(WhEvent *ev, WhEndpoint *ep, WhOutcomeRec *o,
+			   WhOutcome outcome)
+{
+	WhHealthNote note = WH_HEALTH_FAILURE;
+
+	o->noted = true;
+	if (o->delivery == WH_DELIVERY_DISABLE)
+	{
+		wh_breaker_disable(ev->endpoint_id,
+						   "the receiver asked for it (webhook-delivery: disable)");
+		if (ep && ep->enabled)
+		{
+			ep->enabled = false;
+			ep->xmin = InvalidTransactionId;
+		}
+	}
+	if (outcome == WH_OUTCOME_DELIVERED)
+		note = WH_HEALTH_SUCCESS;
+	else if (outcome == WH_OUTCOME_GONE ||
+			 o->delivery != WH_DELIVERY_NONE)
+		note = WH_HEALTH_NEUTRAL;
+	wh_breaker_note(ev->endpoint_id, note, o->started_at,
+					o->error || note != WH_HEALTH_FAILURE ? o->error :
+					psprintf("HTTP status %d", o->status),
+					ep ? ep->schedule_ms : NULL, ep ? ep->nschedule : 0);
 }
 
 /*
@@ -966,13 +1025,18 @@ wh_collect(void)
 	{
 		WhEvent    *ev = (WhEvent *) res.arg;
 		WhEndpoint *ep = wh_endpoint_get(ev->endpoint_id);
+		WhOutcomeRec *o;
 
 		dlist_delete(&ev->node);
 		wh_ninflight--;
 		if (ep)
 			ep->in_flight--;
-		wh_add_outcome(ev, res.started_at, res.duration_us, (int) res.status,
-					   res.error, res.response, res.retry_after);
+		o = wh_add_outcome(ev, res.started_at, res.duration_us,
+						   (int) res.status, res.error, res.response,
+						   res.retry_after);
+		/* the breaker learns of a failure before the next dispatch */
+		o->delivery = res.delivery;
+		wh_note_health(ev, ep, o, wh_classify(o->status));
 	}
 }
 
@@ -1067,6 +1131,12 @@ wh_record(void)
 				gone[ngone++] = Int32GetDatum(ev->endpoint_id);
 			}
 		}
+		else if (o->delivery == WH_DELIVERY_DISABLE)
+		{
+			/* pending: the endpoint is disabled below, the event waits */
+		}
+		else if (o->delivery == WH_DELIVERY_ABORT)
+			st = "dead";		/* the receiver wants no more tries */
 		else if (ep == NULL || !ep->valid)
 		{
 			st = "dead";		/* its endpoint row is gone */
@@ -1083,9 +1153,17 @@ wh_record(void)
 													  (int64) time(NULL));
 
 				if (ra >= 0)
+				{
 					delay = Min(ra, WH_MAX_RETRY_AFTER_MS);
+					wh_breaker_retry_after(ev->endpoint_id,
+										   now + delay * 1000);
+				}
 			}
 		}
+		if (!o->noted)
+			wh_note_health(ev, ep, o, outcome);
+		if (strcmp(st, "pending") != 0)
+			wh_order_finished(ev->id);
 		state[i] = CStringGetTextDatum(st);
 		next_at[i] = TimestampTzGetDatum(now + delay * 1000);
 		next_null[i] = strcmp(st, "pending") != 0;
@@ -1171,6 +1249,8 @@ wh_record(void)
 					(errmsg("webhook endpoint %d disabled: the receiver answered 410 Gone",
 							DatumGetInt32(gone[i]))));
 	}
+	wh_order_apply();
+	wh_breaker_apply();
 	wh_xact_end();
 }
 
@@ -1409,6 +1489,7 @@ wh_worker_main(Datum main_arg)
 	/* and its small, frequent queries gain nothing from JIT compilation */
 	SetConfigOption("jit", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("webhook worker");
+	wh_activity_worker_start();
 
 	wh_worker_cxt = AllocSetContextCreate(TopMemoryContext, "webhook worker",
 										  ALLOCSET_DEFAULT_SIZES);
@@ -1494,7 +1575,8 @@ wh_worker_main(Datum main_arg)
 				{
 					wh_build_claimed_endpoints();
 					wh_dispatch();
-					if (wh_claimed_n >= (uint64) wh_batch_size)
+					if (wh_claimed_n >= (uint64) wh_batch_size ||
+						wh_claim_held_back > 0)
 						wh_next_claim_at = 0;	/* probably more */
 					else if (wh_next_due)
 						wh_next_claim_at = Max(wh_next_due,
@@ -1538,16 +1620,18 @@ wh_worker_main(Datum main_arg)
 					until = wh_next_retention_at;
 				if (wh_record_due() < until)
 					until = wh_record_due();
+				/* a rate-limited endpoint's next token */
+				if (wh_rate_next_wake() < until)
+					until = wh_rate_next_wake();
 			}
 			timeout = until <= now ? 0 : (long) ((until - now + 999) / 1000);
 			if (curl_ms >= 0 && curl_ms < timeout)
 				timeout = curl_ms;
 		}
 
-		pgstat_report_activity(STATE_IDLE, NULL);
 		woken = false;
 		nev = WaitEventSetWait(wes, timeout, events, lengthof(events),
-							   PG_WAIT_EXTENSION);
+							   wh_activity_waiting(wh_ninflight, wh_nqueued));
 		for (i = 0; i < nev; i++)
 		{
 			if (events[i].events & WL_LATCH_SET)

@@ -25,8 +25,8 @@ sub q1 { return $node->safe_psql('postgres', $_[0]); }
 # -- the receiver is down for a while
 $recv->stop;
 q1("INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 50) g");
-ok(wait_until(sub { q1("SELECT count(DISTINCT event_id) FROM webhook.attempts") eq '50' }),
-	'receiver down: every event was attempted and failed');
+ok(wait_until(sub { q1("SELECT count(*) FROM webhook.attempts") >= 3 }),
+	'receiver down: attempts fail (a failing endpoint is only probed)');
 is(q1("SELECT count(*) FROM webhook.events WHERE state = 'pending'"), '50',
 	'receiver down: all still pending');
 $recv->start;

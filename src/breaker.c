@@ -1,0 +1,682 @@
+/*-------------------------------------------------------------------------
+ *
+ * breaker.c
+ *	  Endpoint health: a circuit breaker per endpoint.
+ *
+ * An endpoint whose last attempts failed (WH_BREAKER_PROBE_AFTER in a row)
+ * is "failing".  While it fails, the worker does not send it its backlog:
+ * it sends one request at a time, a probe, at the pace of the endpoint's
+ * retry schedule (the first probe one step after the failures began, the
+ * next one step later, and so on, staying on the last step).  Every other
+ * event of the endpoint that falls due is held back: its next attempt moves
+ * to the next probe's time, without counting as an attempt.  When a probe
+ * (or any attempt) succeeds, the endpoint is healthy again and its
+ * held-back events that have not failed themselves are due at once.
+ *
+ * The breaker trips, disabling the endpoint with a reason and a timestamp,
+ * when failure_threshold attempts in a row have failed, or when every
+ * attempt has failed for failure_window.  A WARNING is logged once, the
+ * events stay pending (parked until webhook.enable_endpoint()), and the
+ * endpoint table's trigger announces the change with NOTIFY.  A receiver
+ * can also ask for its endpoint to be disabled ("webhook-delivery:
+ * disable"), which goes through the same path.
+ *
+ * State: the table webhook.endpoint_health holds, per endpoint that ever
+ * failed, the consecutive failures, when they began, the last error and
+ * the probe schedule; it survives restarts and feeds the views.  The
+ * worker keeps a copy in memory, read again from the table by the claims
+ * (at most every 100 ms, so webhook.enable_endpoint() resets it) and
+ * updated as outcomes arrive, then written back in the next record
+ * transaction; outcomes not yet written win over the table.  Whether a
+ * probe is in flight is known only to the worker.
+ *
+ * Healthy endpoints cost nothing: no row is written for a success unless
+ * the endpoint was failing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "breaker.h"
+#include "defer.h"
+
+/*
+ * Events held back while a probe is in flight (or due) wait one schedule
+ * step, or this long when the step is not known (after a restart); a
+ * failed probe then sets the time of the next one, a successful one
+ * releases them at once.
+ */
+#define WH_BREAKER_HOLD_MS		(30 * 1000L)
+
+/*
+ * An endpoint is probed once this many attempts in a row have failed: one
+ * failure is more often the event's than the endpoint's.
+ */
+#define WH_BREAKER_PROBE_AFTER	3
+/* The table is read again at most this often */
+#define WH_BREAKER_REFRESH_MS	100
+
+typedef struct WhHealth
+{
+	int32		id;				/* hash key: endpoint id */
+	int			failures;		/* consecutive failed attempts */
+	int			probe_step;		/* failed probes so far */
+	TimestampTz failing_since;	/* 0 when healthy */
+	TimestampTz next_probe_at;
+	int64		next_step_ms;	/* the schedule step after the next probe */
+	bool		disabled;		/* not enabled in the table, or just tripped */
+	bool		probing;		/* a probe is in flight */
+	bool		picked;			/* a probe was claimed by this claim */
+	/* changes to write at the next apply */
+	bool		changed;
+	bool		recovered;
+	TimestampTz last_failure_at;
+	TimestampTz last_success_at;
+	char	   *last_error;
+	char	   *disable_reason;
+} WhHealth;
+
+static MemoryContext wh_breaker_cxt = NULL;
+static HTAB *wh_health = NULL;
+static int	wh_nfailing = 0;	/* entries with failures > 0 or disabled */
+static TimestampTz wh_refreshed_at = 0;
+
+static SPIPlanPtr wh_refresh_plan = NULL;
+static SPIPlanPtr wh_health_plan = NULL;
+static SPIPlanPtr wh_trip_plan = NULL;
+static SPIPlanPtr wh_disable_plan = NULL;
+static SPIPlanPtr wh_release_plan = NULL;
+
+static SPIPlanPtr
+wh_breaker_prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+static void
+wh_breaker_init(void)
+{
+	HASHCTL		ctl;
+
+	if (wh_health != NULL)
+		return;
+	wh_breaker_cxt = AllocSetContextCreate(TopMemoryContext,
+										   "webhook breaker",
+										   ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(WhHealth);
+	ctl.hcxt = wh_breaker_cxt;
+	wh_health = hash_create("webhook endpoint health", 64, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static WhHealth *
+wh_health_get(int32 id, bool create)
+{
+	bool		found;
+	WhHealth   *h;
+
+	wh_breaker_init();
+	h = hash_search(wh_health, &id, create ? HASH_ENTER : HASH_FIND, &found);
+	if (create && !found)
+	{
+		memset(h, 0, sizeof(WhHealth));
+		h->id = id;
+	}
+	return h;
+}
+
+/*
+ * Read the failing and disabled endpoints from the table (at most every
+ * WH_BREAKER_REFRESH_MS).  Runs in the claim transaction, before any event
+ * is admitted.  What only the worker
+ * knows (a probe in flight) is kept; the rest follows the table, so that
+ * webhook.enable_endpoint() resets the breaker.
+ */
+void
+wh_breaker_refresh(void)
+{
+	HASH_SEQ_STATUS seq;
+	WhHealth   *h;
+	uint64		i;
+	int			rc;
+	TimestampTz now;
+
+	wh_breaker_init();
+
+	/* a new claim may pick a probe again */
+	hash_seq_init(&seq, wh_health);
+	while ((h = hash_seq_search(&seq)) != NULL)
+		h->picked = false;
+
+	/* claims come every few milliseconds; the table changes seldom */
+	now = GetCurrentTimestamp();
+	if (now - wh_refreshed_at < WH_BREAKER_REFRESH_MS * 1000 &&
+		now >= wh_refreshed_at)
+		return;
+	wh_refreshed_at = now;
+
+	if (wh_refresh_plan == NULL)
+		wh_refresh_plan = wh_breaker_prepare(
+			"SELECT e.id, NOT e.enabled, "
+			"       coalesce(h.consecutive_failures, 0), "
+			"       coalesce(h.probe_step, 0), h.failing_since, "
+			"       h.next_probe_at "
+			"FROM webhook.endpoint e "
+			"LEFT JOIN webhook.endpoint_health h ON h.endpoint_id = e.id "
+			"WHERE NOT e.enabled OR h.consecutive_failures > 0", 0, NULL);
+	rc = SPI_execute_plan(wh_refresh_plan, NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading endpoint health failed: %s",
+			 SPI_result_code_string(rc));
+
+	/*
+	 * Outcomes noted but not yet written (changed) are newer than the
+	 * table: those entries keep what memory knows.
+	 */
+	hash_seq_init(&seq, wh_health);
+	while ((h = hash_seq_search(&seq)) != NULL)
+	{
+		if (h->changed)
+			continue;
+		h->failures = 0;
+		h->probe_step = 0;
+		h->failing_since = 0;
+		h->next_probe_at = 0;
+		h->disabled = false;
+	}
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		h = wh_health_get(DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)),
+						  true);
+		if (h->changed)
+			continue;
+		h->disabled = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		h->failures = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		h->probe_step = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		h->failing_since = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5,
+															 &isnull));
+		if (isnull)
+			h->failing_since = 0;
+		h->next_probe_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6,
+															 &isnull));
+		if (isnull)
+			h->next_probe_at = 0;
+	}
+
+	wh_nfailing = 0;
+	hash_seq_init(&seq, wh_health);
+	while ((h = hash_seq_search(&seq)) != NULL)
+		if (h->failures > 0 || h->disabled)
+			wh_nfailing++;
+}
+
+/*
+ * May the claim take this event?  Events of healthy endpoints always; of a
+ * failing endpoint, one probe once its time has come and none is in
+ * flight.  An event not admitted is held back (defer.c) until the next
+ * probe (or, while one is in flight, one schedule step).  Disabled
+ * endpoints' events are the claim's own business (it parks them).
+ */
+bool
+wh_breaker_admit(int32 endpoint_id, int64 event_id, TimestampTz now)
+{
+	WhHealth   *h;
+	TimestampTz until;
+
+	if (wh_nfailing == 0)
+		return true;
+	h = wh_health_get(endpoint_id, false);
+	if (h == NULL || h->disabled || h->failures < WH_BREAKER_PROBE_AFTER)
+		return true;
+	if (!h->probing && !h->picked && h->next_probe_at <= now)
+	{
+		h->picked = true;
+		return true;
+	}
+
+	/*
+	 * While a probe is in flight (or due), wait as long as its failure
+	 * would make the endpoint wait; its success releases the events that
+	 * have not failed themselves at once.
+	 */
+	until = h->next_probe_at;
+	if (until <= now)
+		until = now + (h->next_step_ms > 0 ? h->next_step_ms :
+					   WH_BREAKER_HOLD_MS) * 1000;
+	wh_defer_add(event_id, until);
+	return false;
+}
+
+/*
+ * May a request to this endpoint start now?  A failing endpoint gets one
+ * probe in flight, once its time has come; a tripped one nothing.  Events
+ * refused here are released by the worker, still pending, and held back by
+ * a later claim.
+ */
+bool
+wh_breaker_may_send(int32 endpoint_id, TimestampTz now)
+{
+	WhHealth   *h;
+
+	if (wh_nfailing == 0)
+		return true;
+	h = wh_health_get(endpoint_id, false);
+	if (h == NULL)
+		return true;
+	if (h->failures < WH_BREAKER_PROBE_AFTER && !h->disabled)
+		return true;
+	if (!h->disabled && !h->probing && h->next_probe_at <= now)
+	{
+		h->probing = true;
+		return true;
+	}
+
+	/*
+	 * Refused: the event goes back to the table, due.  Claim again soon,
+	 * with the table read afresh (it may say the endpoint was enabled
+	 * since), so it is taken or held back without waiting for a wake-up.
+	 */
+	wh_refreshed_at = 0;
+	SetLatch(MyLatch);
+	return false;
+}
+
+/*
+ * Take one recorded outcome into account.  schedule_ms is the endpoint's
+ * retry schedule, which paces the probes.
+ */
+void
+wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
+				const char *error, const int64 *schedule_ms, int nschedule)
+{
+	WhHealth   *h;
+	MemoryContext old;
+
+	if (note == WH_HEALTH_NEUTRAL)
+	{
+		h = wh_health_get(endpoint_id, false);
+		if (h)
+			h->probing = false;
+		return;
+	}
+	if (note == WH_HEALTH_SUCCESS)
+	{
+		h = wh_health_get(endpoint_id, false);
+		if (h == NULL || (h->failures == 0 && !h->changed))
+		{
+			if (h)
+				h->probing = false;
+			return;
+		}
+		if (h->failures > 0)
+			h->recovered = true;
+		h->failures = 0;
+		h->probe_step = 0;
+		h->failing_since = 0;
+		h->next_probe_at = 0;
+		h->probing = false;
+		h->last_success_at = started_at;
+		h->changed = true;
+		return;
+	}
+
+	h = wh_health_get(endpoint_id, true);
+	if (h->failures == 0 && !h->disabled)
+		wh_nfailing++;
+	h->failures++;
+	if (h->failing_since == 0)
+		h->failing_since = started_at;
+	h->last_failure_at = started_at;
+	h->probing = false;
+	h->recovered = false;
+	h->changed = true;
+
+	/*
+	 * A probe (or the first failure) moves the next probe one step along
+	 * the schedule; the other requests that were already in flight when
+	 * the endpoint began failing do not.
+	 */
+	if (started_at >= h->next_probe_at)
+	{
+		int64		step = 0;
+
+		h->probe_step++;
+		if (nschedule > 0)
+		{
+			step = schedule_ms[Min(h->probe_step, nschedule) - 1];
+			h->next_step_ms = schedule_ms[Min(h->probe_step + 1,
+											  nschedule) - 1];
+		}
+		h->next_probe_at = GetCurrentTimestamp() + step * 1000;
+	}
+
+	old = MemoryContextSwitchTo(wh_breaker_cxt);
+	if (h->last_error)
+		pfree(h->last_error);
+	h->last_error = pstrdup(error ? error : "no error text");
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The receiver said when to come back (Retry-After on a 429 or 503): the
+ * next probe goes then, rather than at the schedule's pace.
+ */
+void
+wh_breaker_retry_after(int32 endpoint_id, TimestampTz at)
+{
+	WhHealth   *h = wh_health_get(endpoint_id, false);
+
+	if (h && h->failures > 0)
+	{
+		h->next_probe_at = at;
+		h->changed = true;
+	}
+}
+
+/*
+ * The receiver asked for its endpoint to be disabled.
+ */
+void
+wh_breaker_disable(int32 endpoint_id, const char *reason)
+{
+	WhHealth   *h = wh_health_get(endpoint_id, true);
+
+	if (!h->disabled && h->failures == 0)
+		wh_nfailing++;
+	h->disabled = true;
+	h->changed = true;
+	if (h->disable_reason == NULL)
+		h->disable_reason = MemoryContextStrdup(wh_breaker_cxt, reason);
+}
+
+/* A growable set of parallel arrays for the apply statements */
+typedef struct WhHealthRows
+{
+	int			n;
+	Datum	   *id;
+	Datum	   *failures;
+	Datum	   *since;
+	bool	   *since_null;
+	Datum	   *last_fail;
+	bool	   *last_fail_null;
+	Datum	   *error;
+	bool	   *error_null;
+	Datum	   *last_ok;
+	bool	   *last_ok_null;
+	Datum	   *step;
+	Datum	   *next_probe;
+	bool	   *next_probe_null;
+} WhHealthRows;
+
+static Datum
+wh_array(Datum *vals, bool *nulls, int n, Oid type)
+{
+	int			dims[1];
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	dims[0] = n;
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(vals, nulls, 1, dims, lbs, type,
+											  typlen, typbyval, typalign));
+}
+
+/*
+ * Write what changed since the last record: the health rows, the endpoints
+ * the breaker trips (logging each once), the endpoints receivers asked to
+ * disable, and the backlog of endpoints that recovered.  Runs in the record
+ * transaction, under SPI.
+ */
+void
+wh_breaker_apply(void)
+{
+	HASH_SEQ_STATUS seq;
+	WhHealth   *h;
+	WhHealthRows r;
+	Datum	   *recovered;
+	int			nrecovered = 0;
+	Datum	   *disable_ids;
+	Datum	   *disable_reasons;
+	int			ndisable = 0;
+	long		nentries;
+	uint64		i;
+	int			rc;
+
+	if (wh_health == NULL)
+		return;
+	nentries = hash_get_num_entries(wh_health);
+	memset(&r, 0, sizeof(r));
+	r.id = palloc(sizeof(Datum) * (nentries + 1));
+	r.failures = palloc(sizeof(Datum) * (nentries + 1));
+	r.since = palloc(sizeof(Datum) * (nentries + 1));
+	r.since_null = palloc(sizeof(bool) * (nentries + 1));
+	r.last_fail = palloc(sizeof(Datum) * (nentries + 1));
+	r.last_fail_null = palloc(sizeof(bool) * (nentries + 1));
+	r.error = palloc(sizeof(Datum) * (nentries + 1));
+	r.error_null = palloc(sizeof(bool) * (nentries + 1));
+	r.last_ok = palloc(sizeof(Datum) * (nentries + 1));
+	r.last_ok_null = palloc(sizeof(bool) * (nentries + 1));
+	r.step = palloc(sizeof(Datum) * (nentries + 1));
+	r.next_probe = palloc(sizeof(Datum) * (nentries + 1));
+	r.next_probe_null = palloc(sizeof(bool) * (nentries + 1));
+	recovered = palloc(sizeof(Datum) * (nentries + 1));
+	disable_ids = palloc(sizeof(Datum) * (nentries + 1));
+	disable_reasons = palloc(sizeof(Datum) * (nentries + 1));
+
+	hash_seq_init(&seq, wh_health);
+	while ((h = hash_seq_search(&seq)) != NULL)
+	{
+		int			k = r.n;
+
+		if (h->disable_reason)
+		{
+			disable_ids[ndisable] = Int32GetDatum(h->id);
+			disable_reasons[ndisable++] =
+				CStringGetTextDatum(h->disable_reason);
+			pfree(h->disable_reason);
+			h->disable_reason = NULL;
+		}
+		if (!h->changed)
+			continue;
+		r.id[k] = Int32GetDatum(h->id);
+		r.failures[k] = Int32GetDatum(h->failures);
+		r.since[k] = TimestampTzGetDatum(h->failing_since);
+		r.since_null[k] = (h->failing_since == 0);
+		r.last_fail[k] = TimestampTzGetDatum(h->last_failure_at);
+		r.last_fail_null[k] = (h->last_failure_at == 0);
+		r.error[k] = h->last_error ? CStringGetTextDatum(h->last_error) : 0;
+		r.error_null[k] = (h->last_error == NULL);
+		r.last_ok[k] = TimestampTzGetDatum(h->last_success_at);
+		r.last_ok_null[k] = (h->last_success_at == 0);
+		r.step[k] = Int32GetDatum(h->probe_step);
+		r.next_probe[k] = TimestampTzGetDatum(h->next_probe_at);
+		r.next_probe_null[k] = (h->next_probe_at == 0);
+		r.n++;
+		if (h->recovered)
+			recovered[nrecovered++] = Int32GetDatum(h->id);
+
+		/* these are written now; keep only the counters */
+		h->changed = false;
+		h->recovered = false;
+		h->last_failure_at = 0;
+		h->last_success_at = 0;
+		if (h->last_error)
+			pfree(h->last_error);
+		h->last_error = NULL;
+	}
+
+	if (r.n > 0)
+	{
+		Datum		args[8];
+
+		if (wh_health_plan == NULL)
+		{
+			Oid			types[8] = {INT4ARRAYOID, INT4ARRAYOID,
+				TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID,
+			TIMESTAMPTZARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+
+			wh_health_plan = wh_breaker_prepare(
+				"INSERT INTO webhook.endpoint_health AS h "
+				"  (endpoint_id, consecutive_failures, failing_since, "
+				"   last_failure_at, last_error, last_success_at, "
+				"   probe_step, next_probe_at) "
+				"SELECT r.* FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
+				"  AS r(id, failures, since, last_fail, error, last_ok, "
+				"       step, next_probe) "
+				"JOIN webhook.endpoint e ON e.id = r.id "
+				"ON CONFLICT (endpoint_id) DO UPDATE SET "
+				"  consecutive_failures = excluded.consecutive_failures, "
+				"  failing_since = excluded.failing_since, "
+				"  last_failure_at = coalesce(excluded.last_failure_at, "
+				"                             h.last_failure_at), "
+				"  last_error = coalesce(excluded.last_error, h.last_error), "
+				"  last_success_at = coalesce(excluded.last_success_at, "
+				"                             h.last_success_at), "
+				"  probe_step = excluded.probe_step, "
+				"  next_probe_at = excluded.next_probe_at", 8, types);
+		}
+		args[0] = wh_array(r.id, NULL, r.n, INT4OID);
+		args[1] = wh_array(r.failures, NULL, r.n, INT4OID);
+		args[2] = wh_array(r.since, r.since_null, r.n, TIMESTAMPTZOID);
+		args[3] = wh_array(r.last_fail, r.last_fail_null, r.n, TIMESTAMPTZOID);
+		args[4] = wh_array(r.error, r.error_null, r.n, TEXTOID);
+		args[5] = wh_array(r.last_ok, r.last_ok_null, r.n, TIMESTAMPTZOID);
+		args[6] = wh_array(r.step, NULL, r.n, INT4OID);
+		args[7] = wh_array(r.next_probe, r.next_probe_null, r.n,
+						   TIMESTAMPTZOID);
+		rc = SPI_execute_plan(wh_health_plan, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "recording endpoint health failed: %s",
+				 SPI_result_code_string(rc));
+
+		/* trip the breakers that are past their threshold or window */
+		if (wh_trip_plan == NULL)
+		{
+			Oid			types[1] = {INT4ARRAYOID};
+
+			wh_trip_plan = wh_breaker_prepare(
+				"UPDATE webhook.endpoint e SET enabled = false, "
+				"  disabled_at = now(), "
+				"  disabled_reason = CASE "
+				"    WHEN h.consecutive_failures >= e.failure_threshold "
+				"    THEN format('%s consecutive attempts failed', "
+				"                h.consecutive_failures) "
+				"    ELSE format('every attempt failed for %s', "
+				"                e.failure_window) END "
+				"FROM webhook.endpoint_health h "
+				"WHERE h.endpoint_id = e.id AND e.id = ANY ($1) "
+				"  AND e.enabled AND h.consecutive_failures > 0 "
+				"  AND (h.consecutive_failures >= e.failure_threshold "
+				"       OR h.last_failure_at - h.failing_since "
+				"          >= e.failure_window) "
+				"RETURNING e.id, e.name, e.disabled_reason, "
+				"          h.last_error", 1, types);
+		}
+		rc = SPI_execute_plan(wh_trip_plan, args, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "disabling failing endpoints failed: %s",
+				 SPI_result_code_string(rc));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			h = wh_health_get(DatumGetInt32(SPI_getbinval(tup, desc, 1,
+														  &isnull)), true);
+			h->disabled = true;
+			ereport(WARNING,
+					(errmsg("webhook endpoint \"%s\" disabled: %s",
+							SPI_getvalue(tup, desc, 2),
+							SPI_getvalue(tup, desc, 3)),
+					 errdetail("The last error was: %s. Its pending events are kept.",
+							   SPI_getvalue(tup, desc, 4)),
+					 errhint("Re-enable it with webhook.enable_endpoint() once the receiver works.")));
+		}
+	}
+
+	if (ndisable > 0)
+	{
+		Datum		args[2];
+
+		if (wh_disable_plan == NULL)
+		{
+			Oid			types[2] = {INT4ARRAYOID, TEXTARRAYOID};
+
+			wh_disable_plan = wh_breaker_prepare(
+				"UPDATE webhook.endpoint e SET enabled = false, "
+				"  disabled_at = now(), disabled_reason = d.reason "
+				"FROM unnest($1, $2) AS d(id, reason) "
+				"WHERE e.id = d.id AND e.enabled "
+				"RETURNING e.name, e.disabled_reason", 2, types);
+		}
+		args[0] = wh_array(disable_ids, NULL, ndisable, INT4OID);
+		args[1] = wh_array(disable_reasons, NULL, ndisable, TEXTOID);
+		rc = SPI_execute_plan(wh_disable_plan, args, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "disabling endpoints failed: %s",
+				 SPI_result_code_string(rc));
+		for (i = 0; i < SPI_processed; i++)
+			ereport(WARNING,
+					(errmsg("webhook endpoint \"%s\" disabled: %s",
+							SPI_getvalue(SPI_tuptable->vals[i],
+										 SPI_tuptable->tupdesc, 1),
+							SPI_getvalue(SPI_tuptable->vals[i],
+										 SPI_tuptable->tupdesc, 2)),
+					 errdetail("Its pending events are kept."),
+					 errhint("Re-enable it with webhook.enable_endpoint().")));
+	}
+
+	/*
+	 * A recovered endpoint's held-back events are due now; those waiting
+	 * for a retry after a failure of their own keep their time.
+	 */
+	if (nrecovered > 0)
+	{
+		Datum		args[1];
+
+		if (wh_release_plan == NULL)
+		{
+			Oid			types[1] = {INT4ARRAYOID};
+
+			wh_release_plan = wh_breaker_prepare(
+				"UPDATE webhook.event ev "
+				"SET next_attempt_at = clock_timestamp() "
+				"WHERE ev.state = 'pending' AND ev.endpoint_id = ANY ($1) "
+				"  AND ev.attempts = ev.retry_from "
+				"  AND ev.next_attempt_at > now() "
+				"  AND ev.next_attempt_at < 'infinity'", 1, types);
+		}
+		args[0] = wh_array(recovered, NULL, nrecovered, INT4OID);
+		rc = SPI_execute_plan(wh_release_plan, args, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "releasing held-back events failed: %s",
+				 SPI_result_code_string(rc));
+		/* claim them soon */
+		SetLatch(MyLatch);
+	}
+}

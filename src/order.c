@@ -1,0 +1,263 @@
+/*-------------------------------------------------------------------------
+ *
+ * order.c
+ *	  Ordering per endpoint or per row key: the worker's side.
+ *
+ * An endpoint's ordering is 'none' (events go concurrently, retries after
+ * newer events), 'endpoint' (strict first-in first-out: one event in
+ * flight, the next waits until it is delivered or dead) or 'key' (the same
+ * per row key: events for one row arrive in commit order, different rows
+ * in parallel).  The capture stores each event's key in
+ * webhook.event.ordering_key ('' for 'endpoint', the row's primary key as
+ * JSON for 'key'); other events have none.
+ *
+ * The rule the worker keeps: an event with a key is sent only when it is
+ * the oldest pending event of its key (its "head") and that head is not
+ * already in flight.  The claim checks the candidates of ordered endpoints
+ * against event_order_idx, which holds only keyed pending events; events
+ * that are not heads are held back (defer.c) until their head's next
+ * attempt, so they neither go early nor crowd the claim's window.  When a
+ * head is delivered or dead, the record transaction makes the next event
+ * of its key due at once.  A failed head so holds back only its own key.
+ *
+ * Events that carry no key (captured before the ordering was set, or a
+ * send_test) are not ordered.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/memutils.h"
+
+#include "defer.h"
+#include "order.h"
+
+/* Fallback wait of an event whose head is due or in flight */
+#define WH_ORDER_HOLD_MS		1000L
+/* The ordered endpoints are read again at most this often */
+#define WH_ORDER_REFRESH_MS		100
+
+static int32 *wh_ordered = NULL;	/* ids of ordered endpoints */
+static int	wh_nordered = 0;
+static TimestampTz wh_refreshed_at = 0;
+
+/* this claim's candidates */
+static Datum *wh_cand = NULL;
+static int	wh_ncand = 0;
+static int	wh_cand_size = 0;
+
+/* events finished in this record */
+static Datum *wh_done = NULL;
+static int	wh_ndone = 0;
+static int	wh_done_size = 0;
+
+static SPIPlanPtr wh_ordered_plan = NULL;
+static SPIPlanPtr wh_heads_plan = NULL;
+static SPIPlanPtr wh_next_plan = NULL;
+
+static SPIPlanPtr
+wh_order_prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/* Append to a growable Datum array in TopMemoryContext */
+static void
+wh_order_push(Datum **arr, int *n, int *size, Datum d)
+{
+	if (*n >= *size)
+	{
+		*size = Max(64, *size * 2);
+		*arr = *arr ? repalloc(*arr, sizeof(Datum) * *size) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(Datum) * *size);
+	}
+	(*arr)[(*n)++] = d;
+}
+
+/*
+ * Read which endpoints keep order, in the claim transaction.
+ */
+void
+wh_order_refresh(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		i;
+	int			rc;
+
+	wh_ncand = 0;
+	if (now - wh_refreshed_at < WH_ORDER_REFRESH_MS * 1000 &&
+		now >= wh_refreshed_at)
+		return;
+	wh_refreshed_at = now;
+
+	if (wh_ordered_plan == NULL)
+		wh_ordered_plan = wh_order_prepare(
+			"SELECT id FROM webhook.endpoint WHERE ordering <> 'none'",
+			0, NULL);
+	rc = SPI_execute_plan(wh_ordered_plan, NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading orderings failed: %s",
+			 SPI_result_code_string(rc));
+	if (wh_ordered)
+		pfree(wh_ordered);
+	wh_ordered = MemoryContextAlloc(TopMemoryContext,
+									sizeof(int32) * (SPI_processed + 1));
+	wh_nordered = SPI_processed;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		wh_ordered[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													SPI_tuptable->tupdesc,
+													1, &isnull));
+	}
+}
+
+/*
+ * Is this event's endpoint ordered?  Then the claim leaves it to
+ * wh_order_heads(), which decides after looking at all candidates.
+ */
+bool
+wh_order_hold(int32 endpoint_id, int64 event_id)
+{
+	int			i;
+
+	for (i = 0; i < wh_nordered; i++)
+	{
+		if (wh_ordered[i] == endpoint_id)
+		{
+			wh_order_push(&wh_cand, &wh_ncand, &wh_cand_size,
+						  Int64GetDatum(event_id));
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Of the held candidates, put the heads of their keys into pick (up to
+ * room) and hold the others back until their head's next attempt.
+ * Returns how many were picked.
+ */
+int
+wh_order_heads(Datum *pick, int room, TimestampTz now)
+{
+	Datum		args[1];
+	int			npick = 0;
+	uint64		i;
+	int			rc;
+
+	if (wh_ncand == 0)
+		return 0;
+	if (wh_heads_plan == NULL)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+
+		wh_heads_plan = wh_order_prepare(
+			"SELECT ev.id, h.id IS NULL, h.next_attempt_at "
+			"FROM unnest($1) AS c(id) "
+			"JOIN webhook.event ev ON ev.id = c.id "
+			"LEFT JOIN LATERAL ("
+			"  SELECT o.id, o.next_attempt_at FROM webhook.event o "
+			"  WHERE o.state = 'pending' AND o.ordering_key IS NOT NULL "
+			"    AND o.endpoint_id = ev.endpoint_id "
+			"    AND o.ordering_key = ev.ordering_key AND o.id < ev.id "
+			"  ORDER BY o.id LIMIT 1) h ON true "
+			"WHERE ev.state = 'pending' "
+			"ORDER BY ev.id", 1, types);
+	}
+	args[0] = PointerGetDatum(construct_array(wh_cand, wh_ncand, INT8OID, 8,
+											  FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	wh_ncand = 0;
+	rc = SPI_execute_plan(wh_heads_plan, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "looking for ordered events failed: %s",
+			 SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		bool		head = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		TimestampTz until;
+
+		if (head && npick < room)
+		{
+			pick[npick++] = Int64GetDatum(id);
+			continue;
+		}
+		if (head)
+			continue;			/* no room: the next claim takes it */
+		/* behind its head: wait for it (it sorts first at equal times) */
+		until = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		if (until <= now || until == DT_NOEND)
+			until = now + WH_ORDER_HOLD_MS * 1000;
+		wh_defer_add(id, until);
+	}
+	return npick;
+}
+
+/*
+ * An event was delivered or is dead: the next one of its key may go.
+ */
+void
+wh_order_finished(int64 event_id)
+{
+	if (wh_nordered > 0)
+		wh_order_push(&wh_done, &wh_ndone, &wh_done_size,
+					  Int64GetDatum(event_id));
+}
+
+/*
+ * Make the next event of each finished event's key due now.  Runs in the
+ * record transaction, after the outcomes are written.
+ */
+void
+wh_order_apply(void)
+{
+	Datum		args[1];
+	int			rc;
+
+	if (wh_ndone == 0)
+		return;
+	if (wh_next_plan == NULL)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+
+		wh_next_plan = wh_order_prepare(
+			"UPDATE webhook.event n SET next_attempt_at = clock_timestamp() "
+			"FROM (SELECT DISTINCT ev.endpoint_id, ev.ordering_key "
+			"      FROM webhook.event ev "
+			"      WHERE ev.id = ANY ($1) AND ev.ordering_key IS NOT NULL) k "
+			"WHERE n.id = (SELECT min(o.id) FROM webhook.event o "
+			"              WHERE o.state = 'pending' "
+			"                AND o.ordering_key IS NOT NULL "
+			"                AND o.endpoint_id = k.endpoint_id "
+			"                AND o.ordering_key = k.ordering_key) "
+			"  AND n.next_attempt_at > clock_timestamp() "
+			"  AND n.next_attempt_at < 'infinity'", 1, types);
+	}
+	args[0] = PointerGetDatum(construct_array(wh_done, wh_ndone, INT8OID, 8,
+											  FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	wh_ndone = 0;
+	rc = SPI_execute_plan(wh_next_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "releasing ordered events failed: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		SetLatch(MyLatch);
+}

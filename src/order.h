@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * order.h
+ *	  Ordering per endpoint or per row key: the worker's side.
+ *
+ * In the claim: wh_order_refresh(), then wh_order_hold() for each event the
+ * claim would take (events of ordered endpoints are held for a check),
+ * then wh_order_heads(), which returns those that may go now and holds
+ * back the rest.  In the record transaction: wh_order_finished() for each
+ * event delivered or dead, then wh_order_apply().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WEBHOOK_ORDER_H
+#define WEBHOOK_ORDER_H
+
+#include "utils/timestamp.h"
+
+extern void wh_order_refresh(void);
+extern bool wh_order_hold(int32 endpoint_id, int64 event_id);
+extern int	wh_order_heads(Datum *pick, int room, TimestampTz now);
+extern void wh_order_finished(int64 event_id);
+extern void wh_order_apply(void);
+
+#endif							/* WEBHOOK_ORDER_H */

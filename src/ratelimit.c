@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * ratelimit.c
+ *	  Per-endpoint rate limits (events per second), as token buckets.
+ *
+ * An endpoint with a rate_limit of R gets a bucket that fills at R tokens
+ * a second and holds at most WH_RATE_BURST_S seconds' worth (at least one
+ * token).  A request takes a token before it starts; an event whose
+ * endpoint has none left waits in the worker's queue, and the worker sleeps
+ * until the next token is due.  Other endpoints' events go past it: the
+ * queue is not first-in first-out across endpoints.
+ *
+ * So that a limited endpoint's backlog can neither fill the worker's queue
+ * nor crowd the claim's window, the claim takes only WH_RATE_QUEUE_S
+ * seconds' worth of its events and moves the rest of those it sees later
+ * (defer.c), spread at the endpoint's rate.
+ *
+ * Limits are read from webhook.endpoint by the claims (at most every
+ * 100 ms); buckets live in the worker's memory, so a restart begins with
+ * full buckets.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "executor/spi.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "defer.h"
+#include "ratelimit.h"
+
+/* A bucket holds this many seconds of tokens (at least one) */
+#define WH_RATE_BURST_S		0.05
+/* The worker holds this many seconds of a limited endpoint's events */
+#define WH_RATE_QUEUE_S		0.5
+/* Limits are read again at most this often */
+#define WH_RATE_REFRESH_MS	100
+
+typedef struct WhRate
+{
+	int32		id;				/* hash key: endpoint id */
+	double		rate;			/* tokens a second; 0: not limited */
+	double		tokens;
+	TimestampTz refilled_at;
+	int			admitted;		/* taken by the current claim */
+	int			deferred;		/* held back by the current claim */
+	bool		waiting;		/* an event waits for a token */
+} WhRate;
+
+static HTAB *wh_rates = NULL;
+static int	wh_nlimited = 0;
+static SPIPlanPtr wh_rate_plan = NULL;
+static TimestampTz wh_refreshed_at = 0;
+
+static WhRate *
+wh_rate_get(int32 id, bool create)
+{
+	bool		found;
+	WhRate	   *r;
+
+	if (wh_rates == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int32);
+		ctl.entrysize = sizeof(WhRate);
+		ctl.hcxt = TopMemoryContext;
+		wh_rates = hash_create("webhook rate limits", 16, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	r = hash_search(wh_rates, &id, create ? HASH_ENTER : HASH_FIND, &found);
+	if (create && !found)
+	{
+		memset(r, 0, sizeof(WhRate));
+		r->id = id;
+	}
+	return r;
+}
+
+static double
+wh_rate_capacity(WhRate *r)
+{
+	return Max(1.0, r->rate * WH_RATE_BURST_S);
+}
+
+/* Add the tokens earned since the last refill */
+static void
+wh_rate_refill(WhRate *r, TimestampTz now)
+{
+	if (r->refilled_at == 0)
+		r->tokens = wh_rate_capacity(r);
+	else if (now > r->refilled_at)
+		r->tokens = Min(wh_rate_capacity(r),
+						r->tokens + (now - r->refilled_at) * r->rate / 1e6);
+	r->refilled_at = now;
+}
+
+/*
+ * Read the limits, in the claim transaction, at most every
+ * WH_RATE_REFRESH_MS.  A limit that changed keeps the bucket's tokens (up
+ * to the new capacity).
+ */
+void
+wh_rate_refresh(void)
+{
+	HASH_SEQ_STATUS seq;
+	WhRate	   *r;
+	uint64		i;
+	int			rc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (wh_rates)
+	{
+		hash_seq_init(&seq, wh_rates);
+		while ((r = hash_seq_search(&seq)) != NULL)
+		{
+			r->admitted = 0;
+			r->deferred = 0;
+		}
+	}
+	/* claims come every few milliseconds under load; limits change seldom */
+	if (now - wh_refreshed_at < WH_RATE_REFRESH_MS * 1000 &&
+		now >= wh_refreshed_at)
+		return;
+	wh_refreshed_at = now;
+
+	if (wh_rate_plan == NULL)
+	{
+		wh_rate_plan = SPI_prepare("SELECT id, rate_limit::float8 "
+								   "FROM webhook.endpoint "
+								   "WHERE rate_limit IS NOT NULL", 0, NULL);
+		if (wh_rate_plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(wh_rate_plan);
+	}
+	rc = SPI_execute_plan(wh_rate_plan, NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading rate limits failed: %s",
+			 SPI_result_code_string(rc));
+
+	if (wh_rates)
+	{
+		hash_seq_init(&seq, wh_rates);
+		while ((r = hash_seq_search(&seq)) != NULL)
+			r->rate = 0;
+	}
+	wh_nlimited = SPI_processed;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+
+		r = wh_rate_get(DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc,
+													1, &isnull)), true);
+		r->rate = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2,
+											   &isnull));
+		r->tokens = Min(r->tokens, wh_rate_capacity(r));
+	}
+}
+
+/*
+ * May the claim take this event of an endpoint that already has "held"
+ * events in the worker?  Up to WH_RATE_QUEUE_S seconds' worth; the rest
+ * are held back until the queue will have room, one rate interval apart.
+ */
+bool
+wh_rate_admit(int32 endpoint_id, int64 event_id, int held, TimestampTz now)
+{
+	WhRate	   *r;
+	int			cap;
+	double		wait_s;
+
+	if (wh_nlimited == 0)
+		return true;
+	r = wh_rate_get(endpoint_id, false);
+	if (r == NULL || r->rate <= 0)
+		return true;
+	cap = (int) Max(1.0, ceil(r->rate * WH_RATE_QUEUE_S));
+	if (held + r->admitted < cap)
+	{
+		r->admitted++;
+		return true;
+	}
+	/* due once the queue has drained to half, then one per interval */
+	wait_s = (held + r->admitted - cap / 2.0 + r->deferred + 1) / r->rate;
+	r->deferred++;
+	wh_defer_add(event_id, now + (int64) (wait_s * 1e6));
+	return false;
+}
+
+/* A new pass over the queue: no event is known to wait yet */
+void
+wh_rate_dispatch_begin(void)
+{
+	HASH_SEQ_STATUS seq;
+	WhRate	   *r;
+
+	if (wh_nlimited == 0 || wh_rates == NULL)
+		return;
+	hash_seq_init(&seq, wh_rates);
+	while ((r = hash_seq_search(&seq)) != NULL)
+		r->waiting = false;
+}
+
+/*
+ * Take a token to start a request now; false if the endpoint has none
+ * left (its event waits in the queue).
+ */
+bool
+wh_rate_take(int32 endpoint_id, TimestampTz now)
+{
+	WhRate	   *r;
+
+	if (wh_nlimited == 0)
+		return true;
+	r = wh_rate_get(endpoint_id, false);
+	if (r == NULL || r->rate <= 0)
+		return true;
+	wh_rate_refill(r, now);
+	if (r->tokens >= 1.0)
+	{
+		r->tokens -= 1.0;
+		r->waiting = false;
+		return true;
+	}
+	r->waiting = true;
+	return false;
+}
+
+/*
+ * When the first endpoint with a waiting event gets its next token, or
+ * DT_NOEND when none waits.
+ */
+TimestampTz
+wh_rate_next_wake(void)
+{
+	HASH_SEQ_STATUS seq;
+	WhRate	   *r;
+	TimestampTz next = DT_NOEND;
+
+	if (wh_nlimited == 0 || wh_rates == NULL)
+		return DT_NOEND;
+	hash_seq_init(&seq, wh_rates);
+	while ((r = hash_seq_search(&seq)) != NULL)
+	{
+		TimestampTz at;
+
+		if (!r->waiting || r->rate <= 0)
+			continue;
+		at = r->refilled_at + (int64) ceil((1.0 - r->tokens) * 1e6 / r->rate);
+		if (at < next)
+			next = at;
+	}
+	return next;
+}

@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ *
+ * ratelimit.h
+ *	  Per-endpoint rate limits (events per second), as token buckets.
+ *
+ * The worker calls wh_rate_refresh() in each claim, wh_rate_admit() for
+ * each event the claim would take, wh_rate_dispatch_begin() and then
+ * wh_rate_take() before starting each request, and wh_rate_next_wake() to know when to wake for the next token.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WEBHOOK_RATELIMIT_H
+#define WEBHOOK_RATELIMIT_H
+
+#include "utils/timestamp.h"
+
+extern void wh_rate_refresh(void);
+extern bool wh_rate_admit(int32 endpoint_id, int64 event_id, int held,
+						  TimestampTz now);
+extern void wh_rate_dispatch_begin(void);
+extern bool wh_rate_take(int32 endpoint_id, TimestampTz now);
+extern TimestampTz wh_rate_next_wake(void);
+
+#endif							/* WEBHOOK_RATELIMIT_H */
