@@ -102,7 +102,7 @@ SELECT (p.body::jsonb - 'timestamp') = (ev.payload::jsonb - 'timestamp') AS same
 	   p.body::jsonb -> 'data' AS data,
 	   p.trigger_name, p.endpoint, p.url
 FROM ops_orders o, webhook.preview('ops_orders', o) p,
-	 LATERAL (SELECT payload FROM webhook.event ORDER BY id DESC LIMIT 1) ev
+	 LATERAL (SELECT payload FROM webhook.events ORDER BY id DESC LIMIT 1) ev
 WHERE o.id = 10;
 SELECT count(*) AS events_after_preview FROM webhook.event WHERE endpoint_id = (SELECT id FROM webhook.endpoint WHERE name = 'ops');
 SELECT p.headers - 'webhook-id' - 'webhook-timestamp' - 'webhook-signature' - 'User-Agent' AS fixed_headers,

@@ -16,7 +16,7 @@ UPDATE pf_orders SET status = 'paid' WHERE id = 1;
 DELETE FROM pf_orders WHERE id = 1;
 SELECT payload ->> 'type' AS type, payload -> 'data' AS data,
 	   (SELECT array_agg(k ORDER BY k) FROM json_object_keys(payload) k) AS keys
-FROM webhook.event WHERE endpoint_id = (SELECT id FROM webhook.endpoint WHERE name = 'thin')
+FROM webhook.events WHERE endpoint = 'thin'
 ORDER BY id;
 
 -- json works too, and preview shows the same body
@@ -25,10 +25,10 @@ SELECT webhook.subscribe('pf_orders', 'thin', payload_function => 'order_json(pf
 						 event_type => 'order.changed');
 INSERT INTO pf_orders VALUES (2, 'new', 1.5, 'y');
 SELECT payload::text LIKE '{"type":"order.changed","timestamp":"%","data":{"id" : 2, "cents" : 150}}' AS body_ok
-FROM webhook.event ORDER BY id DESC LIMIT 1;
+FROM webhook.events ORDER BY id DESC LIMIT 1;
 SELECT (p.body::jsonb - 'timestamp') = (ev.payload::jsonb - 'timestamp') AS same_as_preview
 FROM pf_orders o, webhook.preview('pf_orders', o) p,
-	 LATERAL (SELECT payload FROM webhook.event ORDER BY id DESC LIMIT 1) ev
+	 LATERAL (SELECT payload FROM webhook.events ORDER BY id DESC LIMIT 1) ev
 WHERE o.id = 2;
 
 -- checked at subscribe time
