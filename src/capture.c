@@ -435,9 +435,10 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 
 /*
  * Has the UPDATE changed a watched column?  Fills "changed" with the JSON
- * array of changed columns that are not excluded.
+ * array of changed columns that are not excluded.  Also used by
+ * webhook.preview() (preview.c), so both decide alike.
  */
-static bool
+bool
 wh_update_changed(TupleDesc tupdesc, Trigger *trigger, WhRowShape *shape,
 				  Datum *oldv, bool *oldn, Datum *newv, bool *newn,
 				  StringInfo changed)

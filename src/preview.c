@@ -94,54 +94,6 @@ wh_preview_deform(Relation rel, HeapTupleHeader td, Datum **values,
 	heap_deform_tuple(&tup, tupdesc, *values, *nulls);
 }
 
-/*
- * The changed columns of an UPDATE as a JSON array, as capture.c lists
- * them; false when no watched column changed (nothing would be sent).
- */
-static bool
-wh_preview_changed(TupleDesc tupdesc, Trigger *trigger, WhRowShape *shape,
-				   Datum *oldv, bool *oldn, Datum *newv, bool *newn,
-				   StringInfo changed)
-{
-	bool		watched_changed = false;
-	bool		first = true;
-	int			i;
-
-	appendStringInfoChar(changed, '[');
-	for (i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-		bool		differs;
-		bool		watched;
-		int			j;
-
-		if (att->attisdropped)
-			continue;
-		if (oldn[i] || newn[i])
-			differs = oldn[i] != newn[i];
-		else
-			differs = !datum_image_eq(oldv[i], newv[i], att->attbyval,
-									  att->attlen);
-		if (!differs)
-			continue;
-		watched = trigger->tgnattr == 0 &&
-			!wh_shape_is_excluded(shape, att->attnum);
-		for (j = 0; j < trigger->tgnattr; j++)
-			watched |= trigger->tgattr[j] == att->attnum;
-		watched_changed |= watched;
-		if (!wh_shape_is_excluded(shape, att->attnum))
-		{
-			if (!first)
-				appendStringInfoChar(changed, ',');
-			first = false;
-			appendStringInfoString(changed,
-								   wh_shape_column_json(shape, att->attnum));
-		}
-	}
-	appendStringInfoChar(changed, ']');
-	return watched_changed;
-}
-
 /* The envelope, as capture.c builds it */
 static void
 wh_preview_envelope(StringInfo buf, Relation rel, WhPreviewOptions *opts,
@@ -286,7 +238,7 @@ webhook_preview_body(PG_FUNCTION_ARGS)
 
 	initStringInfo(&changed);
 	if (strcmp(op, "UPDATE") == 0 &&
-		!wh_preview_changed(RelationGetDescr(rel), trigger, shape,
+		!wh_update_changed(RelationGetDescr(rel), trigger, shape,
 							oldv, oldn, newv, newn, &changed))
 	{
 		relation_close(rel, AccessShareLock);

@@ -12,6 +12,7 @@
 #ifndef WEBHOOK_H
 #define WEBHOOK_H
 
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
@@ -71,6 +72,11 @@ extern bool wh_shape_is_excluded(WhRowShape *shape, int attno);
 extern const char *wh_shape_column_json(WhRowShape *shape, int attno);
 extern char *wh_event_body(const char *payload, size_t len,
 						   TimestampTz created_at, size_t *body_len);
+
+/* The capture trigger (capture.c) */
+extern bool wh_update_changed(TupleDesc tupdesc, Trigger *trigger,
+							  WhRowShape *shape, Datum *oldv, bool *oldn,
+							  Datum *newv, bool *newn, StringInfo changed);
 
 /* The outbox writer (outbox.c) */
 extern void wh_outbox_init(void);
