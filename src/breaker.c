@@ -11,7 +11,8 @@
  * event of the endpoint that falls due is held back: its next attempt moves
  * to the next probe's time, without counting as an attempt.  When a probe
  * (or any attempt) succeeds, the endpoint is healthy again and its
- * held-back events that have not failed themselves are due at once.
+ * held-back events are due at once; events waiting for the retry of a
+ * failure of their own keep their time.
  *
  * The breaker trips, disabling the endpoint with a reason and a timestamp,
  * when failure_threshold attempts in a row have failed, or when every
@@ -66,6 +67,13 @@
 /* The table is read again at most this often */
 #define WH_BREAKER_REFRESH_MS	100
 
+/*
+ * Hold times remembered per endpoint (see WhHealth.holds).  Only those
+ * still ahead matter, and there are seldom more than two: the next probe's
+ * time and the one step a probe in flight makes the others wait.
+ */
+#define WH_BREAKER_NHOLDS		8
+
 typedef struct WhHealth
 {
 	int32		id;				/* hash key: endpoint id */
@@ -77,6 +85,18 @@ typedef struct WhHealth
 	bool		disabled;		/* not enabled in the table, or just tripped */
 	bool		probing;		/* a probe is in flight */
 	bool		picked;			/* a probe was claimed by this claim */
+
+	/*
+	 * Holding an event back overwrites its next attempt, so the table no
+	 * longer tells an event held back from one waiting for its own retry.
+	 * The breaker holds events only until a few distinct times, remembered
+	 * here, so that a recovery can tell them apart (wh_breaker_apply).
+	 * hold_until is the time events wait for while a probe is due or in
+	 * flight, the same for all of them until it passes.
+	 */
+	TimestampTz hold_until;
+	TimestampTz holds[WH_BREAKER_NHOLDS];
+	int			nholds;
 	/* changes to write at the next apply */
 	bool		changed;
 	bool		recovered;
@@ -141,6 +161,35 @@ wh_health_get(int32 id, bool create)
 		h->id = id;
 	}
 	return h;
+}
+
+/*
+ * Remember that events of this endpoint were held back until "until".
+ * Times already past are forgotten (their events are due anyway); when
+ * full, the earliest is dropped.
+ */
+static void
+wh_health_add_hold(WhHealth *h, TimestampTz until, TimestampTz now)
+{
+	int			i;
+	int			n = 0;
+	int			earliest = -1;
+
+	for (i = 0; i < h->nholds; i++)
+		if (h->holds[i] == until)
+			return;
+	for (i = 0; i < h->nholds; i++)
+		if (h->holds[i] > now)
+			h->holds[n++] = h->holds[i];
+	h->nholds = n;
+	if (h->nholds >= WH_BREAKER_NHOLDS)
+	{
+		for (i = 0; i < h->nholds; i++)
+			if (earliest < 0 || h->holds[i] < h->holds[earliest])
+				earliest = i;
+		h->holds[earliest] = h->holds[--h->nholds];
+	}
+	h->holds[h->nholds++] = until;
 }
 
 /*
@@ -258,13 +307,19 @@ wh_breaker_admit(int32 endpoint_id, int64 event_id, TimestampTz now)
 
 	/*
 	 * While a probe is in flight (or due), wait as long as its failure
-	 * would make the endpoint wait; its success releases the events that
-	 * have not failed themselves at once.
+	 * would make the endpoint wait; its success releases the held-back
+	 * events at once.  All the events held back meanwhile wait until the
+	 * same time, so that the recovery knows which they are.
 	 */
 	until = h->next_probe_at;
 	if (until <= now)
-		until = now + (h->next_step_ms > 0 ? h->next_step_ms :
-					   WH_BREAKER_HOLD_MS) * 1000;
+	{
+		if (h->hold_until <= now)
+			h->hold_until = now + (h->next_step_ms > 0 ? h->next_step_ms :
+								   WH_BREAKER_HOLD_MS) * 1000;
+		until = h->hold_until;
+	}
+	wh_health_add_hold(h, until, now);
 	wh_defer_add(event_id, until);
 	return false;
 }
@@ -273,13 +328,16 @@ wh_breaker_admit(int32 endpoint_id, int64 event_id, TimestampTz now)
  * May a request to this endpoint start now?  A failing endpoint gets one
  * probe in flight, once its time has come; a tripped one nothing.  Events
  * refused here are released by the worker, still pending, and held back by
- * a later claim.
+ * a later claim.  *probe says whether the request allowed is the probe:
+ * if it does not start after all, the worker must say so
+ * (wh_breaker_probe_not_sent()).
  */
 bool
-wh_breaker_may_send(int32 endpoint_id, TimestampTz now)
+wh_breaker_may_send(int32 endpoint_id, TimestampTz now, bool *probe)
 {
 	WhHealth   *h;
 
+	*probe = false;
 	if (wh_nfailing == 0)
 		return true;
 	h = wh_health_get(endpoint_id, false);
@@ -290,6 +348,7 @@ wh_breaker_may_send(int32 endpoint_id, TimestampTz now)
 	if (!h->disabled && !h->probing && h->next_probe_at <= now)
 	{
 		h->probing = true;
+		*probe = true;
 		return true;
 	}
 
@@ -301,6 +360,21 @@ wh_breaker_may_send(int32 endpoint_id, TimestampTz now)
 	wh_refreshed_at = 0;
 	SetLatch(MyLatch);
 	return false;
+}
+
+/*
+ * The probe wh_breaker_may_send() allowed was not sent (the endpoint was at
+ * its in-flight or rate limit): no outcome will clear "probing", so clear
+ * it here.  Left set, it would refuse every later probe, and the endpoint's
+ * events would be held back for good.
+ */
+void
+wh_breaker_probe_not_sent(int32 endpoint_id)
+{
+	WhHealth   *h = wh_health_get(endpoint_id, false);
+
+	if (h)
+		h->probing = false;
 }
 
 /*
@@ -332,6 +406,15 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 		}
 		if (h->failures > 0)
 			h->recovered = true;
+
+		/*
+		 * Events may have been held back until the next probe's time by
+		 * an earlier run of the worker (before a restart), which this one
+		 * does not remember: that time is in the table, and so in
+		 * next_probe_at.
+		 */
+		if (h->next_probe_at > 0)
+			wh_health_add_hold(h, h->next_probe_at, GetCurrentTimestamp());
 		h->failures = 0;
 		h->probe_step = 0;
 		h->failing_since = 0;
@@ -459,6 +542,9 @@ wh_breaker_apply(void)
 	WhHealthRows r;
 	Datum	   *recovered;
 	int			nrecovered = 0;
+	Datum	   *hold_ids;
+	Datum	   *hold_times;
+	int			nhold = 0;
 	Datum	   *disable_ids;
 	Datum	   *disable_reasons;
 	int			ndisable = 0;
@@ -484,6 +570,8 @@ wh_breaker_apply(void)
 	r.next_probe = palloc(sizeof(Datum) * (nentries + 1));
 	r.next_probe_null = palloc(sizeof(bool) * (nentries + 1));
 	recovered = palloc(sizeof(Datum) * (nentries + 1));
+	hold_ids = palloc(sizeof(Datum) * (nentries * WH_BREAKER_NHOLDS + 1));
+	hold_times = palloc(sizeof(Datum) * (nentries * WH_BREAKER_NHOLDS + 1));
 	disable_ids = palloc(sizeof(Datum) * (nentries + 1));
 	disable_reasons = palloc(sizeof(Datum) * (nentries + 1));
 
@@ -517,7 +605,18 @@ wh_breaker_apply(void)
 		r.next_probe_null[k] = (h->next_probe_at == 0);
 		r.n++;
 		if (h->recovered)
+		{
+			int			j;
+
 			recovered[nrecovered++] = Int32GetDatum(h->id);
+			for (j = 0; j < h->nholds; j++)
+			{
+				hold_ids[nhold] = Int32GetDatum(h->id);
+				hold_times[nhold++] = TimestampTzGetDatum(h->holds[j]);
+			}
+			h->nholds = 0;
+			h->hold_until = 0;
+		}
 
 		/* these are written now; keep only the counters */
 		h->changed = false;
@@ -653,25 +752,36 @@ wh_breaker_apply(void)
 
 	/*
 	 * A recovered endpoint's held-back events are due now; those waiting
-	 * for a retry after a failure of their own keep their time.
+	 * for a retry after a failure of their own keep their time.  An event
+	 * that has failed (attempts > retry_from) may have been held back too,
+	 * once its retry fell due while the endpoint was failing: holding it
+	 * back replaced its retry time by one of the breaker's hold times, so
+	 * those times (not the attempt counts) tell that it was held back.
+	 * Without this, such events waited out the whole hold (30 s after a
+	 * restart) although the endpoint works again.
 	 */
 	if (nrecovered > 0)
 	{
-		Datum		args[1];
+		Datum		args[3];
 
 		if (wh_release_plan == NULL)
 		{
-			Oid			types[1] = {INT4ARRAYOID};
+			Oid			types[3] = {INT4ARRAYOID, INT4ARRAYOID,
+			TIMESTAMPTZARRAYOID};
 
 			wh_release_plan = wh_breaker_prepare(
 				"UPDATE webhook.event ev "
 				"SET next_attempt_at = clock_timestamp() "
 				"WHERE ev.state = 'pending' AND ev.endpoint_id = ANY ($1) "
-				"  AND ev.attempts = ev.retry_from "
 				"  AND ev.next_attempt_at > now() "
-				"  AND ev.next_attempt_at < 'infinity'", 1, types);
+				"  AND ev.next_attempt_at < 'infinity' "
+				"  AND (ev.attempts = ev.retry_from "
+				"       OR (ev.endpoint_id, ev.next_attempt_at) IN "
+				"          (SELECT * FROM unnest($2, $3)))", 3, types);
 		}
 		args[0] = wh_array(recovered, NULL, nrecovered, INT4OID);
+		args[1] = wh_array(hold_ids, NULL, nhold, INT4OID);
+		args[2] = wh_array(hold_times, NULL, nhold, TIMESTAMPTZOID);
 		rc = SPI_execute_plan(wh_release_plan, args, NULL, false, 0);
 		if (rc != SPI_OK_UPDATE)
 			elog(ERROR, "releasing held-back events failed: %s",

@@ -8,7 +8,9 @@
  *	claim		wh_breaker_refresh() once, in the claim transaction; then
  *				wh_breaker_admit() for each event it would take (the others
  *				are held back through defer.c).
- *	dispatch	wh_breaker_may_send() before starting a request.
+ *	dispatch	wh_breaker_may_send() before starting a request, and
+ *				wh_breaker_probe_not_sent() if the probe it allowed did not
+ *				start after all.
  *	record		wh_breaker_note() for each outcome, and wh_breaker_apply()
  *				in the record transaction.
  *
@@ -30,7 +32,9 @@ typedef enum WhHealthNote
 extern void wh_breaker_refresh(void);
 extern bool wh_breaker_admit(int32 endpoint_id, int64 event_id,
 							 TimestampTz now);
-extern bool wh_breaker_may_send(int32 endpoint_id, TimestampTz now);
+extern bool wh_breaker_may_send(int32 endpoint_id, TimestampTz now,
+								bool *probe);
+extern void wh_breaker_probe_not_sent(int32 endpoint_id);
 extern void wh_breaker_note(int32 endpoint_id, WhHealthNote note,
 							TimestampTz started_at, const char *error,
 							const int64 *schedule_ms, int nschedule);

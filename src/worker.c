@@ -943,6 +943,7 @@ wh_dispatch(void)
 	{
 		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
 		WhEndpoint *ep;
+		bool		probe = false;
 
 		if (wh_ninflight >= wh_max_in_flight)
 			break;
@@ -956,7 +957,8 @@ wh_dispatch(void)
 			continue;
 		}
 		if (!ep->enabled ||
-			!wh_breaker_may_send(ev->endpoint_id, GetCurrentTimestamp()))
+			!wh_breaker_may_send(ev->endpoint_id, GetCurrentTimestamp(),
+								 &probe))
 		{
 			/* disabled or failing since the claim: leave it pending */
 			dlist_delete(&ev->node);
@@ -974,7 +976,12 @@ wh_dispatch(void)
 		}
 		if (ep->in_flight >= ep->max_in_flight ||
 			!wh_rate_take(ev->endpoint_id, GetCurrentTimestamp()))
+		{
+			/* it waits in the queue: a probe allowed here is not one yet */
+			if (probe)
+				wh_breaker_probe_not_sent(ev->endpoint_id);
 			continue;
+		}
 		dlist_delete(&ev->node);
 		wh_nqueued--;
 		wh_send(ev, ep);
