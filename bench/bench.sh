@@ -341,10 +341,10 @@ echo "   endpoint \"bench\" max_in_flight = $ep_mif"
 # one real event, for the load tool's body (and a check that delivery works)
 sql -c "INSERT INTO orders (customer, status, total) VALUES ('customer 1', 'pending', 42.50)"
 wait_drained 30
-sample=$(val "SELECT payload FROM webhook.event ORDER BY id DESC LIMIT 1")
+sample=$(val "SELECT payload FROM webhook.events ORDER BY id DESC LIMIT 1")
 sample_id=$(val "SELECT webhook.webhook_id(msg_id) FROM webhook.event ORDER BY id DESC LIMIT 1")
 body_bytes=$(printf '%s' "$sample" | wc -c)
-echo "a captured INSERT event: $body_bytes bytes of JSON"
+echo "a captured INSERT event: $body_bytes bytes of JSON, as sent"
 
 # ------------------------------------------------ 1. the receiver ceiling
 section "1. Receiver ceiling: wrk -> nginx, ${wrk_secs} s"
