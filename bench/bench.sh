@@ -152,11 +152,14 @@ worker_mem() {
 		END { print pid, r, a }' "/proc/$pid/status"
 }
 
-# worker_ticks: CPU time (clock ticks) the delivery worker has used
+# worker_ticks: CPU time (clock ticks) the delivery workers have used (0
+# when none runs, as with delivery off)
 worker_ticks() {
-	local pid
-	pid=$(val "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker'")
-	awk '{ print $14 + $15 }' "/proc/$pid/stat"
+	local pid total=0
+	for pid in $(val "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker'"); do
+		total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$total"
 }
 hz=$(getconf CLK_TCK)
 
