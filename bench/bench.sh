@@ -473,6 +473,7 @@ run_pairs live bench/insert.sql prepare_live
 
 # ------------------------------------------------------------- 3. drain
 section "3. Drain: $drain_n events in the outbox, then delivery on"
+clean_slate
 endpoint_enabled off
 sql -c "INSERT INTO orders (customer, status, total)
 		SELECT 'customer ' || i, 'pending', (i % 1000) + 0.99
