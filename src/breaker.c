@@ -50,6 +50,7 @@
 
 #include "breaker.h"
 #include "defer.h"
+#include "webhook.h"
 
 /*
  * Events held back while a probe is in flight (or due) wait one schedule
@@ -116,18 +117,6 @@ static SPIPlanPtr wh_health_plan = NULL;
 static SPIPlanPtr wh_trip_plan = NULL;
 static SPIPlanPtr wh_disable_plan = NULL;
 static SPIPlanPtr wh_release_plan = NULL;
-
-static SPIPlanPtr
-wh_breaker_prepare(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
 
 static void
 wh_breaker_init(void)
@@ -223,7 +212,7 @@ wh_breaker_refresh(void)
 	wh_refreshed_at = now;
 
 	if (wh_refresh_plan == NULL)
-		wh_refresh_plan = wh_breaker_prepare(
+		wh_refresh_plan = wh_prepare(
 			"SELECT e.id, NOT e.enabled, "
 			"       coalesce(h.consecutive_failures, 0), "
 			"       coalesce(h.probe_step, 0), h.failing_since, "
@@ -638,7 +627,7 @@ wh_breaker_apply(void)
 				TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID,
 			TIMESTAMPTZARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
 
-			wh_health_plan = wh_breaker_prepare(
+			wh_health_plan = wh_prepare(
 				"INSERT INTO webhook.endpoint_health AS h "
 				"  (endpoint_id, consecutive_failures, failing_since, "
 				"   last_failure_at, last_error, last_success_at, "
@@ -677,7 +666,7 @@ wh_breaker_apply(void)
 		{
 			Oid			types[1] = {INT4ARRAYOID};
 
-			wh_trip_plan = wh_breaker_prepare(
+			wh_trip_plan = wh_prepare(
 				"UPDATE webhook.endpoint e SET enabled = false, "
 				"  disabled_at = now(), "
 				"  disabled_reason = CASE "
@@ -726,7 +715,7 @@ wh_breaker_apply(void)
 		{
 			Oid			types[2] = {INT4ARRAYOID, TEXTARRAYOID};
 
-			wh_disable_plan = wh_breaker_prepare(
+			wh_disable_plan = wh_prepare(
 				"UPDATE webhook.endpoint e SET enabled = false, "
 				"  disabled_at = now(), disabled_reason = d.reason "
 				"FROM unnest($1, $2) AS d(id, reason) "
@@ -769,7 +758,7 @@ wh_breaker_apply(void)
 			Oid			types[3] = {INT4ARRAYOID, INT4ARRAYOID,
 			TIMESTAMPTZARRAYOID};
 
-			wh_release_plan = wh_breaker_prepare(
+			wh_release_plan = wh_prepare(
 				"UPDATE webhook.event ev "
 				"SET next_attempt_at = clock_timestamp() "
 				"WHERE ev.state = 'pending' AND ev.endpoint_id = ANY ($1) "

@@ -23,6 +23,7 @@
 #include "utils/array.h"
 
 #include "defer.h"
+#include "webhook.h"
 
 static Datum *wh_defer_ids = NULL;
 static Datum *wh_defer_until = NULL;
@@ -72,14 +73,10 @@ wh_defer_flush(void)
 	{
 		Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
 
-		wh_defer_plan = SPI_prepare(
+		wh_defer_plan = wh_prepare(
 			"UPDATE webhook.event ev SET next_attempt_at = d.until "
 			"FROM unnest($1, $2) AS d(id, until) "
 			"WHERE ev.id = d.id AND ev.state = 'pending'", 2, types);
-		if (wh_defer_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(wh_defer_plan);
 	}
 	args[0] = PointerGetDatum(construct_array(wh_defer_ids, n, INT8OID, 8,
 											  FLOAT8PASSBYVAL,

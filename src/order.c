@@ -36,6 +36,7 @@
 
 #include "defer.h"
 #include "order.h"
+#include "webhook.h"
 
 /* Fallback wait of an event whose head is due or in flight */
 #define WH_ORDER_HOLD_MS		1000L
@@ -59,18 +60,6 @@ static int	wh_done_size = 0;
 static SPIPlanPtr wh_ordered_plan = NULL;
 static SPIPlanPtr wh_heads_plan = NULL;
 static SPIPlanPtr wh_next_plan = NULL;
-
-static SPIPlanPtr
-wh_order_prepare(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
 
 /* Append to a growable Datum array in TopMemoryContext */
 static void
@@ -102,7 +91,7 @@ wh_order_refresh(void)
 	wh_refreshed_at = now;
 
 	if (wh_ordered_plan == NULL)
-		wh_ordered_plan = wh_order_prepare(
+		wh_ordered_plan = wh_prepare(
 			"SELECT id FROM webhook.endpoint WHERE ordering <> 'none'",
 			0, NULL);
 	rc = SPI_execute_plan(wh_ordered_plan, NULL, NULL, true, 0);
@@ -164,7 +153,7 @@ wh_order_heads(Datum *pick, int room, TimestampTz now)
 	{
 		Oid			types[1] = {INT8ARRAYOID};
 
-		wh_heads_plan = wh_order_prepare(
+		wh_heads_plan = wh_prepare(
 			"SELECT ev.id, h.id IS NULL, h.next_attempt_at "
 			"FROM unnest($1) AS c(id) "
 			"JOIN webhook.event ev ON ev.id = c.id "
@@ -237,7 +226,7 @@ wh_order_apply(void)
 	{
 		Oid			types[1] = {INT8ARRAYOID};
 
-		wh_next_plan = wh_order_prepare(
+		wh_next_plan = wh_prepare(
 			"UPDATE webhook.event n SET next_attempt_at = clock_timestamp() "
 			"FROM (SELECT DISTINCT ev.endpoint_id, ev.ordering_key "
 			"      FROM webhook.event ev "

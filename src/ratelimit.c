@@ -31,6 +31,7 @@
 
 #include "defer.h"
 #include "ratelimit.h"
+#include "webhook.h"
 
 /* A bucket holds this many seconds of tokens (at least one) */
 #define WH_RATE_BURST_S		0.05
@@ -129,15 +130,9 @@ wh_rate_refresh(void)
 	wh_refreshed_at = now;
 
 	if (wh_rate_plan == NULL)
-	{
-		wh_rate_plan = SPI_prepare("SELECT id, rate_limit::float8 "
-								   "FROM webhook.endpoint "
-								   "WHERE rate_limit IS NOT NULL", 0, NULL);
-		if (wh_rate_plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(wh_rate_plan);
-	}
+		wh_rate_plan = wh_prepare("SELECT id, rate_limit::float8 "
+								  "FROM webhook.endpoint "
+								  "WHERE rate_limit IS NOT NULL", 0, NULL);
 	rc = SPI_execute_plan(wh_rate_plan, NULL, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading rate limits failed: %s",

@@ -13,6 +13,7 @@
 #define WEBHOOK_H
 
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
@@ -59,6 +60,7 @@ extern void wh_launcher_worker_done(const char *why);	/* does not return */
 
 /* The delivery worker (worker.c) */
 extern PGDLLEXPORT void wh_worker_main(Datum main_arg);
+extern SPIPlanPtr wh_prepare(const char *sql, int nargs, Oid *argtypes);
 
 /* Row to JSON (payload.c) */
 typedef struct WhRowShape WhRowShape;

@@ -209,7 +209,12 @@ wh_xact_end(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-static SPIPlanPtr
+/*
+ * Prepare a statement of the worker's and keep it for the worker's life.
+ * Shared by the worker's modules (breaker.c, order.c, ratelimit.c,
+ * defer.c).
+ */
+SPIPlanPtr
 wh_prepare(const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
