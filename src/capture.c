@@ -35,13 +35,27 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/tupconvert.h"
+#include "catalog/indexing.h"
+#include "catalog/partition.h"
+#include "access/genam.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "nodes/parsenodes.h"
+#include "parser/parse_func.h"
+#include "parser/parser.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -55,6 +69,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "payload.h"
 #include "payload_fn.h"
 #include "webhook.h"
 
@@ -72,7 +87,13 @@ typedef struct WhCaptureCache
 	Oid			tgoid;			/* hash key */
 	bool		valid;			/* false once invalidated or half built */
 	Oid			relid;			/* the trigger's table */
+	Oid			root_relid;		/* the subscribed table (see below) */
 	MemoryContext cxt;			/* holds everything below */
+	TupleDesc	leaf_desc;		/* the relcache descriptor it was built for */
+	TupleDesc	desc;			/* rows are rendered in this shape */
+	TupleConversionMap *map;	/* leaf rows to the root's, or NULL */
+	Trigger    *watch;			/* UPDATE OF columns, in desc's numbers */
+	Oid			data_fnoid;
 	WhCaptureOptions opts;
 	int32		endpoint_id;	/* 0 until first looked up */
 	char		ordering;		/* the endpoint's: 'n'one, 'e'ndpoint, 'k'ey */
@@ -147,13 +168,14 @@ wh_parse_options(int nargs, char **args, const char *what,
 		}
 		else if (strcmp(key, "exclude") == 0)
 		{
-			char	   *copy = pstrdup(val);
-			char	   *tok;
-			char	   *save = NULL;
+			bool		ok;
 
-			for (tok = strtok_r(copy, ",", &save); tok;
-				 tok = strtok_r(NULL, ",", &save))
-				opts->exclude = lappend(opts->exclude, tok);
+			opts->exclude = wh_column_list_parse(val, &ok);
+			if (!ok)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid column list \"%s\"", val),
+						 errdetail("Columns are separated by commas; a name in double quotes doubles each double quote it holds.")));
 		}
 		else if (strcmp(key, "format") == 0)
 		{
@@ -313,7 +335,7 @@ wh_capture_relcache_cb(Datum arg, Oid relid)
 		relid == wh_event_relid;
 	hash_seq_init(&status, wh_capture_htab);
 	while ((entry = hash_seq_search(&status)) != NULL)
-		if (all || entry->relid == relid)
+		if (all || entry->relid == relid || entry->root_relid == relid)
 			entry->valid = false;
 }
 
@@ -329,6 +351,68 @@ wh_capture_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
+ * Refuse a table of the extension's own schema: its rows are events,
+ * attempts and endpoints with their secrets, and capturing the outbox
+ * would write an event for every event written.
+ */
+static void
+wh_check_not_own_table(Relation rel)
+{
+	Oid			nsp = get_namespace_oid("webhook", true);
+
+	if (OidIsValid(nsp) && RelationGetNamespace(rel) == nsp)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot subscribe table \"webhook.%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("Tables in schema \"webhook\" hold the extension's own state: events, attempts, and endpoints with their secrets.")));
+}
+
+/*
+ * The partitioned table a partition's trigger was cloned from, highest
+ * first: subscribing a partitioned table puts a copy of its trigger, with
+ * the same name, on every partition (now and when attached later), and the
+ * events of all of them are the subscribed table's.  NULL when the trigger
+ * is the table's own.  The ancestors found stay locked (AccessShareLock)
+ * until the end of the transaction, like the partition itself.
+ */
+static Relation
+wh_capture_root(Relation rel, Trigger *trigger)
+{
+	Relation	root = NULL;
+	List	   *ancestors;
+	ListCell   *lc;
+
+	if (!rel->rd_rel->relispartition)
+		return NULL;
+	ancestors = get_partition_ancestors(RelationGetRelid(rel));
+	foreach(lc, ancestors)
+	{
+		Relation	anc = relation_open(lfirst_oid(lc), AccessShareLock);
+		bool		has = false;
+		int			i;
+
+		for (i = 0; anc->trigdesc && i < anc->trigdesc->numtriggers; i++)
+		{
+			Trigger    *t = &anc->trigdesc->triggers[i];
+
+			if (t->tgfoid == trigger->tgfoid &&
+				strcmp(t->tgname, trigger->tgname) == 0)
+				has = true;
+		}
+		if (!has)
+		{
+			relation_close(anc, AccessShareLock);
+			break;
+		}
+		if (root)
+			relation_close(root, NoLock);
+		root = anc;
+	}
+	return root;
+}
+
+/*
  * The trigger's cached state: options, endpoint id, row shape, names.
  * Looked up in the backend-local hash (see the file header) and remembered
  * in fn_extra for the rest of the statement.
@@ -339,6 +423,8 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	WhCaptureCache *cache = (WhCaptureCache *) fcinfo->flinfo->fn_extra;
 	Trigger    *trigger = trigdata->tg_trigger;
 	Relation	rel = trigdata->tg_relation;
+	Relation	root;
+	Relation	subscribed;
 	MemoryContext old;
 	StringInfoData buf;
 	Oid			nsp;
@@ -346,7 +432,7 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	int			op;
 
 	if (cache != NULL && cache->valid && cache->tgoid == trigger->tgoid &&
-		wh_shape_matches(cache->shape, RelationGetDescr(rel)))
+		cache->leaf_desc == RelationGetDescr(rel))
 		return cache;
 
 	if (wh_capture_htab == NULL)
@@ -371,7 +457,7 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		cache->valid = false;
 		cache->cxt = NULL;
 	}
-	if (cache->valid && wh_shape_matches(cache->shape, RelationGetDescr(rel)))
+	if (cache->valid && cache->leaf_desc == RelationGetDescr(rel))
 	{
 		fcinfo->flinfo->fn_extra = cache;
 		return cache;
@@ -385,34 +471,68 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 									   "webhook capture trigger",
 									   ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cache->cxt);
+	wh_check_not_own_table(rel);
 	cache->relid = RelationGetRelid(rel);
 	cache->endpoint_id = 0;
 	wh_parse_options(trigger->tgnargs, trigger->tgargs,
 					 psprintf("trigger \"%s\"", trigger->tgname),
 					 &cache->opts);
-	cache->shape = wh_shape_build(rel, cache->cxt, cache->opts.exclude);
+
+	/* a partition's events are its partitioned table's */
+	root = wh_capture_root(rel, trigger);
+	subscribed = root ? root : rel;
+	cache->root_relid = RelationGetRelid(subscribed);
+	cache->leaf_desc = RelationGetDescr(rel);
+	cache->map = NULL;
+	cache->watch = NULL;		/* the trigger's own */
+	if (root)
+	{
+		int			i;
+
+		cache->desc = CreateTupleDescCopy(RelationGetDescr(root));
+		cache->map = convert_tuples_by_name(CreateTupleDescCopy(RelationGetDescr(rel)),
+											cache->desc);
+		for (i = 0; i < root->trigdesc->numtriggers; i++)
+		{
+			Trigger    *t = &root->trigdesc->triggers[i];
+
+			if (t->tgfoid == trigger->tgfoid &&
+				strcmp(t->tgname, trigger->tgname) == 0)
+			{
+				cache->watch = palloc0(sizeof(Trigger));
+				cache->watch->tgnattr = t->tgnattr;
+				cache->watch->tgattr = palloc(sizeof(int16) * Max(t->tgnattr, 1));
+				memcpy(cache->watch->tgattr, t->tgattr,
+					   sizeof(int16) * t->tgnattr);
+			}
+		}
+	}
+	else
+		cache->desc = RelationGetDescr(rel);
+
+	cache->shape = wh_shape_build_ext(subscribed, cache->cxt,
+									  cache->opts.exclude, false);
 	cache->owner = wh_outbox_owner();
 	nsp = get_namespace_oid("webhook", false);
 	wh_endpoint_relid = get_relname_relid("endpoint", nsp);
 	wh_event_relid = get_relname_relid("event", nsp);
 	if (cache->opts.data_fn)
 	{
-		Oid			fnoid;
-
 		cache->data_what = psprintf("subscription \"%s\" on table \"%s\"",
 									trigger->tgname,
-									RelationGetRelationName(rel));
-		fnoid = wh_payload_fn_lookup(cache->opts.data_fn, rel->rd_rel->reltype,
-									 cache->data_what);
-		fmgr_info_cxt(fnoid, &cache->data_fn, cache->cxt);
-		cache->data_rettype = get_func_rettype(fnoid);
+									RelationGetRelationName(subscribed));
+		cache->data_fnoid = wh_payload_fn_lookup(cache->opts.data_fn,
+												 subscribed->rd_rel->reltype,
+												 cache->data_what);
+		fmgr_info_cxt(cache->data_fnoid, &cache->data_fn, cache->cxt);
+		cache->data_rettype = get_func_rettype(cache->data_fnoid);
 	}
 
 	initStringInfo(&buf);
-	escape_json(&buf, get_namespace_name(RelationGetNamespace(rel)));
+	escape_json(&buf, get_namespace_name(RelationGetNamespace(subscribed)));
 	cache->schema_json = pstrdup(buf.data);
 	resetStringInfo(&buf);
-	escape_json(&buf, RelationGetRelationName(rel));
+	escape_json(&buf, RelationGetRelationName(subscribed));
 	cache->table_json = pstrdup(buf.data);
 	for (op = 0; op < 3; op++)
 	{
@@ -422,11 +542,14 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		else if (cache->opts.event_type)
 			escape_json(&buf, cache->opts.event_type);
 		else
-			escape_json(&buf, psprintf("%s.%s", RelationGetRelationName(rel),
+			escape_json(&buf, psprintf("%s.%s",
+									   RelationGetRelationName(subscribed),
 									   wh_op_suffix[op]));
 		cache->type_json[op] = pstrdup(buf.data);
 	}
 	MemoryContextSwitchTo(old);
+	if (root)
+		relation_close(root, NoLock);
 
 	cache->valid = true;
 	fcinfo->flinfo->fn_extra = cache;
@@ -676,7 +799,15 @@ webhook_capture(PG_FUNCTION_ARGS)
 						trigdata->tg_trigger->tgname)));
 
 	cache = wh_capture_cache(fcinfo, trigdata);
-	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	tupdesc = cache->desc;
+	if (cache->map)
+	{
+		/* a partition's row, in its partitioned table's column order */
+		if (oldtup)
+			oldtup = execute_attr_map_tuple(oldtup, cache->map);
+		if (newtup)
+			newtup = execute_attr_map_tuple(newtup, cache->map);
+	}
 
 	if (oldtup)
 	{
@@ -693,12 +824,32 @@ webhook_capture(PG_FUNCTION_ARGS)
 
 	initStringInfo(&changed);
 	if (op == WH_OP_UPDATE &&
-		!wh_update_changed(tupdesc, trigdata->tg_trigger, cache->shape,
-						   oldv, oldn, newv, newn, &changed))
+		!wh_update_changed(tupdesc,
+						   cache->watch ? cache->watch : trigdata->tg_trigger,
+						   cache->shape, oldv, oldn, newv, newn, &changed))
 		return PointerGetDatum(NULL);
 
 	if (cache->opts.data_fn)
 	{
+		AclResult	aclresult;
+
+		/* run as the writer, who must be allowed to, as in a condition */
+#if PG_VERSION_NUM >= 160000
+		aclresult = object_aclcheck(ProcedureRelationId, cache->data_fnoid,
+									GetUserId(), ACL_EXECUTE);
+#else
+		aclresult = pg_proc_aclcheck(cache->data_fnoid, GetUserId(),
+									 ACL_EXECUTE);
+#endif
+		if (aclresult != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for function %s",
+							cache->opts.data_fn),
+					 errdetail("Subscription \"%s\" on table \"%s\" builds its events with this function, which runs as the user who changes the table.",
+							   trigdata->tg_trigger->tgname,
+							   RelationGetRelationName(trigdata->tg_relation)),
+					 errhint("Grant EXECUTE on the function to the users who write the table, or subscribe without it.")));
 		initStringInfo(&data);
 		wh_payload_fn_append(&data, &cache->data_fn, cache->data_rettype,
 							 heap_copy_tuple_as_datum(newtup ? newtup : oldtup,
@@ -711,8 +862,21 @@ webhook_capture(PG_FUNCTION_ARGS)
 	wh_build_body(&body, cache, op, oldv, oldn, newv, newn,
 				  op == WH_OP_UPDATE ? changed.data : NULL, false,
 				  cache->opts.data_fn ? data.data : NULL);
-	/* a payload function's result is sent as it is */
-	if (body.len > wh_max_payload_size && !cache->opts.data_fn)
+	/*
+	 * A payload function's result is sent as it is, or not at all: there is
+	 * no key to fall back on.
+	 */
+	if (body.len > wh_max_payload_size && cache->opts.data_fn)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("payload function %s returned too large a result",
+						cache->opts.data_fn),
+				 errdetail("The event body of subscription \"%s\" on table \"%s\" would be %d bytes; \"webhook.max_payload_size\" is %d bytes.",
+						   trigdata->tg_trigger->tgname,
+						   RelationGetRelationName(trigdata->tg_relation),
+						   body.len, wh_max_payload_size),
+				 errhint("Make the function return less, or raise \"webhook.max_payload_size\".")));
+	if (body.len > wh_max_payload_size)
 	{
 		int			full = body.len;
 
@@ -784,6 +948,7 @@ webhook_check_capture_args(PG_FUNCTION_ARGS)
 	}
 
 	rel = relation_open(relid, AccessShareLock);
+	wh_check_not_own_table(rel);
 	wh_parse_options(nelems, args,
 					 psprintf("subscription of table \"%s\"",
 							  RelationGetRelationName(rel)),
@@ -823,4 +988,241 @@ webhook_trigger_args(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, TEXTOID, -1, false,
 										  TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(webhook_column_list);
+
+/*
+ * SQL: webhook._column_list(names), the "exclude=" option's text for a list
+ * of column names.  Every name is quoted, so any legal name, one holding a
+ * comma or a double quote included, comes back out exactly.
+ */
+Datum
+webhook_column_list(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	List	   *names = NIL;
+	int			i;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("column names must not be null")));
+		names = lappend(names, TextDatumGetCString(elems[i]));
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(wh_column_list_format(names)));
+}
+
+PG_FUNCTION_INFO_V1(webhook_column_list_names);
+
+/*
+ * SQL: webhook._column_list_names(list), the names an "exclude=" option
+ * holds, as a text array.
+ */
+Datum
+webhook_column_list_names(PG_FUNCTION_ARGS)
+{
+	char	   *val = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	List	   *names;
+	Datum	   *elems;
+	ListCell   *lc;
+	bool		ok;
+	int			n = 0;
+
+	names = wh_column_list_parse(val, &ok);
+	elems = palloc(sizeof(Datum) * Max(list_length(names), 1));
+	foreach(lc, names)
+		elems[n++] = CStringGetTextDatum(lfirst(lc));
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, TEXTOID, -1, false,
+										  TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(webhook_check_condition);
+
+/*
+ * SQL: webhook._check_condition(condition).  A subscription's condition
+ * becomes its trigger's WHEN clause; it must be one expression and nothing
+ * else, so it is parsed here, alone, by the server's own parser (as
+ * PL/pgSQL parses an expression), and refused unless that yields exactly
+ * one expression: no second statement, no FROM or other clause, no alias.
+ * An expression that parses alone parses the same inside parentheses.
+ */
+Datum
+webhook_check_condition(PG_FUNCTION_ARGS)
+{
+	char	   *cond = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	List	   *parsed;
+	SelectStmt *sel = NULL;
+	const char *p;
+
+	for (p = cond; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++)
+		;
+	if (*p == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("subscription condition must not be empty"),
+				 errhint("Pass NULL to send every row change.")));
+
+	parsed = raw_parser(cond, RAW_PARSE_PLPGSQL_EXPR);
+	if (list_length(parsed) == 1 &&
+		IsA(((RawStmt *) linitial(parsed))->stmt, SelectStmt))
+		sel = (SelectStmt *) ((RawStmt *) linitial(parsed))->stmt;
+	if (sel == NULL || list_length(sel->targetList) != 1 ||
+		((ResTarget *) linitial(sel->targetList))->name != NULL ||
+		sel->distinctClause != NIL || sel->intoClause != NULL ||
+		sel->fromClause != NIL || sel->whereClause != NULL ||
+		sel->groupClause != NIL || sel->havingClause != NULL ||
+		sel->windowClause != NIL || sel->valuesLists != NIL ||
+		sel->sortClause != NIL || sel->limitOffset != NULL ||
+		sel->limitCount != NULL || sel->lockingClause != NIL ||
+		sel->withClause != NULL || sel->op != SETOP_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("subscription condition must be a single expression"),
+				 errdetail("The condition was: %s", cond),
+				 errhint("Write a boolean expression over NEW and OLD, such as \"NEW.status <> OLD.status\".")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * Rename a column in the "exclude=" options of the capture triggers on one
+ * table.  pg_trigger keeps trigger arguments as text, so unlike the UPDATE
+ * OF columns and the WHEN clause (kept by attribute number) they do not
+ * follow a rename by themselves.
+ */
+static void
+wh_rename_in_triggers(Oid relid, Oid capture_fn, const char *oldname,
+					  const char *newname)
+{
+	Relation	tgrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		changed_any = false;
+
+	tgrel = table_open(TriggerRelationId, RowExclusiveLock);
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL,
+							  1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
+		bytea	   *raw;
+		bool		isnull;
+		const char *p;
+		const char *end;
+		StringInfoData out;
+		bool		changed = false;
+		int			n;
+
+		if (tg->tgfoid != capture_fn || tg->tgnargs == 0)
+			continue;
+		raw = DatumGetByteaPP(heap_getattr(tup, Anum_pg_trigger_tgargs,
+										   RelationGetDescr(tgrel), &isnull));
+		if (isnull)
+			continue;
+		p = VARDATA_ANY(raw);
+		end = p + VARSIZE_ANY_EXHDR(raw);
+		initStringInfo(&out);
+		for (n = 0; n < tg->tgnargs && p < end; n++)
+		{
+			size_t		len = strnlen(p, end - p);
+			char	   *arg = pnstrdup(p, len);
+
+			if (n > 0 && strncmp(arg, "exclude=", 8) == 0)
+			{
+				bool		ok;
+				List	   *names = wh_column_list_parse(arg + 8, &ok);
+				ListCell   *lc;
+
+				foreach(lc, names)
+				{
+					if (strcmp(lfirst(lc), oldname) == 0)
+					{
+						lfirst(lc) = pstrdup(newname);
+						changed = true;
+					}
+				}
+				if (changed)
+					arg = psprintf("exclude=%s", wh_column_list_format(names));
+			}
+			appendBinaryStringInfo(&out, arg, strlen(arg) + 1);
+			p += len + 1;
+		}
+		if (changed)
+		{
+			Datum		values[Natts_pg_trigger] = {0};
+			bool		nulls[Natts_pg_trigger] = {0};
+			bool		replace[Natts_pg_trigger] = {0};
+			HeapTuple	newtup;
+
+			bytea	   *b = palloc(VARHDRSZ + out.len);
+
+			SET_VARSIZE(b, VARHDRSZ + out.len);
+			memcpy(VARDATA(b), out.data, out.len);
+			values[Anum_pg_trigger_tgargs - 1] = PointerGetDatum(b);
+			replace[Anum_pg_trigger_tgargs - 1] = true;
+			newtup = heap_modify_tuple(tup, RelationGetDescr(tgrel), values,
+									   nulls, replace);
+			CatalogTupleUpdate(tgrel, &newtup->t_self, newtup);
+			heap_freetuple(newtup);
+			changed_any = true;
+		}
+	}
+	systable_endscan(scan);
+	table_close(tgrel, RowExclusiveLock);
+	if (changed_any)
+		CacheInvalidateRelcacheByRelid(relid);
+}
+
+PG_FUNCTION_INFO_V1(webhook_follow_rename);
+
+/*
+ * Event trigger at ddl_command_end: when a column is renamed, the
+ * subscriptions of its table (and of the tables that inherit it, which are
+ * renamed with it) that exclude it by name exclude it by its new name.
+ */
+Datum
+webhook_follow_rename(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	RenameStmt *stmt;
+	Oid			relid;
+	Oid			capture_fn;
+	List	   *rels;
+	ListCell   *lc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webhook._follow_rename() can only be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (trigdata->parsetree == NULL || !IsA(trigdata->parsetree, RenameStmt))
+		PG_RETURN_VOID();
+	stmt = (RenameStmt *) trigdata->parsetree;
+	if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL ||
+		stmt->subname == NULL || stmt->newname == NULL)
+		PG_RETURN_VOID();
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		PG_RETURN_VOID();
+	capture_fn = LookupFuncName(list_make2(makeString("webhook"),
+										   makeString("capture")),
+								0, NULL, true);
+	if (!OidIsValid(capture_fn))
+		PG_RETURN_VOID();
+
+	rels = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, rels)
+		wh_rename_in_triggers(lfirst_oid(lc), capture_fn, stmt->subname,
+							  stmt->newname);
+	PG_RETURN_VOID();
 }

@@ -125,7 +125,7 @@ wh_egress_define_gucs(void)
 
 	DefineCustomStringVariable("webhook.proxy",
 							   "Proxy for endpoints that do not set their own, such as \"http://proxy:3128\".",
-							   "Empty: libcurl's default, which follows the http_proxy and https_proxy environment variables of the server.",
+							   "Empty: no proxy.  The server's http_proxy, https_proxy and all_proxy environment variables are never used.",
 							   &wh_proxy,
 							   "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,

@@ -555,8 +555,13 @@ wh_easy_setup(WhTransfer *t, const WhHttpRequest *req)
 		WH_SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
 		WH_SETOPT(CURLOPT_SSLKEY_BLOB, &key);
 	}
-	if (req->proxy != NULL)
-		WH_SETOPT(CURLOPT_PROXY, req->proxy);
+	/*
+	 * Only the endpoint's proxy or webhook.proxy: "" stops libcurl from
+	 * reading http_proxy, https_proxy, all_proxy and no_proxy from the
+	 * server's environment, which would route requests past the guard's
+	 * view of the receiver.
+	 */
+	WH_SETOPT(CURLOPT_PROXY, req->proxy != NULL ? req->proxy : "");
 
 	/* every connection, to a receiver or a proxy, passes the SSRF guard */
 	WH_SETOPT(CURLOPT_OPENSOCKETFUNCTION, wh_opensocket_cb);

@@ -28,7 +28,7 @@ typedef struct WhHttpRequest
 	const char *client_cert;	/* PEM client certificate, for mTLS */
 	const char *client_key;		/* PEM private key of client_cert */
 	bool		tls_insecure;	/* do not verify the peer (loud elsewhere) */
-	const char *proxy;			/* proxy URL; NULL: libcurl's default */
+	const char *proxy;			/* proxy URL; NULL: none (never the environment) */
 } WhHttpRequest;
 
 /* A receiver's "webhook-delivery" response header */

@@ -14,8 +14,12 @@
  * open-socket callback, so a host name that resolves to a harmless address
  * when the endpoint is created and to 127.0.0.1 later (DNS rebinding) is
  * still refused, and so is a redirect (never followed anyway) or a proxy
- * (whose own address is checked: allow it explicitly).  IPv4-mapped and
- * NAT64 IPv6 addresses are judged by the IPv4 address they carry.
+ * (whose own address is checked: allow it explicitly).  Every IPv6 form
+ * that carries an IPv4 address is judged by that address as well: mapped
+ * (::ffff:a.b.c.d), translated (::ffff:0:a.b.c.d), compatible (::a.b.c.d),
+ * NAT64 (64:ff9b::/96), 6to4 (2002:aabb:ccdd::/48) and Teredo (2001::/32,
+ * whose client address is stored inverted).  The local-use NAT64 prefix
+ * (64:ff9b:1::/48), where the address may sit anywhere, is refused.
  *
  * This file is plain C with no PostgreSQL headers: it is called from a
  * libcurl callback, where nothing may ereport or palloc, and the fuzz
@@ -66,6 +70,7 @@ static const WhBlocked wh_blocked_v6[] = {
 	{"fec0::/10", "a site-local address"},
 	{"fc00::/7", "a private (unique local) address"},
 	{"ff00::/8", "a multicast address"},
+	{"64:ff9b:1::/48", "a local-use NAT64 address"},
 	{NULL, NULL}
 };
 
@@ -274,6 +279,49 @@ wh_net_blocked(int family, const unsigned char *addr)
 }
 
 /*
+ * The IPv4 address an IPv6 address carries, if it is of a form that
+ * carries one (see the file header): copied to v4, returns true.
+ */
+static bool
+wh_net_embedded_v4(const unsigned char *a, unsigned char *v4)
+{
+	static const unsigned char zero[12] = {0};
+	static const unsigned char mapped[12] =
+	{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const unsigned char translated[12] =
+	{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+	static const unsigned char nat64[12] =
+	{0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+	int			i;
+
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, translated, 12) == 0 ||
+		memcmp(a, nat64, 12) == 0)
+	{
+		memcpy(v4, a + 12, 4);
+		return true;
+	}
+	/* compatible, but not :: and ::1, which are IPv6's own */
+	if (memcmp(a, zero, 12) == 0 &&
+		!(a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] <= 1))
+	{
+		memcpy(v4, a + 12, 4);
+		return true;
+	}
+	if (a[0] == 0x20 && a[1] == 0x02)
+	{
+		memcpy(v4, a + 2, 4);	/* 6to4 */
+		return true;
+	}
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0)
+	{
+		for (i = 0; i < 4; i++)
+			v4[i] = a[12 + i] ^ 0xff;	/* Teredo's client */
+		return true;
+	}
+	return false;
+}
+
+/*
  * Decide on one address.  See netguard.h.
  */
 bool
@@ -281,11 +329,9 @@ wh_net_permit(const struct sockaddr *sa, size_t salen,
 			  const WhNetList *allowed, const WhNetList *denied,
 			  char *why, size_t whylen)
 {
-	static const unsigned char mapped[12] =
-	{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	static const unsigned char nat64[12] =
-	{0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
 	unsigned char addr[16];
+	unsigned char v6[16];
+	bool		is_v6 = false;
 	int			family;
 	char		text[INET6_ADDRSTRLEN];
 	const char *what = NULL;
@@ -311,11 +357,10 @@ wh_net_permit(const struct sockaddr *sa, size_t salen,
 		memcpy(addr, &in6->sin6_addr, 16);
 		inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
 		/* judge an IPv4 address carried in IPv6 as that IPv4 address */
-		if (memcmp(addr, mapped, 12) == 0 || memcmp(addr, nat64, 12) == 0)
-		{
+		memcpy(v6, addr, 16);
+		is_v6 = true;
+		if (wh_net_embedded_v4(v6, addr))
 			family = 4;
-			memmove(addr, addr + 12, 4);
-		}
 	}
 	else
 	{
@@ -324,7 +369,9 @@ wh_net_permit(const struct sockaddr *sa, size_t salen,
 		return false;
 	}
 
-	if (wh_net_list_match(denied, family, addr))
+	/* a denied IPv6 prefix holds whatever IPv4 address the form carries */
+	if (wh_net_list_match(denied, family, addr) ||
+		(is_v6 && wh_net_list_match(denied, 6, v6)))
 	{
 		snprintf(why, whylen,
 				 "refused to connect to %s: the address is in \"webhook.denied_networks\"",
@@ -334,6 +381,8 @@ wh_net_permit(const struct sockaddr *sa, size_t salen,
 	if (wh_net_list_match(allowed, family, addr))
 		return true;
 	what = wh_net_blocked(family, addr);
+	if (what == NULL && is_v6 && family == 4)
+		what = wh_net_blocked(6, v6);
 	if (what != NULL)
 	{
 		snprintf(why, whylen,

@@ -37,6 +37,7 @@
 #include "utils/relcache.h"
 #include "utils/typcache.h"
 
+#include "payload.h"
 #include "webhook.h"
 
 typedef enum WhJsonKind
@@ -146,11 +147,115 @@ wh_column_init(WhColumn *col, Oid typid, int32 typmod, Oid collation,
 }
 
 /*
+ * Parse a subscription's column list, the value of capture option
+ * "exclude=": names separated by commas, each either as it is (so lists
+ * written before quoting was introduced keep their meaning) or in double
+ * quotes with any inner double quote doubled, as quote_ident() writes a
+ * name.  Quoting lets a list carry any legal name, commas included.
+ * Returns a List of palloc'd names, or NIL with *ok false when the list is
+ * malformed (an unterminated quote, or text after a closing quote).
+ */
+List *
+wh_column_list_parse(const char *s, bool *ok)
+{
+	List	   *names = NIL;
+	const char *p = s;
+
+	*ok = true;
+	if (*p == '\0')
+		return NIL;
+	for (;;)
+	{
+		StringInfoData name;
+
+		initStringInfo(&name);
+		if (*p == '"')
+		{
+			for (p++;; p++)
+			{
+				if (*p == '\0')
+				{
+					*ok = false;
+					return NIL;
+				}
+				if (*p == '"')
+				{
+					if (p[1] != '"')
+						break;
+					p++;
+				}
+				appendStringInfoChar(&name, *p);
+			}
+			p++;
+			if (*p != ',' && *p != '\0')
+			{
+				*ok = false;
+				return NIL;
+			}
+		}
+		else
+		{
+			while (*p != ',' && *p != '\0')
+				appendStringInfoChar(&name, *p++);
+		}
+		if (name.len > 0)
+			names = lappend(names, name.data);
+		if (*p == '\0')
+			break;
+		p++;					/* the comma */
+	}
+	return names;
+}
+
+/*
+ * Write a list of column names (char *) the way wh_column_list_parse()
+ * reads it: every name in double quotes, so that no name can change the
+ * list's meaning.
+ */
+char *
+wh_column_list_format(List *names)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, names)
+	{
+		const char *c;
+
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoChar(&buf, '"');
+		for (c = lfirst(lc); *c; c++)
+		{
+			if (*c == '"')
+				appendStringInfoChar(&buf, '"');
+			appendStringInfoChar(&buf, *c);
+		}
+		appendStringInfoChar(&buf, '"');
+	}
+	return buf.data;
+}
+
+/*
  * Work out how to render rows of rel.  exclude is a list of column names
  * (char *) to leave out; an unknown name is an error.
  */
 WhRowShape *
 wh_shape_build(Relation rel, MemoryContext cxt, List *exclude)
+{
+	return wh_shape_build_ext(rel, cxt, exclude, true);
+}
+
+/*
+ * As wh_shape_build(); with strict false an excluded name the table no
+ * longer has is passed over (the capture must never stop a write because a
+ * subscription's list is out of date: a name that is not there cannot be
+ * sent either).
+ */
+WhRowShape *
+wh_shape_build_ext(Relation rel, MemoryContext cxt, List *exclude,
+				   bool strict)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	WhRowShape *shape;
@@ -183,7 +288,7 @@ wh_shape_build(Relation rel, MemoryContext cxt, List *exclude)
 				found = true;
 			}
 		}
-		if (!found)
+		if (!found && strict)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of relation \"%s\" does not exist",

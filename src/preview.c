@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "payload.h"
 #include "payload_fn.h"
 #include "webhook.h"
 
@@ -61,13 +62,9 @@ wh_preview_options(Trigger *trigger, WhPreviewOptions *opts)
 			opts->supabase = strcmp(arg + 7, "supabase") == 0;
 		else if (strncmp(arg, "exclude=", 8) == 0)
 		{
-			char	   *copy = pstrdup(arg + 8);
-			char	   *tok;
-			char	   *save = NULL;
+			bool		ok;
 
-			for (tok = strtok_r(copy, ",", &save); tok;
-				 tok = strtok_r(NULL, ",", &save))
-				opts->exclude = lappend(opts->exclude, tok);
+			opts->exclude = wh_column_list_parse(arg + 8, &ok);
 		}
 	}
 }
@@ -234,7 +231,8 @@ webhook_preview_body(PG_FUNCTION_ARGS)
 	}
 
 	wh_preview_options(trigger, &opts);
-	shape = wh_shape_build(rel, CurrentMemoryContext, opts.exclude);
+	shape = wh_shape_build_ext(rel, CurrentMemoryContext, opts.exclude,
+							   false);
 
 	initStringInfo(&changed);
 	if (strcmp(op, "UPDATE") == 0 &&

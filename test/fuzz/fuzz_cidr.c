@@ -5,6 +5,8 @@
  * refuses loopback and the metadata address unless allowed.
  */
 #include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +69,62 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (wh_net_permit((struct sockaddr *) &in6, sizeof(in6), NULL, NULL,
 					  why, sizeof(why)))
 		abort();				/* mapped loopback got through */
+
+	/*
+	 * Every IPv6 form that carries an IPv4 address is judged by it: with
+	 * the input's first four bytes as the IPv4 address, each form must be
+	 * permitted exactly when the plain IPv4 address is (no lists given).
+	 */
+	{
+		static const char *const forms[] = {
+			"::ffff:%s", "::ffff:0:%s", "::%s", "64:ff9b::%s", NULL
+		};
+		char		v4[INET_ADDRSTRLEN];
+		char		text[64];
+		bool		plain;
+		int			f;
+
+		memset(&in, 0, sizeof(in));
+		in.sin_family = AF_INET;
+		memcpy(&in.sin_addr, data, size < 4 ? size : 4);
+		inet_ntop(AF_INET, &in.sin_addr, v4, sizeof(v4));
+		plain = wh_net_permit((struct sockaddr *) &in, sizeof(in), NULL, NULL,
+							  why, sizeof(why));
+		for (f = 0; forms[f]; f++)
+		{
+			/* :: and ::1 are IPv6's own, not 0.0.0.0 and 0.0.0.1 */
+			if (f == 2 && memcmp(&in.sin_addr, "\0\0\0", 3) == 0 &&
+				((unsigned char *) &in.sin_addr)[3] <= 1)
+				continue;
+			snprintf(text, sizeof(text), forms[f], v4);
+			memset(&in6, 0, sizeof(in6));
+			in6.sin6_family = AF_INET6;
+			if (inet_pton(AF_INET6, text, &in6.sin6_addr) != 1)
+				abort();
+			if (wh_net_permit((struct sockaddr *) &in6, sizeof(in6), NULL,
+							  NULL, why, sizeof(why)) != plain)
+				abort();		/* judged otherwise than its IPv4 address */
+		}
+		/* 6to4 carries it in bytes 2 to 5, Teredo inverted in 12 to 15 */
+		memset(&in6, 0, sizeof(in6));
+		in6.sin6_family = AF_INET6;
+		in6.sin6_addr.s6_addr[0] = 0x20;
+		in6.sin6_addr.s6_addr[1] = 0x02;
+		memcpy(&in6.sin6_addr.s6_addr[2], &in.sin_addr, 4);
+		if (wh_net_permit((struct sockaddr *) &in6, sizeof(in6), NULL, NULL,
+						  why, sizeof(why)) && !plain)
+			abort();
+		memset(&in6, 0, sizeof(in6));
+		in6.sin6_family = AF_INET6;
+		in6.sin6_addr.s6_addr[0] = 0x20;
+		in6.sin6_addr.s6_addr[1] = 0x01;
+		for (i = 0; i < 4; i++)
+			in6.sin6_addr.s6_addr[12 + i] =
+				((unsigned char *) &in.sin_addr)[i] ^ 0xff;
+		if (wh_net_permit((struct sockaddr *) &in6, sizeof(in6), NULL, NULL,
+						  why, sizeof(why)) && !plain)
+			abort();
+	}
 
 	free(list);
 	return 0;
