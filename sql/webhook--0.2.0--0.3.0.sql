@@ -88,8 +88,8 @@ BEGIN
 							 webhook._column_list_names(
 								 pg_catalog.substr(o.opt, 9))))
 				 ORDER BY t.tgname LIMIT 1 LOOP
-			RAISE EXCEPTION 'cannot drop column "%" of table % because subscription "%" excludes it',
-				d.address_names[3], s.tbl, s.tgname
+			RAISE EXCEPTION 'cannot drop column "%" of table "%" because subscription "%" excludes it',
+				d.address_names[3], d.address_names[2], s.tgname
 				USING ERRCODE = 'dependent_objects_still_exist',
 					  HINT = pg_catalog.format('Unsubscribe with webhook.unsubscribe(%L, %L, name => %L), drop the column, then subscribe again without excluding it.',
 											   s.tbl::text, s.endpoint, s.tgname);

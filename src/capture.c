@@ -1085,8 +1085,7 @@ webhook_check_condition(PG_FUNCTION_ARGS)
 		sel->withClause != NULL || sel->op != SETOP_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("subscription condition must be a single expression"),
-				 errdetail("The condition was: %s", cond),
+				 errmsg("condition is not a single expression"),
 				 errhint("Write a boolean expression over NEW and OLD, such as \"NEW.status <> OLD.status\".")));
 	PG_RETURN_VOID();
 }
