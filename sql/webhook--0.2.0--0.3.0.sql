@@ -106,6 +106,24 @@ CREATE EVENT TRIGGER webhook_refuse_drop_excluded ON sql_drop
 	EXECUTE FUNCTION webhook._refuse_drop_excluded();
 
 /*
+ * A subscription's payload function is named in its trigger's arguments,
+ * which PostgreSQL does not read: a dependency recorded from the trigger
+ * to the function makes DROP FUNCTION refuse while it is in use (and
+ * DROP FUNCTION ... CASCADE remove the subscription with it), rather than
+ * every later write fail.
+ */
+CREATE FUNCTION webhook._depend_on_function(tbl regclass, trigger_name name,
+											fn regprocedure)
+RETURNS void
+AS 'MODULE_PATHNAME', 'webhook_depend_on_function'
+LANGUAGE C STRICT;
+
+REVOKE ALL ON FUNCTION webhook._depend_on_function(regclass, name, regprocedure)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook._depend_on_function(regclass, name, regprocedure)
+	TO webhook_user, webhook_admin;
+
+/*
  * Names and settings checked at the door, however a row is written (the
  * management functions, or an administrator's INSERT or UPDATE): an
  * endpoint's name is at most 63 bytes, like an identifier, and its
@@ -339,9 +357,10 @@ BEGIN
 	WHERE i.inhparent OPERATOR(pg_catalog.=) tbl
 	  AND c.relkind OPERATOR(pg_catalog.<>) 'p';
 	IF nchildren OPERATOR(pg_catalog.>) 0 THEN
-		RAISE WARNING 'rows of the % tables that inherit from % are not captured',
-			nchildren, tbl
-			USING DETAIL = 'A subscription captures the rows written to its own table only; a change made through the parent to a child''s row is the child''s.',
+		RAISE WARNING 'rows of tables that inherit from table "%" are not captured',
+			(SELECT c.relname FROM pg_catalog.pg_class c
+			 WHERE c.oid OPERATOR(pg_catalog.=) tbl)
+			USING DETAIL = pg_catalog.format('The table has %s child tables by inheritance. A subscription captures the rows stored in its own table only, even when a change is made through the parent.', nchildren),
 				  HINT = 'Subscribe each child table as well.';
 	END IF;
 
@@ -361,6 +380,9 @@ BEGIN
 				USING ERRCODE = 'syntax_error',
 					  DETAIL = pg_catalog.format('The condition was: %s', condition);
 	END;
+	IF payload_function IS NOT NULL THEN
+		PERFORM webhook._depend_on_function(tbl, trg, payload_function);
+	END IF;
 	RETURN trg;
 END
 $$;
@@ -374,6 +396,611 @@ GRANT EXECUTE ON FUNCTION webhook._column_list_names(text),
 	webhook._follow_rename(), webhook._check_endpoint_row()
 	TO webhook_admin;
 
+
+/*
+ * NULL arguments: every management function says which argument must not
+ * be NULL, rather than looking up an endpoint called "<NULL>".  The bodies
+ * are those of 0.2.0 with the check added at the top.
+ */
+CREATE OR REPLACE FUNCTION webhook.alter_endpoint(
+	name text,
+	url text DEFAULT NULL,
+	headers jsonb DEFAULT NULL,
+	timeout interval DEFAULT NULL,
+	retry_schedule interval[] DEFAULT NULL,
+	max_in_flight integer DEFAULT NULL,
+	new_name text DEFAULT NULL,
+	ca_bundle text DEFAULT NULL,
+	client_cert text DEFAULT NULL,
+	client_key text DEFAULT NULL,
+	tls_insecure boolean DEFAULT NULL,
+	proxy text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO ep FROM webhook.endpoint e
+	WHERE e.name = alter_endpoint.name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF new_name = '' THEN
+		RAISE EXCEPTION 'endpoint name must not be empty'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF new_name IS NOT NULL AND new_name <> ep.name
+		AND EXISTS (SELECT FROM webhook.endpoint e WHERE e.name = new_name) THEN
+		RAISE EXCEPTION 'endpoint "%" already exists', new_name
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF new_name IS NOT NULL AND new_name <> ep.name
+		AND EXISTS (SELECT FROM webhook.subscriptions s
+					WHERE s.endpoint = ep.name) THEN
+		RAISE EXCEPTION 'cannot rename endpoint "%" while tables are subscribed to it', ep.name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Subscriptions name their endpoint; unsubscribe them first.';
+	END IF;
+	-- an empty string clears a transport option
+	ep.ca_bundle := CASE WHEN ca_bundle = '' THEN NULL
+						 ELSE coalesce(ca_bundle, ep.ca_bundle) END;
+	ep.client_cert := CASE WHEN client_cert = '' THEN NULL
+						   ELSE coalesce(client_cert, ep.client_cert) END;
+	ep.client_key := CASE WHEN client_key = '' THEN NULL
+						  ELSE coalesce(client_key, ep.client_key) END;
+	ep.proxy := CASE WHEN proxy = '' THEN NULL
+					 ELSE coalesce(proxy, ep.proxy) END;
+	PERFORM webhook._check_endpoint(coalesce(url, ep.url), ep.secret,
+									coalesce(headers, ep.headers));
+	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
+	PERFORM webhook._check_transport(ep.ca_bundle, ep.client_cert,
+									 ep.client_key, ep.proxy);
+	IF (ep.client_cert IS NULL) <> (ep.client_key IS NULL) THEN
+		RAISE EXCEPTION 'client certificate and client key go together'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass both client_cert and client_key, or neither.';
+	END IF;
+	IF tls_insecure AND NOT ep.tls_insecure THEN
+		RAISE WARNING 'TLS verification is off for endpoint "%"', ep.name
+			USING DETAIL = 'Its receiver''s certificate and host name are not checked, so anyone on the path can read and change its requests.';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		name = coalesce(new_name, e.name),
+		url = coalesce(alter_endpoint.url, e.url),
+		headers = coalesce(alter_endpoint.headers, e.headers),
+		timeout = coalesce(alter_endpoint.timeout, e.timeout),
+		retry_schedule = coalesce(alter_endpoint.retry_schedule, e.retry_schedule),
+		max_in_flight = coalesce(alter_endpoint.max_in_flight, e.max_in_flight),
+		ca_bundle = ep.ca_bundle,
+		client_cert = ep.client_cert,
+		client_key = ep.client_key,
+		tls_insecure = coalesce(alter_endpoint.tls_insecure, e.tls_insecure),
+		proxy = ep.proxy
+	WHERE e.id = ep.id;
+	PERFORM webhook._wake();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.drop_endpoint(name text,
+									  discard_pending boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+	npending bigint;
+	subs text;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT e.id INTO ep_id FROM webhook.endpoint e
+	WHERE e.name = drop_endpoint.name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	SELECT string_agg(format('%s on %s', s.trigger_name, s.table_name), ', ')
+	INTO subs FROM webhook.subscriptions s WHERE s.endpoint = drop_endpoint.name;
+	IF subs IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop endpoint "%" because tables are subscribed to it', name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  DETAIL = format('Subscribed: %s.', subs),
+				  HINT = 'Remove them first with webhook.unsubscribe().';
+	END IF;
+	SELECT count(*) INTO npending FROM webhook.event ev
+	WHERE ev.endpoint_id = ep_id AND ev.state = 'pending';
+	IF npending > 0 AND NOT coalesce(discard_pending, false) THEN
+		RAISE EXCEPTION 'cannot drop endpoint "%" because % pending', name,
+			CASE WHEN npending = 1 THEN '1 event is'
+				 ELSE npending || ' events are' END
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Wait for them to be delivered, or pass discard_pending => true to discard them.';
+	END IF;
+	DELETE FROM webhook.attempt a USING webhook.event ev
+	WHERE a.event_id = ev.id AND ev.endpoint_id = ep_id;
+	DELETE FROM webhook.event ev WHERE ev.endpoint_id = ep_id;
+	DELETE FROM webhook.endpoint e WHERE e.id = ep_id;
+	IF npending > 0 THEN
+		RAISE NOTICE 'discarded % of endpoint "%"',
+			CASE WHEN npending = 1 THEN '1 pending event'
+				 ELSE npending || ' pending events' END, name;
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.rotate_secret(name text, secret text DEFAULT NULL,
+									  overlap interval DEFAULT '24h')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF overlap IS NULL THEN
+		RAISE EXCEPTION 'argument "overlap" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF secret IS NULL THEN
+		secret := webhook.generate_secret();
+	END IF;
+	PERFORM webhook._check_endpoint(NULL, secret, NULL);
+	IF overlap IS NULL OR overlap < '0'::interval THEN
+		RAISE EXCEPTION 'overlap must not be negative'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		previous_secret = e.secret,
+		previous_secret_expires_at = now() + overlap,
+		secret = rotate_secret.secret
+	WHERE e.name = rotate_secret.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.endpoint_secret(name text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s text;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT e.secret INTO s FROM webhook.endpoint e
+	WHERE e.name = endpoint_secret.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN s;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.enable_endpoint(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	UPDATE webhook.endpoint e
+	SET enabled = true, paused = false, disabled_reason = NULL, disabled_at = NULL
+	WHERE e.name = enable_endpoint.name
+	RETURNING e.id INTO ep_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	-- a fresh start: the breaker counts again from zero
+	UPDATE webhook.endpoint_health h
+	SET consecutive_failures = 0, failing_since = NULL, probe_step = 0,
+		next_probe_at = NULL
+	WHERE h.endpoint_id = ep_id;
+	PERFORM webhook._release_backlog(ep_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.retry(event_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF event_id IS NULL THEN
+		RAISE EXCEPTION 'argument "event_id" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'pending',
+		next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
+									 WHERE e.id = ev.endpoint_id)
+							   THEN clock_timestamp() ELSE 'infinity' END,
+		finished_at = NULL, retry_from = ev.attempts
+	WHERE ev.id = retry.event_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'event % does not exist', event_id
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	PERFORM webhook._wake();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.replay(endpoint text, since timestamptz,
+							   "until" timestamptz DEFAULT NULL,
+							   only_dead boolean DEFAULT false,
+							   status text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+	n bigint;
+BEGIN
+	IF endpoint IS NULL THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF since IS NULL THEN
+		RAISE EXCEPTION 'argument "since" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT e.id INTO ep_id FROM webhook.endpoint e
+	WHERE e.name = replay.endpoint;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF since IS NULL THEN
+		RAISE EXCEPTION 'since must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF status IS NOT NULL AND status NOT IN ('delivered', 'dead') THEN
+		RAISE EXCEPTION 'invalid replay status "%"', status
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Replay takes delivered or dead events.';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'pending',
+		next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
+									 WHERE e.id = ev.endpoint_id)
+							   THEN clock_timestamp() ELSE 'infinity' END,
+		finished_at = NULL, retry_from = ev.attempts
+	WHERE ev.endpoint_id = ep_id AND ev.state <> 'pending'
+	  AND ev.created_at >= since
+	  AND (replay."until" IS NULL OR ev.created_at < replay."until")
+	  AND (NOT coalesce(only_dead, false) OR ev.state = 'dead')
+	  AND (replay.status IS NULL OR ev.state::text = replay.status);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM webhook._wake();
+	RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.set_delivery_policy(
+	endpoint text,
+	failure_threshold integer DEFAULT NULL,
+	failure_window interval DEFAULT NULL,
+	rate_limit real DEFAULT NULL,
+	ordering text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF endpoint IS NULL THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF failure_threshold IS NOT NULL AND failure_threshold < 1 THEN
+		RAISE EXCEPTION 'invalid failure_threshold %', failure_threshold
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An endpoint is disabled after 1 or more consecutive failures.';
+	END IF;
+	IF failure_window IS NOT NULL AND failure_window <= '0'::interval THEN
+		RAISE EXCEPTION 'invalid failure_window "%"', failure_window
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The failure window must be more than zero.';
+	END IF;
+	IF rate_limit IS NOT NULL AND (rate_limit < 0 OR rate_limit > 100000
+								   OR rate_limit = 'NaN') THEN
+		RAISE EXCEPTION 'invalid rate_limit %', rate_limit
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A rate limit is 0 (none) to 100000 events per second.';
+	END IF;
+	IF ordering IS NOT NULL AND ordering NOT IN ('none', 'endpoint', 'key') THEN
+		RAISE EXCEPTION 'invalid ordering "%"', ordering
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid orderings are none, endpoint and key.';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		failure_threshold = coalesce(set_delivery_policy.failure_threshold,
+									 e.failure_threshold),
+		failure_window = coalesce(set_delivery_policy.failure_window,
+								  e.failure_window),
+		rate_limit = CASE WHEN set_delivery_policy.rate_limit IS NULL
+						  THEN e.rate_limit
+						  ELSE nullif(set_delivery_policy.rate_limit, 0) END,
+		ordering = coalesce(set_delivery_policy.ordering, e.ordering)
+	WHERE e.name = set_delivery_policy.endpoint;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	PERFORM webhook._wake();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.pause(endpoint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF endpoint IS NULL THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	UPDATE webhook.endpoint e
+	SET paused = true, enabled = false,
+		disabled_reason = 'paused by webhook.pause()',
+		disabled_at = now()
+	WHERE e.name = pause.endpoint AND NOT e.paused;
+	IF NOT FOUND AND NOT EXISTS (SELECT FROM webhook.endpoint e
+								 WHERE e.name = pause.endpoint) THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.resume(endpoint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	IF endpoint IS NULL THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO ep FROM webhook.endpoint e
+	WHERE e.name = resume.endpoint FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF NOT ep.paused THEN
+		IF NOT ep.enabled THEN
+			RAISE EXCEPTION 'endpoint "%" is disabled, not paused', endpoint
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = format('It was disabled because %s.',
+									  coalesce(ep.disabled_reason, 'of an unknown reason')),
+					  HINT = 'Re-enable it with webhook.enable_endpoint().';
+		END IF;
+		RETURN;
+	END IF;
+	UPDATE webhook.endpoint e
+	SET paused = false, enabled = true, disabled_reason = NULL,
+		disabled_at = NULL
+	WHERE e.id = ep.id;
+	PERFORM webhook._release_backlog(ep.id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.discard(event_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF event_id IS NULL THEN
+		RAISE EXCEPTION 'argument "event_id" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'dead', finished_at = clock_timestamp()
+	WHERE ev.id = discard.event_id AND ev.state = 'pending';
+	IF NOT FOUND THEN
+		IF NOT EXISTS (SELECT FROM webhook.event ev
+					   WHERE ev.id = discard.event_id) THEN
+			RAISE EXCEPTION 'event % does not exist', event_id
+				USING ERRCODE = 'undefined_object';
+		END IF;
+		RAISE EXCEPTION 'event % is not pending', event_id
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.discard(endpoint text,
+								since timestamptz DEFAULT NULL,
+								"until" timestamptz DEFAULT NULL,
+								type text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+	n bigint;
+BEGIN
+	IF endpoint IS NULL THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT e.id INTO ep_id FROM webhook.endpoint e
+	WHERE e.name = discard.endpoint;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'dead', finished_at = clock_timestamp()
+	WHERE ev.endpoint_id = ep_id AND ev.state = 'pending'
+	  AND (discard.since IS NULL OR ev.created_at >= discard.since)
+	  AND (discard."until" IS NULL OR ev.created_at < discard."until")
+	  AND (discard.type IS NULL OR
+		   webhook._event_body(ev.payload, ev.created_at) ->> 'type' = discard.type);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.send_test(endpoint text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+	ts timestamptz := clock_timestamp();
+	new_id bigint;
+BEGIN
+	IF endpoint IS NULL THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT * INTO ep FROM webhook.endpoint e WHERE e.name = send_test.endpoint;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	INSERT INTO webhook.event AS ev (endpoint_id, msg_id, created_at,
+									 next_attempt_at, payload)
+	VALUES (ep.id, gen_random_uuid(), ts,
+			CASE WHEN ep.enabled THEN ts ELSE 'infinity' END,
+			json_build_object(
+				'type', 'webhook.test',
+				'timestamp', to_char(ts AT TIME ZONE 'UTC',
+									 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+				'data', json_build_object('endpoint', ep.name)))
+	RETURNING ev.id INTO new_id;
+	PERFORM webhook._wake();
+	RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.unsubscribe(tbl regclass, endpoint text,
+									name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	trg name;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'argument "tbl" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF endpoint IS NULL THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT s.trigger_name INTO trg FROM webhook.subscriptions s
+	WHERE s.table_name = tbl AND s.endpoint = unsubscribe.endpoint
+	  AND (unsubscribe.name IS NULL OR s.trigger_name = unsubscribe.name)
+	ORDER BY s.trigger_name LIMIT 1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table "%" is not subscribed to endpoint "%"',
+			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl), endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, tbl);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION webhook.preview(tbl regclass, new_row anyelement,
+								old_row anyelement DEFAULT NULL,
+								subscription name DEFAULT NULL)
+RETURNS TABLE (trigger_name name, endpoint text, url text, body json,
+			   headers jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record;
+	ep webhook.endpoint;
+	op text;
+	msg text;
+	ts bigint;
+	sig text;
+	b text;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'argument "tbl" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	op := CASE WHEN old_row IS NULL THEN 'INSERT'
+			   WHEN new_row IS NULL THEN 'DELETE'
+			   ELSE 'UPDATE' END;
+	IF new_row IS NULL AND old_row IS NULL THEN
+		RAISE EXCEPTION 'a preview needs a new row, an old row, or both'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOR s IN SELECT * FROM webhook.subscriptions sub
+			 WHERE sub.table_name = tbl
+			   AND (preview.subscription IS NULL
+					OR sub.trigger_name = preview.subscription)
+			 ORDER BY sub.trigger_name LOOP
+		SELECT * INTO ep FROM webhook.endpoint e WHERE e.name = s.endpoint;
+		b := webhook._preview_body(tbl, s.trigger_name, op, new_row, old_row);
+		CONTINUE WHEN b IS NULL;
+		msg := 'msg_' || replace(gen_random_uuid()::text, '-', '');
+		ts := extract(epoch FROM now())::bigint;
+		sig := webhook.sign(ep.secret, msg, ts, b);
+		IF ep.previous_secret IS NOT NULL
+			AND ep.previous_secret_expires_at > now() THEN
+			sig := sig || ' ' || webhook.sign(ep.previous_secret, msg, ts, b);
+		END IF;
+		trigger_name := s.trigger_name;
+		endpoint := ep.name;
+		url := ep.url;
+		body := b::json;
+		headers := jsonb_build_object(
+			'Content-Type', 'application/json',
+			'User-Agent', 'webhook/' || (SELECT x.extversion FROM pg_extension x
+										 WHERE x.extname = 'webhook'),
+			'webhook-id', msg,
+			'webhook-timestamp', ts::text,
+			'webhook-signature', sig) || ep.headers;
+		RETURN NEXT;
+	END LOOP;
+	IF NOT FOUND AND NOT EXISTS (SELECT FROM webhook.subscriptions sub
+								 WHERE sub.table_name = tbl) THEN
+		RAISE EXCEPTION 'table "%" is not subscribed to any endpoint',
+			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
 
 /* ---------------------------------------------------------------------
  * Operations: endpoint changes and retries that act at once

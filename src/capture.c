@@ -36,6 +36,7 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/tupconvert.h"
+#include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/partition.h"
 #include "access/genam.h"
@@ -56,6 +57,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "catalog/pg_proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -1223,5 +1225,38 @@ webhook_follow_rename(PG_FUNCTION_ARGS)
 	foreach(lc, rels)
 		wh_rename_in_triggers(lfirst_oid(lc), capture_fn, stmt->subname,
 							  stmt->newname);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(webhook_depend_on_function);
+
+/*
+ * SQL: webhook._depend_on_function(table, trigger name, function), called
+ * by webhook.subscribe() once it has made a subscription with a payload
+ * function: the trigger depends on the function, as it would on a function
+ * its WHEN clause calls.  Only for a caller who may put triggers on the
+ * table.
+ */
+Datum
+webhook_depend_on_function(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *tgname = NameStr(*PG_GETARG_NAME(1));
+	Oid			fnoid = PG_GETARG_OID(2);
+	ObjectAddress trigger;
+	ObjectAddress fn;
+	AclResult	aclresult;
+
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_TRIGGER);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, get_relkind_objtype(get_rel_relkind(relid)),
+					   get_rel_name(relid));
+	trigger.classId = TriggerRelationId;
+	trigger.objectId = get_trigger_oid(relid, tgname, false);
+	trigger.objectSubId = 0;
+	fn.classId = ProcedureRelationId;
+	fn.objectId = fnoid;
+	fn.objectSubId = 0;
+	recordDependencyOn(&trigger, &fn, DEPENDENCY_NORMAL);
 	PG_RETURN_VOID();
 }
