@@ -41,6 +41,7 @@
 
 #include <time.h>
 
+#include "access/detoast.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -89,6 +90,8 @@
 #define WH_CLAIM_INTERVAL_MS	2
 /* Pause after an error in a claim or record transaction */
 #define WH_ERROR_PAUSE_MS		1000L
+/* what sending adds to a stored body: its type and timestamp */
+#define WH_BODY_SLACK			1024
 
 /* An endpoint as the worker needs it, kept across batches */
 typedef struct WhEndpoint
@@ -667,6 +670,7 @@ wh_claim(void)
 		WhEvent    *ev;
 		pg_uuid_t  *uuid;
 		text	   *body;
+		Datum		payload;
 		int			j;
 		MemoryContext old = MemoryContextSwitchTo(wh_worker_cxt);
 
@@ -679,12 +683,30 @@ wh_claim(void)
 			snprintf(ev->msg_id + 4 + 2 * j, 3, "%02x", uuid->data[j]);
 		ev->attempts = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
 		ev->retry_from = DatumGetInt16(SPI_getbinval(tup, desc, 5, &isnull));
-		body = DatumGetTextPP(SPI_getbinval(tup, desc, 6, &isnull));
-		ev->body = wh_event_body(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body),
-								 DatumGetTimestampTz(SPI_getbinval(tup, desc, 7,
-																   &isnull)),
-								 &ev->body_len);
-		wh_body_to_utf8(&ev->body, &ev->body_len, &ev->body_error);
+		/*
+		 * A stored body over "webhook.max_payload_size" (and the few bytes
+		 * the type and timestamp add) is refused before it is read: the
+		 * capture never writes one, but an event inserted by hand might.
+		 */
+		payload = SPI_getbinval(tup, desc, 6, &isnull);
+		if (toast_raw_datum_size(payload) - VARHDRSZ >
+			(Size) wh_max_payload_size + WH_BODY_SLACK)
+		{
+			ev->body = pstrdup("");
+			ev->body_len = 0;
+			ev->body_error = psprintf("event body of %zu bytes exceeds \"webhook.max_payload_size\" (%d bytes)",
+									  (size_t) (toast_raw_datum_size(payload) - VARHDRSZ),
+									  wh_max_payload_size);
+		}
+		else
+		{
+			body = DatumGetTextPP(payload);
+			ev->body = wh_event_body(VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body),
+									 DatumGetTimestampTz(SPI_getbinval(tup, desc, 7,
+																	   &isnull)),
+									 &ev->body_len);
+			wh_body_to_utf8(&ev->body, &ev->body_len, &ev->body_error);
+		}
 		MemoryContextSwitchTo(old);
 
 		dlist_push_tail(&wh_claimed, &ev->node);

@@ -2,7 +2,8 @@
 # environment are never used (only webhook.proxy and an endpoint's own);
 # every IPv6 form that carries an IPv4 address is judged by that address;
 # an endpoint whose name is thousands of bytes long (stored before names
-# were limited) that answers 410 is disabled once, its event sent once.
+# were limited) that answers 410 is disabled once, its event sent once; a
+# body over webhook.max_payload_size is never read into the worker.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -90,5 +91,20 @@ is(q1("SELECT count(*) FROM webhook.attempts a JOIN webhook.events e ON e.id = a
 is(scalar(@{ $recv->requests('/gone') }), 1, 'the receiver saw one request');
 is(q1("SELECT state FROM webhook.events WHERE endpoint = '$long'"), 'pending',
 	'the event waits for the endpoint to be enabled');
+
+# 4. an event written by hand with a body over webhook.max_payload_size
+# (1MB) is refused unread, never sent, and dead after its schedule
+endpoint('huge', $recv->url('/huge'));
+q1(q{INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload)
+	SELECT id, gen_random_uuid(), now(), now(),
+		   json_build_object('data', repeat('x', 3000000))
+	FROM webhook.endpoint WHERE name = 'huge';
+	SELECT webhook._wake()});
+ok(wait_until(sub { q1("SELECT state FROM webhook.events WHERE endpoint = 'huge'") eq 'dead' }),
+	'the oversized event is dead after its retry schedule');
+like(q1("SELECT error FROM webhook.attempts WHERE endpoint = 'huge' ORDER BY attempt LIMIT 1"),
+	qr/^event body of 30000\d\d bytes exceeds "webhook.max_payload_size" \(1048576 bytes\)$/,
+	'with an error that says why');
+is(scalar(@{ $recv->requests('/huge') }), 0, 'and nothing was sent');
 
 done_testing();
