@@ -124,50 +124,148 @@ GRANT EXECUTE ON FUNCTION webhook._depend_on_function(regclass, name, regprocedu
 	TO webhook_user, webhook_admin;
 
 /*
- * Names and settings checked at the door, however a row is written (the
- * management functions, or an administrator's INSERT or UPDATE): an
- * endpoint's name is at most 63 bytes, like an identifier, and its
- * max_in_flight may not exceed "webhook.max_in_flight", which would cap it.
- * Values already stored are left alone; only a new or changed one is
- * checked.
+ * Names and settings checked at the door, by the functions that manage
+ * endpoints: an endpoint's name is at most 63 bytes, like an identifier
+ * (it is part of the default subscription name, and of every NOTIFY about
+ * the endpoint), and its max_in_flight may not exceed
+ * "webhook.max_in_flight", which would cap it.  Rows written otherwise (a
+ * restore of an older dump) are not refused: nothing breaks on a long
+ * name, it is only not accepted any more.
  */
-CREATE FUNCTION webhook._check_endpoint_row()
-RETURNS trigger
+CREATE FUNCTION webhook._check_endpoint_name(name text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'endpoint name must not be empty'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF pg_catalog.octet_length(name) OPERATOR(pg_catalog.>) 63 THEN
+		RAISE EXCEPTION 'endpoint name is too long'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('An endpoint name is at most 63 bytes; this one is %s bytes.',
+											 pg_catalog.octet_length(name));
+	END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION webhook._check_endpoint_name(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook._check_endpoint_name(text) TO webhook_admin;
+
+CREATE OR REPLACE FUNCTION webhook._check_settings(timeout interval,
+										retry_schedule interval[],
+										max_in_flight integer)
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	cap integer;
 BEGIN
-	IF TG_OP OPERATOR(pg_catalog.=) 'INSERT'
-		OR NEW.name IS DISTINCT FROM OLD.name THEN
-		IF pg_catalog.octet_length(NEW.name) OPERATOR(pg_catalog.>) 63 THEN
-			RAISE EXCEPTION 'endpoint name is too long'
+	IF timeout IS NOT NULL
+		AND (timeout <= '0'::interval OR timeout > '5min'::interval) THEN
+		RAISE EXCEPTION 'invalid endpoint timeout "%"', timeout
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The timeout must be more than zero and at most 5 minutes.';
+	END IF;
+	IF max_in_flight IS NOT NULL AND (max_in_flight < 1 OR max_in_flight > 512) THEN
+		RAISE EXCEPTION 'invalid max_in_flight %', max_in_flight
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An endpoint allows 1 to 512 requests in flight.';
+	END IF;
+	-- the worker's own cap would lower it without a word
+	cap := current_setting('webhook.max_in_flight', true)::integer;
+	IF max_in_flight IS NOT NULL AND max_in_flight > cap THEN
+		RAISE EXCEPTION 'invalid max_in_flight %', max_in_flight
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The worker sends at most %s requests at once, to all endpoints together.', cap),
+				  HINT = 'Choose at most "webhook.max_in_flight", or raise that setting first.';
+	END IF;
+	IF retry_schedule IS NOT NULL THEN
+		IF cardinality(retry_schedule) > 100 THEN
+			RAISE EXCEPTION 'retry schedule is too long'
 				USING ERRCODE = 'invalid_parameter_value',
-					  DETAIL = pg_catalog.format('An endpoint name is at most 63 bytes; this one is %s bytes.',
-												 pg_catalog.octet_length(NEW.name));
+					  DETAIL = 'A retry schedule has at most 100 steps.';
+		END IF;
+		IF EXISTS (SELECT FROM unnest(retry_schedule) s
+				   WHERE s IS NULL OR s < '0'::interval
+						 OR s > '30 days'::interval) THEN
+			RAISE EXCEPTION 'invalid retry schedule'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'Each step must be between zero and 30 days.';
 		END IF;
 	END IF;
-	IF NEW.max_in_flight IS NOT NULL
-		AND (TG_OP OPERATOR(pg_catalog.=) 'INSERT'
-			 OR NEW.max_in_flight IS DISTINCT FROM OLD.max_in_flight) THEN
-		cap := pg_catalog.current_setting('webhook.max_in_flight', true)::integer;
-		IF cap IS NOT NULL AND NEW.max_in_flight OPERATOR(pg_catalog.>) cap THEN
-			RAISE EXCEPTION 'invalid max_in_flight %', NEW.max_in_flight
-				USING ERRCODE = 'invalid_parameter_value',
-					  DETAIL = pg_catalog.format('The worker sends at most %s requests at once, to all endpoints together.', cap),
-					  HINT = 'Choose at most "webhook.max_in_flight", or raise that setting first.';
-		END IF;
-	END IF;
-	RETURN NEW;
 END
 $$;
 
-REVOKE ALL ON FUNCTION webhook._check_endpoint_row() FROM PUBLIC;
-
-CREATE TRIGGER endpoint_check_row
-	BEFORE INSERT OR UPDATE OF name, max_in_flight ON webhook.endpoint
-	FOR EACH ROW EXECUTE FUNCTION webhook._check_endpoint_row();
+CREATE OR REPLACE FUNCTION webhook.create_endpoint(
+	name text,
+	url text,
+	secret text DEFAULT NULL,
+	headers jsonb DEFAULT '{}',
+	timeout interval DEFAULT '15s',
+	retry_schedule interval[] DEFAULT '{5s,5min,30min,2h,5h,10h,14h,20h,24h}',
+	max_in_flight integer DEFAULT NULL,
+	ca_bundle text DEFAULT NULL,
+	client_cert text DEFAULT NULL,
+	client_key text DEFAULT NULL,
+	tls_insecure boolean DEFAULT false,
+	proxy text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	new_id integer;
+BEGIN
+	PERFORM webhook._check_endpoint_name(name);
+	IF url IS NULL THEN
+		RAISE EXCEPTION 'endpoint URL must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF secret IS NULL THEN
+		secret := webhook.generate_secret();
+	END IF;
+	PERFORM webhook._check_endpoint(url, secret, coalesce(headers, '{}'));
+	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
+	PERFORM webhook._check_transport(ca_bundle, client_cert, client_key, proxy);
+	IF (client_cert IS NULL) <> (client_key IS NULL) THEN
+		RAISE EXCEPTION 'client certificate and client key go together'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass both client_cert and client_key, or neither.';
+	END IF;
+	IF EXISTS (SELECT FROM webhook.endpoint e WHERE e.name = create_endpoint.name) THEN
+		RAISE EXCEPTION 'endpoint "%" already exists', name
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF coalesce(tls_insecure, false) THEN
+		RAISE WARNING 'TLS verification is off for endpoint "%"', name
+			USING DETAIL = 'Its receiver''s certificate and host name are not checked, so anyone on the path can read and change its requests.';
+	END IF;
+	INSERT INTO webhook.endpoint AS e (name, url, secret, headers, timeout,
+									   retry_schedule, max_in_flight,
+									   ca_bundle, client_cert, client_key,
+									   tls_insecure, proxy)
+	VALUES (create_endpoint.name, create_endpoint.url, create_endpoint.secret,
+			coalesce(create_endpoint.headers, '{}'),
+			coalesce(create_endpoint.timeout, '15s'),
+			coalesce(create_endpoint.retry_schedule,
+					 '{5s,5min,30min,2h,5h,10h,14h,20h,24h}'),
+			create_endpoint.max_in_flight,
+			create_endpoint.ca_bundle, create_endpoint.client_cert,
+			create_endpoint.client_key,
+			coalesce(create_endpoint.tls_insecure, false),
+			create_endpoint.proxy)
+	RETURNING e.id INTO new_id;
+	RETURN new_id;
+END
+$$;
 
 /*
  * A state change is announced with NOTIFY, whose payload is limited to
@@ -393,8 +491,7 @@ REVOKE ALL ON FUNCTION webhook._column_list(text[]),
 GRANT EXECUTE ON FUNCTION webhook._column_list(text[]),
 	webhook._check_condition(text) TO webhook_user, webhook_admin;
 GRANT EXECUTE ON FUNCTION webhook._column_list_names(text),
-	webhook._follow_rename(), webhook._check_endpoint_row()
-	TO webhook_admin;
+	webhook._follow_rename() TO webhook_admin;
 
 
 /*
@@ -432,9 +529,8 @@ BEGIN
 		RAISE EXCEPTION 'endpoint "%" does not exist', name
 			USING ERRCODE = 'undefined_object';
 	END IF;
-	IF new_name = '' THEN
-		RAISE EXCEPTION 'endpoint name must not be empty'
-			USING ERRCODE = 'invalid_parameter_value';
+	IF new_name IS NOT NULL THEN
+		PERFORM webhook._check_endpoint_name(new_name);
 	END IF;
 	IF new_name IS NOT NULL AND new_name <> ep.name
 		AND EXISTS (SELECT FROM webhook.endpoint e WHERE e.name = new_name) THEN
