@@ -42,7 +42,9 @@ LANGUAGE C STRICT;
  * Excluded columns follow a rename: an event trigger rewrites the
  * "exclude=" arguments of the table's capture triggers (and those of the
  * tables that inherit the column).  The UPDATE OF columns and the WHEN
- * clause are kept by column number and follow by themselves.
+ * clause are kept by column number and follow by themselves.  A payload
+ * function renamed or moved (or whose table was) is named anew in "data=";
+ * the capture finds it by its recorded dependency in any case.
  */
 CREATE FUNCTION webhook._follow_rename()
 RETURNS event_trigger
@@ -50,7 +52,8 @@ AS 'MODULE_PATHNAME', 'webhook_follow_rename'
 LANGUAGE C;
 
 CREATE EVENT TRIGGER webhook_follow_rename ON ddl_command_end
-	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE')
+	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER FUNCTION',
+				 'ALTER SCHEMA', 'ALTER TYPE')
 	EXECUTE FUNCTION webhook._follow_rename();
 
 /*

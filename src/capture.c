@@ -37,6 +37,7 @@
 #include "access/relation.h"
 #include "access/tupconvert.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_depend.h"
 #include "catalog/indexing.h"
 #include "catalog/partition.h"
 #include "access/genam.h"
@@ -52,6 +53,7 @@
 #include "parser/parse_func.h"
 #include "parser/parser.h"
 #include "utils/fmgroids.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
@@ -118,6 +120,8 @@ enum
 
 static const char *const wh_op_names[] = {"INSERT", "UPDATE", "DELETE"};
 static const char *const wh_op_suffix[] = {"inserted", "updated", "deleted"};
+
+static Oid	wh_trigger_payload_fn(Oid tgoid);
 
 static SPIPlanPtr wh_lookup_plan = NULL;
 static SPIPlanPtr wh_lookup_plan_010 = NULL;	/* before the 0.2.0 update */
@@ -432,6 +436,8 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	Oid			nsp;
 	bool		found;
 	int			op;
+	Oid			root_tgoid = trigger->tgoid;
+	Oid			fnoid;
 
 	if (cache != NULL && cache->valid && cache->tgoid == trigger->tgoid &&
 		cache->leaf_desc == RelationGetDescr(rel))
@@ -501,6 +507,7 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 			if (t->tgfoid == trigger->tgfoid &&
 				strcmp(t->tgname, trigger->tgname) == 0)
 			{
+				root_tgoid = t->tgoid;
 				cache->watch = palloc0(sizeof(Trigger));
 				cache->watch->tgnattr = t->tgnattr;
 				cache->watch->tgattr = palloc(sizeof(int16) * Max(t->tgnattr, 1));
@@ -523,9 +530,16 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		cache->data_what = psprintf("subscription \"%s\" on table \"%s\"",
 									trigger->tgname,
 									RelationGetRelationName(subscribed));
-		cache->data_fnoid = wh_payload_fn_lookup(cache->opts.data_fn,
-												 subscribed->rd_rel->reltype,
-												 cache->data_what);
+		/* by the recorded dependency, which follows renames; else by name */
+		fnoid = wh_trigger_payload_fn(root_tgoid);
+		if (OidIsValid(fnoid))
+			cache->data_fnoid = wh_payload_fn_check(fnoid, cache->opts.data_fn,
+													subscribed->rd_rel->reltype,
+													cache->data_what);
+		else
+			cache->data_fnoid = wh_payload_fn_lookup(cache->opts.data_fn,
+													 subscribed->rd_rel->reltype,
+													 cache->data_what);
 		fmgr_info_cxt(cache->data_fnoid, &cache->data_fn, cache->cxt);
 		cache->data_rettype = get_func_rettype(cache->data_fnoid);
 	}
@@ -1093,26 +1107,64 @@ webhook_check_condition(PG_FUNCTION_ARGS)
 }
 
 /*
- * Rename a column in the "exclude=" options of the capture triggers on one
- * table.  pg_trigger keeps trigger arguments as text, so unlike the UPDATE
- * OF columns and the WHEN clause (kept by attribute number) they do not
- * follow a rename by themselves.
+ * The payload function a capture trigger depends on (recorded by
+ * webhook.subscribe(), see webhook_depend_on_function), or InvalidOid.
+ * The dependency follows the function through renames, where the
+ * signature in the trigger's arguments does not.
+ */
+static Oid
+wh_trigger_payload_fn(Oid tgoid)
+{
+	Relation	deprel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			fnoid = InvalidOid;
+
+	deprel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(TriggerRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(tgoid));
+	scan = systable_beginscan(deprel, DependDependerIndexId, true, NULL,
+							  2, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (dep->refclassid == ProcedureRelationId &&
+			dep->deptype == DEPENDENCY_NORMAL)
+			fnoid = dep->refobjid;
+	}
+	systable_endscan(scan);
+	table_close(deprel, AccessShareLock);
+	return fnoid;
+}
+
+/*
+ * Bring the arguments of capture triggers up to date after DDL: with
+ * oldcol set, a column of table relid renamed to newcol (an "exclude="
+ * list names columns as text, so unlike the UPDATE OF columns and the WHEN
+ * clause, kept by attribute number, it does not follow by itself); and
+ * always, the signature in "data=" of a payload function that was renamed
+ * or moved, or whose argument type (the table's row type) was.  relid
+ * InvalidOid: every capture trigger of the database.
  */
 static void
-wh_rename_in_triggers(Oid relid, Oid capture_fn, const char *oldname,
-					  const char *newname)
+wh_update_triggers(Oid relid, Oid capture_fn, const char *oldcol,
+				   const char *newcol)
 {
 	Relation	tgrel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	bool		changed_any = false;
 
 	tgrel = table_open(TriggerRelationId, RowExclusiveLock);
 	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL,
-							  1, &key);
+	scan = systable_beginscan(tgrel, TriggerRelidNameIndexId,
+							  OidIsValid(relid), NULL,
+							  OidIsValid(relid) ? 1 : 0, &key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
@@ -1138,22 +1190,37 @@ wh_rename_in_triggers(Oid relid, Oid capture_fn, const char *oldname,
 			size_t		len = strnlen(p, end - p);
 			char	   *arg = pnstrdup(p, len);
 
-			if (n > 0 && strncmp(arg, "exclude=", 8) == 0)
+			if (n > 0 && oldcol && strncmp(arg, "exclude=", 8) == 0)
 			{
 				bool		ok;
+				bool		renamed = false;
 				List	   *names = wh_column_list_parse(arg + 8, &ok);
 				ListCell   *lc;
 
 				foreach(lc, names)
 				{
-					if (strcmp(lfirst(lc), oldname) == 0)
+					if (strcmp(lfirst(lc), oldcol) == 0)
 					{
-						lfirst(lc) = pstrdup(newname);
-						changed = true;
+						lfirst(lc) = pstrdup(newcol);
+						renamed = true;
 					}
 				}
-				if (changed)
+				if (renamed)
 					arg = psprintf("exclude=%s", wh_column_list_format(names));
+				changed |= renamed;
+			}
+			else if (n > 0 && strncmp(arg, "data=", 5) == 0)
+			{
+				Oid			fnoid = wh_trigger_payload_fn(tg->oid);
+				char	   *sig;
+
+				if (OidIsValid(fnoid) &&
+					(sig = format_procedure_qualified(fnoid)) != NULL &&
+					strcmp(sig, arg + 5) != 0)
+				{
+					arg = psprintf("data=%s", sig);
+					changed = true;
+				}
 			}
 			appendBinaryStringInfo(&out, arg, strlen(arg) + 1);
 			p += len + 1;
@@ -1164,7 +1231,6 @@ wh_rename_in_triggers(Oid relid, Oid capture_fn, const char *oldname,
 			bool		nulls[Natts_pg_trigger] = {0};
 			bool		replace[Natts_pg_trigger] = {0};
 			HeapTuple	newtup;
-
 			bytea	   *b = palloc(VARHDRSZ + out.len);
 
 			SET_VARSIZE(b, VARHDRSZ + out.len);
@@ -1175,13 +1241,11 @@ wh_rename_in_triggers(Oid relid, Oid capture_fn, const char *oldname,
 									   nulls, replace);
 			CatalogTupleUpdate(tgrel, &newtup->t_self, newtup);
 			heap_freetuple(newtup);
-			changed_any = true;
+			CacheInvalidateRelcacheByRelid(tg->tgrelid);
 		}
 	}
 	systable_endscan(scan);
 	table_close(tgrel, RowExclusiveLock);
-	if (changed_any)
-		CacheInvalidateRelcacheByRelid(relid);
 }
 
 PG_FUNCTION_INFO_V1(webhook_follow_rename);
@@ -1189,7 +1253,9 @@ PG_FUNCTION_INFO_V1(webhook_follow_rename);
 /*
  * Event trigger at ddl_command_end: when a column is renamed, the
  * subscriptions of its table (and of the tables that inherit it, which are
- * renamed with it) that exclude it by name exclude it by its new name.
+ * renamed with it) that exclude it by name exclude it by its new name; when
+ * anything is renamed or moved to another schema, payload functions are
+ * named by their new signatures.
  */
 Datum
 webhook_follow_rename(PG_FUNCTION_ARGS)
@@ -1206,14 +1272,9 @@ webhook_follow_rename(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("webhook._follow_rename() can only be called as an event trigger")));
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (trigdata->parsetree == NULL || !IsA(trigdata->parsetree, RenameStmt))
-		PG_RETURN_VOID();
-	stmt = (RenameStmt *) trigdata->parsetree;
-	if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL ||
-		stmt->subname == NULL || stmt->newname == NULL)
-		PG_RETURN_VOID();
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-	if (!OidIsValid(relid))
+	if (trigdata->parsetree == NULL ||
+		!(IsA(trigdata->parsetree, RenameStmt) ||
+		  IsA(trigdata->parsetree, AlterObjectSchemaStmt)))
 		PG_RETURN_VOID();
 	capture_fn = LookupFuncName(list_make2(makeString("webhook"),
 										   makeString("capture")),
@@ -1221,10 +1282,19 @@ webhook_follow_rename(PG_FUNCTION_ARGS)
 	if (!OidIsValid(capture_fn))
 		PG_RETURN_VOID();
 
-	rels = find_all_inheritors(relid, NoLock, NULL);
-	foreach(lc, rels)
-		wh_rename_in_triggers(lfirst_oid(lc), capture_fn, stmt->subname,
-							  stmt->newname);
+	stmt = (RenameStmt *) trigdata->parsetree;
+	if (IsA(stmt, RenameStmt) && stmt->renameType == OBJECT_COLUMN &&
+		stmt->relation != NULL && stmt->subname != NULL &&
+		stmt->newname != NULL &&
+		OidIsValid(relid = RangeVarGetRelid(stmt->relation, NoLock, true)))
+	{
+		rels = find_all_inheritors(relid, NoLock, NULL);
+		foreach(lc, rels)
+			wh_update_triggers(lfirst_oid(lc), capture_fn, stmt->subname,
+							   stmt->newname);
+	}
+	else
+		wh_update_triggers(InvalidOid, capture_fn, NULL, NULL);
 	PG_RETURN_VOID();
 }
 

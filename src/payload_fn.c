@@ -43,11 +43,23 @@ Oid
 wh_payload_fn_lookup(const char *signature, Oid reltype, const char *what)
 {
 	Oid			fnoid;
-	HeapTuple	tp;
-	Form_pg_proc proc;
 
 	fnoid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 												 CStringGetDatum(signature)));
+	return wh_payload_fn_check(fnoid, signature, reltype, what);
+}
+
+/*
+ * Check that function fnoid (named signature in errors) takes rows of type
+ * reltype and returns json or jsonb; returns it.
+ */
+Oid
+wh_payload_fn_check(Oid fnoid, const char *signature, Oid reltype,
+					const char *what)
+{
+	HeapTuple	tp;
+	Form_pg_proc proc;
+
 	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(fnoid));
 	if (!HeapTupleIsValid(tp))
 		elog(ERROR, "cache lookup failed for function %u", fnoid);

@@ -13,6 +13,8 @@
 
 extern Oid	wh_payload_fn_lookup(const char *signature, Oid reltype,
 								 const char *what);
+extern Oid	wh_payload_fn_check(Oid fnoid, const char *signature,
+								Oid reltype, const char *what);
 extern void wh_payload_fn_append(StringInfo buf, FmgrInfo *fn, Oid rettype,
 								 Datum row, const char *signature,
 								 const char *what);

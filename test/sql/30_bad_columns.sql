@@ -82,5 +82,22 @@ INSERT INTO bp VALUES (1, 'a', 'x');
 SELECT payload::jsonb -> 'data' -> 'new' AS new FROM webhook.event ORDER BY id;
 TRUNCATE webhook.event;
 
+-- cases 15 to 17: a payload function's subscription follows a rename of the
+-- function, of its schema and of the table whose rows it takes
+CREATE SCHEMA bfs;
+CREATE TABLE bf (id int PRIMARY KEY);
+CREATE FUNCTION bfs.bf_ids(r bf) RETURNS jsonb LANGUAGE sql
+RETURN jsonb_build_object('id', r.id);
+SELECT webhook.subscribe('bf', 'cols', name => 'bf_fn', payload_function => 'bfs.bf_ids(bf)');
+ALTER FUNCTION bfs.bf_ids(bf) RENAME TO bf_keys;
+ALTER SCHEMA bfs RENAME TO bfs2;
+ALTER TABLE bf RENAME TO bf2;
+SELECT options FROM webhook.subscriptions WHERE trigger_name = 'bf_fn';
+INSERT INTO bf2 VALUES (1);
+SELECT payload::jsonb -> 'data' AS data FROM webhook.event ORDER BY id;
+TRUNCATE webhook.event;
+DROP TABLE bf2 CASCADE;
+DROP SCHEMA bfs2 CASCADE;
+
 DROP TABLE bc, bq, bh, bp;
 SELECT webhook.drop_endpoint('cols', discard_pending => true);
