@@ -7,9 +7,23 @@
  * argument names the endpoint; the rest are options written key=value:
  *
  *	type=NAME		event type (default "<table>.inserted|updated|deleted")
- *	exclude=a,b		columns left out of the payload
+ *	exclude="a","b"	columns left out of the payload, each name quoted as
+ *					quote_ident() does (bare names, as 0.2.0 wrote them,
+ *					read as before); a name the table no longer has is
+ *					passed over, never an error that would stop the write
  *	format=F		"standard" (the Standard Webhooks envelope, default) or
  *					"supabase" (the body Supabase Database Webhooks send)
+ *	data=SIGNATURE	payload function (payload_fn.c)
+ *
+ * A subscribed partitioned table's trigger is cloned to each partition; a
+ * partition's events are its partitioned table's: they carry its name, its
+ * type and its column order (the row is converted), whichever partition
+ * holds the row.  Tables of the extension's own schema are refused.
+ *
+ * Keeping trigger arguments right through DDL is this file's too: an event
+ * trigger renames excluded columns and payload functions in them
+ * (webhook_follow_rename), and webhook.subscribe() records the trigger's
+ * dependency on its payload function (webhook_depend_on_function).
  *
  * For each row it decides whether there is anything to send (an UPDATE that
  * changed none of the watched columns sends nothing: the UPDATE OF list, or
@@ -498,8 +512,9 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 		int			i;
 
 		cache->desc = CreateTupleDescCopy(RelationGetDescr(root));
-		cache->map = convert_tuples_by_name(CreateTupleDescCopy(RelationGetDescr(rel)),
-											cache->desc);
+		cache->map =
+			convert_tuples_by_name(CreateTupleDescCopy(RelationGetDescr(rel)),
+								   cache->desc);
 		for (i = 0; i < root->trigdesc->numtriggers; i++)
 		{
 			Trigger    *t = &root->trigdesc->triggers[i];
