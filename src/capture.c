@@ -190,12 +190,8 @@ wh_parse_options(int nargs, char **args, const char *what,
 		{
 			bool		ok;
 
+			/* a list that is not well formed is read as 0.2.0 wrote it */
 			opts->exclude = wh_column_list_parse(val, &ok);
-			if (!ok)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid column list \"%s\"", val),
-						 errdetail("Columns are separated by commas; a name in double quotes doubles each double quote it holds.")));
 		}
 		else if (strcmp(key, "format") == 0)
 		{

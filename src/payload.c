@@ -146,17 +146,42 @@ wh_column_init(WhColumn *col, Oid typid, int32 typmod, Oid collation,
 	}
 }
 
+static List *wh_column_list_parse_quoted(const char *s, bool *ok);
+
 /*
  * Parse a subscription's column list, the value of capture option
  * "exclude=": names separated by commas, each either as it is (so lists
  * written before quoting was introduced keep their meaning) or in double
  * quotes with any inner double quote doubled, as quote_ident() writes a
  * name.  Quoting lets a list carry any legal name, commas included.
- * Returns a List of palloc'd names, or NIL with *ok false when the list is
- * malformed (an unterminated quote, or text after a closing quote).
+ * Returns a List of palloc'd names.  A list that is not well formed (an
+ * unterminated quote, or text after a closing quote) can only have been
+ * written by 0.2.0, unquoted, about a name that begins with a double
+ * quote: it is read as 0.2.0 read it, split at every comma, and *ok is set
+ * to false.
  */
 List *
 wh_column_list_parse(const char *s, bool *ok)
+{
+	List	   *names = wh_column_list_parse_quoted(s, ok);
+
+	if (!*ok)
+	{
+		char	   *copy = pstrdup(s);
+		char	   *tok;
+		char	   *save = NULL;
+
+		names = NIL;
+		for (tok = strtok_r(copy, ",", &save); tok;
+			 tok = strtok_r(NULL, ",", &save))
+			names = lappend(names, tok);
+	}
+	return names;
+}
+
+/* wh_column_list_parse()'s reading of the quoted form; NIL when malformed */
+static List *
+wh_column_list_parse_quoted(const char *s, bool *ok)
 {
 	List	   *names = NIL;
 	const char *p = s;

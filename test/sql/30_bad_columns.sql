@@ -59,11 +59,15 @@ SELECT payload::jsonb -> 'data' -> 'new' AS new FROM webhook.event ORDER BY id;
 DROP TRIGGER bh_hand ON bh;
 TRUNCATE webhook.event;
 
--- case 9: a malformed quoted list in a hand-made trigger is a clear error
-CREATE TRIGGER bh_bad AFTER INSERT ON bh FOR EACH ROW
-	EXECUTE FUNCTION webhook.capture('cols', 'exclude="v');
-INSERT INTO bh VALUES (2, 'x');
-DROP TRIGGER bh_bad ON bh;
+-- case 9: a list 0.2.0 wrote about a name starting with a double quote
+-- (not well formed when read as quoted) is read as 0.2.0 read it
+ALTER TABLE bh ADD COLUMN """q" text;
+CREATE TRIGGER bh_old AFTER INSERT ON bh FOR EACH ROW
+	EXECUTE FUNCTION webhook.capture('cols', 'exclude="q,v');
+INSERT INTO bh VALUES (2, 'x', 'hidden too');
+SELECT payload::jsonb -> 'data' -> 'new' AS new FROM webhook.event ORDER BY id;
+DROP TRIGGER bh_old ON bh;
+TRUNCATE webhook.event;
 
 -- cases 10 to 13: empty and NULL entries say which argument is wrong
 SELECT webhook.subscribe('bh', 'cols', columns => '{}');
