@@ -88,6 +88,7 @@ BEGIN
 	IF host = 'localhost' OR host LIKE '%.localhost' THEN
 		addr := '127.0.0.1';
 		suggest := '127.0.0.1/32, ::1/128';
+		host := 'localhost';
 	ELSIF host ~ '^[0-9.]+$' OR host ~ '^[0-9a-f:.]+$' THEN
 		BEGIN
 			addr := host::inet;
@@ -103,7 +104,7 @@ BEGIN
 			   WHERE n <> '' AND addr <<= n::inet) THEN
 		RETURN NULL;
 	END IF;
-	IF addr <<= '127.0.0.0/8' OR addr = '::1' THEN
+	IF addr = '127.0.0.1' OR addr = '::1' THEN
 		suggest := '127.0.0.1/32, ::1/128';
 	END IF;
 	IF btrim(allowed) <> '' THEN
@@ -148,9 +149,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	ep_id integer;
+	ep_name text;
 	ep_enabled boolean;
 BEGIN
-	SELECT e.id, e.enabled AND NOT e.paused INTO ep_id, ep_enabled
+	SELECT e.id, e.name, e.enabled INTO ep_id, ep_name, ep_enabled
 	FROM webhook.event ev JOIN webhook.endpoint e ON e.id = ev.endpoint_id
 	WHERE ev.id = retry.event_id;
 	IF NOT FOUND THEN
@@ -167,8 +169,8 @@ BEGIN
 		UPDATE webhook.endpoint_health h SET next_probe_at = clock_timestamp()
 		WHERE h.endpoint_id = ep_id AND h.consecutive_failures > 0;
 	ELSE
-		RAISE NOTICE 'endpoint of event % is disabled or paused', event_id
-			USING HINT = 'The event is sent once the endpoint is enabled with webhook.enable_endpoint() or resumed with webhook.resume().';
+		RAISE NOTICE 'event waits for endpoint "%", which is disabled or paused', ep_name
+			USING HINT = 'Enable it with webhook.enable_endpoint() or resume it with webhook.resume(); the event is sent then.';
 	END IF;
 	PERFORM webhook._wake();
 END
