@@ -26,10 +26,12 @@
  * failed, the consecutive failures, when they began, the last error and
  * the probe schedule; it survives restarts and feeds the views.  The
  * worker keeps a copy in memory, read again from the table by the claims
- * (at most every 100 ms, so webhook.enable_endpoint() resets it) and
- * updated as outcomes arrive, then written back in the next record
- * transaction; outcomes not yet written win over the table.  Whether a
- * probe is in flight is known only to the worker.
+ * (by every claim while it holds an endpoint back, else at most every
+ * 100 ms, so that webhook.enable_endpoint(), a changed URL and
+ * webhook.retry() act on the next claim) and updated as outcomes arrive,
+ * then written back in the next record transaction; outcomes not yet
+ * written win over the table.  Whether a probe is in flight is known only
+ * to the worker.
  *
  * Healthy endpoints cost nothing: no row is written for a success unless
  * the endpoint was failing.
@@ -110,6 +112,7 @@ typedef struct WhHealth
 static MemoryContext wh_breaker_cxt = NULL;
 static HTAB *wh_health = NULL;
 static int	wh_nfailing = 0;	/* entries with failures > 0 or disabled */
+static bool wh_holding = false; /* an enabled endpoint is being probed */
 static TimestampTz wh_refreshed_at = 0;
 
 static SPIPlanPtr wh_refresh_plan = NULL;
@@ -204,9 +207,15 @@ wh_breaker_refresh(void)
 	while ((h = hash_seq_search(&seq)) != NULL)
 		h->picked = false;
 
-	/* claims come every few milliseconds; the table changes seldom */
+	/*
+	 * Claims come every few milliseconds and the table changes seldom, but
+	 * while the breaker holds an endpoint back every claim reads it: a new
+	 * URL or a manual retry resets or advances the breaker there, and a
+	 * claim that went by memory would hold the released events back again.
+	 */
 	now = GetCurrentTimestamp();
-	if (now - wh_refreshed_at < WH_BREAKER_REFRESH_MS * 1000 &&
+	if (!wh_holding &&
+		now - wh_refreshed_at < WH_BREAKER_REFRESH_MS * 1000 &&
 		now >= wh_refreshed_at)
 		return;
 	wh_refreshed_at = now;
@@ -264,10 +273,15 @@ wh_breaker_refresh(void)
 	}
 
 	wh_nfailing = 0;
+	wh_holding = false;
 	hash_seq_init(&seq, wh_health);
 	while ((h = hash_seq_search(&seq)) != NULL)
+	{
 		if (h->failures > 0 || h->disabled)
 			wh_nfailing++;
+		if (h->failures >= WH_BREAKER_PROBE_AFTER && !h->disabled)
+			wh_holding = true;
+	}
 }
 
 /*
@@ -418,6 +432,8 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 	if (h->failures == 0 && !h->disabled)
 		wh_nfailing++;
 	h->failures++;
+	if (h->failures >= WH_BREAKER_PROBE_AFTER && !h->disabled)
+		wh_holding = true;
 	if (h->failing_since == 0)
 		h->failing_since = started_at;
 	h->last_failure_at = started_at;
