@@ -723,31 +723,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION webhook.retry(event_id bigint)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF event_id IS NULL THEN
-		RAISE EXCEPTION 'argument "event_id" must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	UPDATE webhook.event ev
-	SET state = 'pending',
-		next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
-									 WHERE e.id = ev.endpoint_id)
-							   THEN clock_timestamp() ELSE 'infinity' END,
-		finished_at = NULL, retry_from = ev.attempts
-	WHERE ev.id = retry.event_id;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'event % does not exist', event_id
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	PERFORM webhook._wake();
-END
-$$;
-
 CREATE OR REPLACE FUNCTION webhook.replay(endpoint text, since timestamptz,
 							   "until" timestamptz DEFAULT NULL,
 							   only_dead boolean DEFAULT false,
@@ -1239,6 +1214,10 @@ DECLARE
 	ep_name text;
 	ep_enabled boolean;
 BEGIN
+	IF event_id IS NULL THEN
+		RAISE EXCEPTION 'argument "event_id" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT e.id, e.name, e.enabled INTO ep_id, ep_name, ep_enabled
 	FROM webhook.event ev JOIN webhook.endpoint e ON e.id = ev.endpoint_id
 	WHERE ev.id = retry.event_id;
