@@ -106,7 +106,7 @@ typedef struct WhTransfer
 
 	/* set by a callback that aborted the transfer, or by a watch failure */
 	const char *abort_reason;
-	char		guard_reason[160];	/* why netguard refused an address */
+	char		guard_reason[256];	/* why netguard refused an address */
 	bool		watch_failed;
 
 	/* outcome */

@@ -386,7 +386,7 @@ wh_net_permit(const struct sockaddr *sa, size_t salen,
 	if (what != NULL)
 	{
 		snprintf(why, whylen,
-				 "refused to connect to %s: %s, not in \"webhook.allowed_networks\"",
+				 "refused to connect to %s: %s, not in \"webhook.allowed_networks\" (to allow it, add it with ALTER SYSTEM SET webhook.allowed_networks and SELECT pg_reload_conf())",
 				 text, what);
 		return false;
 	}
