@@ -312,6 +312,17 @@ for my $r (@{ $recv->requests('/ordered') })
 is(join(' ', map { "$_:" . join('', @{ $seen{$_} }) } sort keys %seen), '1:abc 2:abc',
 	'ordered: each row\'s events arrive in commit order');
 
+# -- nothing planted ran in the worker, and nobody gained anything
+sub nothing_ran
+{
+	my ($when) = @_;
+	is($node->safe_psql('shop', "$pin SELECT coalesce(string_agg(DISTINCT format('%s by %s in %s', what, who, backend), '; '), '') FROM public.ran"),
+		'', "$when: no planted object ever ran");
+	is($node->safe_psql('postgres', "$pin $roles_sql"), $roles_before,
+		"$when: no role gained an attribute or a membership");
+}
+nothing_ran('delivery');
+
 # -- the utility hook: a command its caller may not run disturbs no worker
 my $pid = $node->safe_psql('postgres', q{
 	SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker' AND datname = 'shop'});
@@ -350,11 +361,7 @@ $node->safe_psql('shop', 'DROP EXTENSION webhook CASCADE');
 is($node->safe_psql('shop', "$pin SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'webhook%'"),
 	'0', 'DROP EXTENSION drops the subscriptions first');
 
-# -- nothing planted ever ran, and nobody gained anything
-is($node->safe_psql('shop', "$pin SELECT coalesce(string_agg(DISTINCT format('%s by %s in %s', what, who, backend), '; '), '') FROM public.ran"),
-	'', 'no planted object ever ran');
-is($node->safe_psql('postgres', "$pin $roles_sql"), $roles_before,
-	'no role gained an attribute or a membership');
+nothing_ran('DROP EXTENSION');
 my $log = slurp_file($node->logfile);
 unlike($log, qr/ERROR:\s+(operator|function) .* does not exist/,
 	'the worker never failed to find what it calls');
