@@ -241,7 +241,8 @@ wh_order_apply(void)
 			"       WHERE o.state OPERATOR(pg_catalog.=) 'pending' "
 			"         AND o.ordering_key IS NOT NULL "
 			"         AND o.endpoint_id OPERATOR(pg_catalog.=) k.endpoint_id "
-			"         AND o.ordering_key OPERATOR(pg_catalog.=) k.ordering_key) "
+			"         AND o.ordering_key OPERATOR(pg_catalog.=) "
+			"             k.ordering_key) "
 			"  AND n.next_attempt_at OPERATOR(pg_catalog.>) "
 			"      pg_catalog.clock_timestamp() "
 			"  AND n.next_attempt_at OPERATOR(pg_catalog.<) 'infinity'",

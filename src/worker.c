@@ -794,7 +794,8 @@ wh_claim(void)
 			wh_next_due_plan = wh_prepare(
 				"SELECT ev.next_attempt_at FROM webhook.event ev "
 				"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now() "
+				"  AND ev.next_attempt_at OPERATOR(pg_catalog.>) "
+				"      pg_catalog.now() "
 				"  AND ev.next_attempt_at OPERATOR(pg_catalog.<) 'infinity' "
 				"ORDER BY ev.next_attempt_at LIMIT 1", 0, NULL);
 		wh_run(wh_next_due_plan, NULL, true, 1, SPI_OK_SELECT, "looking for due events");
@@ -1254,14 +1255,16 @@ wh_record(void)
 			"         r.duration_us OPERATOR(pg_catalog.*) "
 			"           interval '1 microsecond', r.status, "
 			"         r.error, r.response "
-			"  FROM r JOIN webhook.event ev ON ev.id OPERATOR(pg_catalog.=) r.id "
+			"  FROM r JOIN webhook.event ev "
+			"    ON ev.id OPERATOR(pg_catalog.=) r.id "
 			"  ON CONFLICT DO NOTHING) "
 			"UPDATE webhook.event ev SET "
 			"  attempts = r.attempt, "
 			"  state = r.state::webhook.event_state, "
 			"  next_attempt_at = coalesce(r.next_at, ev.next_attempt_at), "
-			"  finished_at = CASE WHEN r.state OPERATOR(pg_catalog.<>) 'pending' "
-			"                     THEN pg_catalog.clock_timestamp() END "
+			"  finished_at = CASE "
+			"    WHEN r.state OPERATOR(pg_catalog.<>) 'pending' "
+			"    THEN pg_catalog.clock_timestamp() END "
 			"FROM r WHERE ev.id OPERATOR(pg_catalog.=) r.id "
 			"  AND ev.state OPERATOR(pg_catalog.=) 'pending'",
 			9, types);
@@ -1280,7 +1283,8 @@ wh_record(void)
 				"UPDATE webhook.endpoint SET enabled = false, "
 				"  disabled_reason = 'the receiver answered 410 Gone', "
 				"  disabled_at = pg_catalog.now() "
-				"WHERE id OPERATOR(pg_catalog.=) ANY ($1) AND enabled", 1, types);
+				"WHERE id OPERATOR(pg_catalog.=) ANY ($1) AND enabled",
+				1, types);
 		}
 		garg[0] = wh_int4_array(gone, ngone);
 		wh_run(wh_gone_plan, garg, false, 0, SPI_OK_UPDATE, "disabling endpoints");
@@ -1498,8 +1502,6 @@ wh_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg),
 											  InvalidOid, 0);
-	if (!wh_worker_attach())
-		wh_launcher_worker_done("another worker serves this database");
 
 	/*
 	 * Name resolution is the worker's, not the database's: nothing a
@@ -1526,6 +1528,9 @@ wh_worker_main(Datum main_arg)
 	SetConfigOption("default_transaction_isolation", "read committed",
 					PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+
+	if (!wh_worker_attach())
+		wh_launcher_worker_done("another worker serves this database");
 
 	/* A lost commit here only means an attempt repeated, never lost */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
