@@ -4,6 +4,56 @@
 \echo Use "CREATE EXTENSION webhook" to load this file. \quit
 
 /*
+ * The schema must be the extension's own.  CREATE EXTENSION creates it when
+ * it is missing, but quietly uses one that already exists: a schema another
+ * role made beforehand would let that role replace or drop the extension's
+ * objects, and plant its own beside them, under every function that runs
+ * with the owner's rights.  So an existing schema is accepted only when a
+ * superuser owns it, nothing is in it yet, and nobody else may create
+ * objects in it.
+ */
+DO $$
+DECLARE
+	owner_ok boolean;
+	is_empty boolean;
+	acl_ok boolean;
+BEGIN
+	SELECT r.rolsuper,
+		   NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+					   WHERE d.refclassid OPERATOR(pg_catalog.=)
+							 'pg_catalog.pg_namespace'::pg_catalog.regclass
+						 AND d.refobjid OPERATOR(pg_catalog.=) n.oid
+						 -- this extension, being created, is no object in it
+						 AND d.classid OPERATOR(pg_catalog.<>)
+							 'pg_catalog.pg_extension'::pg_catalog.regclass),
+		   NOT EXISTS (SELECT FROM pg_catalog.aclexplode(n.nspacl) a
+					   WHERE a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+						 AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE')
+	INTO owner_ok, is_empty, acl_ok
+	FROM pg_catalog.pg_namespace n
+	JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+	WHERE n.nspname OPERATOR(pg_catalog.=) 'webhook';
+
+	IF NOT owner_ok THEN
+		RAISE EXCEPTION 'schema "webhook" already exists and is not owned by a superuser'
+			USING ERRCODE = 'duplicate_schema',
+				  DETAIL = 'The extension installs into schema "webhook" and must not share it with objects another role controls.',
+				  HINT = 'Drop or rename schema "webhook", then run CREATE EXTENSION webhook again.';
+	ELSIF NOT is_empty THEN
+		RAISE EXCEPTION 'schema "webhook" already exists and is not empty'
+			USING ERRCODE = 'duplicate_schema',
+				  DETAIL = 'The extension installs into schema "webhook" and must not share it with objects another role controls.',
+				  HINT = 'Drop or rename schema "webhook", then run CREATE EXTENSION webhook again.';
+	ELSIF NOT acl_ok THEN
+		RAISE EXCEPTION 'schema "webhook" already exists and other roles may create objects in it'
+			USING ERRCODE = 'duplicate_schema',
+				  DETAIL = 'The extension installs into schema "webhook" and must not share it with objects another role controls.',
+				  HINT = 'Drop or rename schema "webhook", or revoke CREATE on it, then run CREATE EXTENSION webhook again.';
+	END IF;
+END
+$$;
+
+/*
  * Endpoints: where events go and how they are signed.  Users fill this table
  * through create_endpoint() and friends, so pg_dump keeps its rows.
  */

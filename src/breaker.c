@@ -227,8 +227,10 @@ wh_breaker_refresh(void)
 			"       coalesce(h.probe_step, 0), h.failing_since, "
 			"       h.next_probe_at "
 			"FROM webhook.endpoint e "
-			"LEFT JOIN webhook.endpoint_health h ON h.endpoint_id = e.id "
-			"WHERE NOT e.enabled OR h.consecutive_failures > 0", 0, NULL);
+			"LEFT JOIN webhook.endpoint_health h "
+			"  ON h.endpoint_id OPERATOR(pg_catalog.=) e.id "
+			"WHERE NOT e.enabled "
+			"   OR h.consecutive_failures OPERATOR(pg_catalog.>) 0", 0, NULL);
 	rc = SPI_execute_plan(wh_refresh_plan, NULL, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading endpoint health failed: %s",
@@ -648,10 +650,14 @@ wh_breaker_apply(void)
 				"  (endpoint_id, consecutive_failures, failing_since, "
 				"   last_failure_at, last_error, last_success_at, "
 				"   probe_step, next_probe_at) "
-				"SELECT r.* FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
+				"SELECT r.* FROM ROWS FROM (pg_catalog.unnest($1), "
+				"    pg_catalog.unnest($2), pg_catalog.unnest($3), "
+				"    pg_catalog.unnest($4), pg_catalog.unnest($5), "
+				"    pg_catalog.unnest($6), pg_catalog.unnest($7), "
+				"    pg_catalog.unnest($8)) "
 				"  AS r(id, failures, since, last_fail, error, last_ok, "
 				"       step, next_probe) "
-				"JOIN webhook.endpoint e ON e.id = r.id "
+				"JOIN webhook.endpoint e ON e.id OPERATOR(pg_catalog.=) r.id "
 				"ON CONFLICT (endpoint_id) DO UPDATE SET "
 				"  consecutive_failures = excluded.consecutive_failures, "
 				"  failing_since = excluded.failing_since, "
@@ -684,19 +690,24 @@ wh_breaker_apply(void)
 
 			wh_trip_plan = wh_prepare(
 				"UPDATE webhook.endpoint e SET enabled = false, "
-				"  disabled_at = now(), "
+				"  disabled_at = pg_catalog.now(), "
 				"  disabled_reason = CASE "
-				"    WHEN h.consecutive_failures >= e.failure_threshold "
-				"    THEN format('%s consecutive attempts failed', "
-				"                h.consecutive_failures) "
-				"    ELSE format('every attempt failed for %s', "
-				"                e.failure_window) END "
+				"    WHEN h.consecutive_failures "
+				"         OPERATOR(pg_catalog.>=) e.failure_threshold "
+				"    THEN pg_catalog.format('%s consecutive attempts failed', "
+				"                           h.consecutive_failures) "
+				"    ELSE pg_catalog.format('every attempt failed for %s', "
+				"                           e.failure_window) END "
 				"FROM webhook.endpoint_health h "
-				"WHERE h.endpoint_id = e.id AND e.id = ANY ($1) "
-				"  AND e.enabled AND h.consecutive_failures > 0 "
-				"  AND (h.consecutive_failures >= e.failure_threshold "
-				"       OR h.last_failure_at - h.failing_since "
-				"          >= e.failure_window) "
+				"WHERE h.endpoint_id OPERATOR(pg_catalog.=) e.id "
+				"  AND e.id OPERATOR(pg_catalog.=) ANY ($1) "
+				"  AND e.enabled "
+				"  AND h.consecutive_failures OPERATOR(pg_catalog.>) 0 "
+				"  AND (h.consecutive_failures "
+				"         OPERATOR(pg_catalog.>=) e.failure_threshold "
+				"       OR (h.last_failure_at OPERATOR(pg_catalog.-) "
+				"           h.failing_since) "
+				"          OPERATOR(pg_catalog.>=) e.failure_window) "
 				"RETURNING e.id, e.name, e.disabled_reason, "
 				"          h.last_error", 1, types);
 		}
@@ -733,9 +744,10 @@ wh_breaker_apply(void)
 
 			wh_disable_plan = wh_prepare(
 				"UPDATE webhook.endpoint e SET enabled = false, "
-				"  disabled_at = now(), disabled_reason = d.reason "
-				"FROM unnest($1, $2) AS d(id, reason) "
-				"WHERE e.id = d.id AND e.enabled "
+				"  disabled_at = pg_catalog.now(), disabled_reason = d.reason "
+				"FROM ROWS FROM (pg_catalog.unnest($1), "
+				"                pg_catalog.unnest($2)) AS d(id, reason) "
+				"WHERE e.id OPERATOR(pg_catalog.=) d.id AND e.enabled "
 				"RETURNING e.name, e.disabled_reason", 2, types);
 		}
 		args[0] = wh_array(disable_ids, NULL, ndisable, INT4OID);
@@ -776,13 +788,18 @@ wh_breaker_apply(void)
 
 			wh_release_plan = wh_prepare(
 				"UPDATE webhook.event ev "
-				"SET next_attempt_at = clock_timestamp() "
-				"WHERE ev.state = 'pending' AND ev.endpoint_id = ANY ($1) "
-				"  AND ev.next_attempt_at > now() "
-				"  AND ev.next_attempt_at < 'infinity' "
-				"  AND (ev.attempts = ev.retry_from "
-				"       OR (ev.endpoint_id, ev.next_attempt_at) IN "
-				"          (SELECT * FROM unnest($2, $3)))", 3, types);
+				"SET next_attempt_at = pg_catalog.clock_timestamp() "
+				"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
+				"  AND ev.endpoint_id OPERATOR(pg_catalog.=) ANY ($1) "
+				"  AND ev.next_attempt_at OPERATOR(pg_catalog.>) "
+				"      pg_catalog.now() "
+				"  AND ev.next_attempt_at OPERATOR(pg_catalog.<) 'infinity' "
+				"  AND (ev.attempts OPERATOR(pg_catalog.=) ev.retry_from "
+				"       OR (ev.endpoint_id, ev.next_attempt_at) "
+				"          OPERATOR(pg_catalog.=) ANY "
+				"          (SELECT * FROM ROWS FROM (pg_catalog.unnest($2), "
+				"                                    pg_catalog.unnest($3))))",
+				3, types);
 		}
 		args[0] = wh_array(recovered, NULL, nrecovered, INT4OID);
 		args[1] = wh_array(hold_ids, NULL, nhold, INT4OID);

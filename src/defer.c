@@ -75,8 +75,10 @@ wh_defer_flush(void)
 
 		wh_defer_plan = wh_prepare(
 			"UPDATE webhook.event ev SET next_attempt_at = d.until "
-			"FROM unnest($1, $2) AS d(id, until) "
-			"WHERE ev.id = d.id AND ev.state = 'pending'", 2, types);
+			"FROM ROWS FROM (pg_catalog.unnest($1), "
+			"                pg_catalog.unnest($2)) AS d(id, until) "
+			"WHERE ev.id OPERATOR(pg_catalog.=) d.id "
+			"  AND ev.state OPERATOR(pg_catalog.=) 'pending'", 2, types);
 	}
 	args[0] = PointerGetDatum(construct_array(wh_defer_ids, n, INT8OID, 8,
 											  FLOAT8PASSBYVAL,

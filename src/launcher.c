@@ -33,7 +33,15 @@
  *
  * The same hook makes DROP EXTENSION webhook drop the subscription triggers
  * first (they are not members of the extension, but they need its capture
- * function), in the same transaction.
+ * function), in the same transaction, and wakes the worker after COMMIT
+ * PREPARED (a prepared transaction's commit fires no transaction callback
+ * in the session that captured its events).
+ *
+ * The hook runs in the caller's session and acts for the caller, so it
+ * never does what the caller could not: a worker is made to leave only for
+ * a command that passes the permission checks PostgreSQL itself makes
+ * (wh_may_run), and the hook's own statements run with search_path pinned
+ * to pg_catalog, pg_temp, whatever the session or its database set.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,11 +51,14 @@
 #include "access/htup_details.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_tablespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/extension.h"
+#include "commands/tablespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -61,9 +72,11 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "webhook.h"
@@ -764,6 +777,31 @@ wh_clear_database(Oid dboid, long hold_ms)
 }
 
 /*
+ * Pin search_path for the hook's own statements, as SET search_path on a
+ * function does; returns the level to hand to wh_unpin_search_path().  The
+ * caller's search_path, or one its database's owner set, must not choose
+ * the functions and operators those statements run (the caller may be a
+ * superuser running DROP EXTENSION in a database another role owns).  An
+ * error unwinds the setting with the transaction.
+ */
+static int
+wh_pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nestlevel;
+}
+
+static void
+wh_unpin_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * DROP EXTENSION webhook: drop every trigger that calls webhook.capture()
  * first.  They are the user's subscriptions, not members of the extension,
  * but are useless without it; dropping them here, in the same transaction,
@@ -778,15 +816,20 @@ wh_drop_capture_triggers(void)
 	ListCell   *lc;
 	char	   *schema = NULL;
 
+	int			nestlevel;
+
 	if (!OidIsValid(get_extension_oid("webhook", true)))
 		return NULL;
 
+	nestlevel = wh_pin_search_path();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
 	rc = SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
-					 "WHERE e.extname = 'webhook'", true, 0);
+					 "JOIN pg_catalog.pg_namespace n "
+					 "  ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+					 "WHERE e.extname OPERATOR(pg_catalog.=) 'webhook'",
+					 true, 0);
 	if (rc == SPI_OK_SELECT && SPI_processed == 1)
 		schema = MemoryContextStrdup(CurTransactionContext,
 									 SPI_getvalue(SPI_tuptable->vals[0],
@@ -796,13 +839,17 @@ wh_drop_capture_triggers(void)
 		"                         t.tgrelid::pg_catalog.regclass) "
 		"FROM pg_catalog.pg_trigger t "
 		"JOIN pg_catalog.pg_depend d "
-		"  ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass "
-		" AND d.objid = t.tgfoid AND d.deptype = 'e' "
+		"  ON d.classid OPERATOR(pg_catalog.=) "
+		"     'pg_catalog.pg_proc'::pg_catalog.regclass "
+		" AND d.objid OPERATOR(pg_catalog.=) t.tgfoid "
+		" AND d.deptype OPERATOR(pg_catalog.=) 'e' "
 		"JOIN pg_catalog.pg_extension e "
-		"  ON d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass "
-		" AND e.oid = d.refobjid "
-		"JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid "
-		"WHERE e.extname = 'webhook' AND p.proname = 'capture' "
+		"  ON d.refclassid OPERATOR(pg_catalog.=) "
+		"     'pg_catalog.pg_extension'::pg_catalog.regclass "
+		" AND e.oid OPERATOR(pg_catalog.=) d.refobjid "
+		"JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid "
+		"WHERE e.extname OPERATOR(pg_catalog.=) 'webhook' "
+		"  AND p.proname OPERATOR(pg_catalog.=) 'capture' "
 		"ORDER BY t.oid", true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
@@ -817,6 +864,7 @@ wh_drop_capture_triggers(void)
 	}
 	PopActiveSnapshot();
 	SPI_finish();
+	wh_unpin_search_path(nestlevel);
 	return schema;
 }
 
@@ -831,6 +879,7 @@ wh_drop_empty_schema(const char *schema)
 	int			rc;
 	Datum		arg[1];
 	Oid			argtypes[1] = {TEXTOID};
+	int			nestlevel = wh_pin_search_path();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -838,10 +887,13 @@ wh_drop_empty_schema(const char *schema)
 	arg[0] = CStringGetTextDatum(schema);
 	rc = SPI_execute_with_args(
 		"SELECT pg_catalog.format('DROP SCHEMA %I', n.nspname) "
-		"FROM pg_catalog.pg_namespace n WHERE n.nspname = $1 "
+		"FROM pg_catalog.pg_namespace n "
+		"WHERE n.nspname OPERATOR(pg_catalog.=) $1 "
 		"AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d "
-		"  WHERE d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass "
-		"    AND d.refobjid = n.oid)", 1, argtypes, arg, NULL, true, 0);
+		"  WHERE d.refclassid OPERATOR(pg_catalog.=) "
+		"        'pg_catalog.pg_namespace'::pg_catalog.regclass "
+		"    AND d.refobjid OPERATOR(pg_catalog.=) n.oid)",
+		1, argtypes, arg, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 1)
@@ -853,6 +905,7 @@ wh_drop_empty_schema(const char *schema)
 	}
 	PopActiveSnapshot();
 	SPI_finish();
+	wh_unpin_search_path(nestlevel);
 }
 
 /* Does the current role own a database (as DROP DATABASE requires)? */
@@ -864,6 +917,125 @@ wh_owns_database(Oid dboid)
 #else
 	return pg_database_ownercheck(dboid, GetUserId());
 #endif
+}
+
+/* May the current role create databases (CREATEDB, or superuser)? */
+static bool
+wh_may_create_databases(void)
+{
+	HeapTuple	tup;
+	bool		result = false;
+
+	if (superuser())
+		return true;
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	if (HeapTupleIsValid(tup))
+	{
+		result = ((Form_pg_authid) GETSTRUCT(tup))->rolcreatedb;
+		ReleaseSysCache(tup);
+	}
+	return result;
+}
+
+/* May the current role create objects in a tablespace? */
+static bool
+wh_may_use_tablespace(Oid spcoid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(TableSpaceRelationId, spcoid, GetUserId(),
+						   ACL_CREATE) == ACLCHECK_OK;
+#else
+	return pg_tablespace_aclcheck(spcoid, GetUserId(),
+								  ACL_CREATE) == ACLCHECK_OK;
+#endif
+}
+
+/* A database's default tablespace and whether it is a template */
+static bool
+wh_database_info(Oid dboid, Oid *spcoid, bool *istemplate)
+{
+	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	*spcoid = ((Form_pg_database) GETSTRUCT(tup))->dattablespace;
+	*istemplate = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+	ReleaseSysCache(tup);
+	return true;
+}
+
+/*
+ * Will PostgreSQL let the current role run this command, which needs the
+ * database dboid to itself?  The hook makes that database's worker leave
+ * before the command runs (the command refuses to start while another
+ * session is connected, so acting after it succeeded is not possible).  So
+ * the hook repeats the checks the command makes before it looks for other
+ * sessions: ownership, CREATEDB, the tablespace's CREATE privilege, and the
+ * conditions that make it fail outright.  A command bound to fail leaves
+ * the worker alone.
+ */
+static bool
+wh_may_run(Node *parsetree, Oid dboid)
+{
+	Oid			spcoid;
+	bool		istemplate;
+
+	if (!wh_database_info(dboid, &spcoid, &istemplate))
+		return false;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_DropdbStmt:
+			return wh_owns_database(dboid) && dboid != MyDatabaseId &&
+				!istemplate;
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+
+				return wh_owns_database(dboid) && wh_may_create_databases() &&
+					dboid != MyDatabaseId &&
+					!OidIsValid(get_database_oid(stmt->newname, true));
+			}
+		case T_AlterDatabaseStmt:
+			{
+				AlterDatabaseStmt *stmt = (AlterDatabaseStmt *) parsetree;
+				DefElem    *def = linitial(stmt->options);
+				Oid			target;
+
+				if (list_length(stmt->options) != 1 || def->arg == NULL ||
+					!wh_owns_database(dboid) || dboid == MyDatabaseId)
+					return false;
+				target = get_tablespace_oid(defGetString(def), true);
+				return OidIsValid(target) && wh_may_use_tablespace(target) &&
+					target != spcoid && target != GLOBALTABLESPACE_OID;
+			}
+		case T_CreatedbStmt:
+			{
+				CreatedbStmt *stmt = (CreatedbStmt *) parsetree;
+				ListCell   *lc;
+
+				if (!wh_may_create_databases())
+					return false;
+				if (!istemplate && !wh_owns_database(dboid))
+					return false;
+				/* OWNER: the creator must be able to become that role */
+				foreach(lc, stmt->options)
+				{
+					DefElem    *def = lfirst(lc);
+					Oid			owner;
+
+					if (strcmp(def->defname, "owner") != 0 || def->arg == NULL)
+						continue;
+					owner = get_role_oid(defGetString(def), true);
+					if (!OidIsValid(owner) ||
+						!is_member_of_role(GetUserId(), owner))
+						return false;
+				}
+				return true;
+			}
+		default:
+			return false;
+	}
 }
 
 /* Does a DROP statement name the webhook extension? */
@@ -910,6 +1082,7 @@ wh_process_utility(PlannedStmt *pstmt, const char *queryString,
 	volatile Oid cleared = InvalidOid;
 	volatile bool dropping = false;
 	char	   *volatile schema = NULL;
+	volatile bool commit_prepared = false;
 
 	switch (nodeTag(parsetree))
 	{
@@ -955,12 +1128,16 @@ wh_process_utility(PlannedStmt *pstmt, const char *queryString,
 				wh_notify_at_commit(WH_AT_COMMIT_STOP);
 			}
 			break;
+		case T_TransactionStmt:
+			commit_prepared = ((TransactionStmt *) parsetree)->kind ==
+				TRANS_STMT_COMMIT_PREPARED;
+			break;
 		default:
 			break;
 	}
 
-	/* only for a role that may run the command: nobody else stops a worker */
-	if (OidIsValid(cleared) && !wh_owns_database(cleared))
+	/* only for a command the role may run: nobody else stops a worker */
+	if (OidIsValid(cleared) && !wh_may_run(parsetree, cleared))
 		cleared = InvalidOid;
 	if (OidIsValid(cleared) && wh_launcher != NULL)
 		wh_clear_database(cleared, dropping ? WH_DROP_HOLD_MS :
@@ -989,6 +1166,16 @@ wh_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	if (schema)
 		wh_drop_empty_schema(schema);
+
+	/*
+	 * The prepared transaction's events are committed now, but the commit
+	 * callback that wakes the worker ran for nobody: PREPARE TRANSACTION
+	 * ended that session's transaction without a commit.  Wake it when this
+	 * one commits.  Waking costs the worker one claim when the transaction
+	 * captured nothing.
+	 */
+	if (commit_prepared)
+		wh_wake_at_commit();
 
 	/*
 	 * A dropped database stays held until it is surely gone; any other

@@ -92,7 +92,8 @@ wh_order_refresh(void)
 
 	if (wh_ordered_plan == NULL)
 		wh_ordered_plan = wh_prepare(
-			"SELECT id FROM webhook.endpoint WHERE ordering <> 'none'",
+			"SELECT id FROM webhook.endpoint "
+			"WHERE ordering OPERATOR(pg_catalog.<>) 'none'",
 			0, NULL);
 	rc = SPI_execute_plan(wh_ordered_plan, NULL, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
@@ -155,15 +156,17 @@ wh_order_heads(Datum *pick, int room, TimestampTz now)
 
 		wh_heads_plan = wh_prepare(
 			"SELECT ev.id, h.id IS NULL, h.next_attempt_at "
-			"FROM unnest($1) AS c(id) "
-			"JOIN webhook.event ev ON ev.id = c.id "
+			"FROM pg_catalog.unnest($1) AS c(id) "
+			"JOIN webhook.event ev ON ev.id OPERATOR(pg_catalog.=) c.id "
 			"LEFT JOIN LATERAL ("
 			"  SELECT o.id, o.next_attempt_at FROM webhook.event o "
-			"  WHERE o.state = 'pending' AND o.ordering_key IS NOT NULL "
-			"    AND o.endpoint_id = ev.endpoint_id "
-			"    AND o.ordering_key = ev.ordering_key AND o.id < ev.id "
+			"  WHERE o.state OPERATOR(pg_catalog.=) 'pending' "
+			"    AND o.ordering_key IS NOT NULL "
+			"    AND o.endpoint_id OPERATOR(pg_catalog.=) ev.endpoint_id "
+			"    AND o.ordering_key OPERATOR(pg_catalog.=) ev.ordering_key "
+			"    AND o.id OPERATOR(pg_catalog.<) ev.id "
 			"  ORDER BY o.id LIMIT 1) h ON true "
-			"WHERE ev.state = 'pending' "
+			"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
 			"ORDER BY ev.id", 1, types);
 	}
 	args[0] = PointerGetDatum(construct_array(wh_cand, wh_ncand, INT8OID, 8,
@@ -227,17 +230,23 @@ wh_order_apply(void)
 		Oid			types[1] = {INT8ARRAYOID};
 
 		wh_next_plan = wh_prepare(
-			"UPDATE webhook.event n SET next_attempt_at = clock_timestamp() "
+			"UPDATE webhook.event n "
+			"SET next_attempt_at = pg_catalog.clock_timestamp() "
 			"FROM (SELECT DISTINCT ev.endpoint_id, ev.ordering_key "
 			"      FROM webhook.event ev "
-			"      WHERE ev.id = ANY ($1) AND ev.ordering_key IS NOT NULL) k "
-			"WHERE n.id = (SELECT min(o.id) FROM webhook.event o "
-			"              WHERE o.state = 'pending' "
-			"                AND o.ordering_key IS NOT NULL "
-			"                AND o.endpoint_id = k.endpoint_id "
-			"                AND o.ordering_key = k.ordering_key) "
-			"  AND n.next_attempt_at > clock_timestamp() "
-			"  AND n.next_attempt_at < 'infinity'", 1, types);
+			"      WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
+			"        AND ev.ordering_key IS NOT NULL) k "
+			"WHERE n.id OPERATOR(pg_catalog.=) "
+			"      (SELECT pg_catalog.min(o.id) FROM webhook.event o "
+			"       WHERE o.state OPERATOR(pg_catalog.=) 'pending' "
+			"         AND o.ordering_key IS NOT NULL "
+			"         AND o.endpoint_id OPERATOR(pg_catalog.=) k.endpoint_id "
+			"         AND o.ordering_key OPERATOR(pg_catalog.=) "
+			"             k.ordering_key) "
+			"  AND n.next_attempt_at OPERATOR(pg_catalog.>) "
+			"      pg_catalog.clock_timestamp() "
+			"  AND n.next_attempt_at OPERATOR(pg_catalog.<) 'infinity'",
+			1, types);
 	}
 	args[0] = PointerGetDatum(construct_array(wh_done, wh_ndone, INT8OID, 8,
 											  FLOAT8PASSBYVAL,

@@ -130,9 +130,10 @@ wh_rate_refresh(void)
 	wh_refreshed_at = now;
 
 	if (wh_rate_plan == NULL)
-		wh_rate_plan = wh_prepare("SELECT id, rate_limit::float8 "
-								  "FROM webhook.endpoint "
-								  "WHERE rate_limit IS NOT NULL", 0, NULL);
+		wh_rate_plan = wh_prepare(
+			"SELECT id, rate_limit::pg_catalog.float8 "
+			"FROM webhook.endpoint "
+			"WHERE rate_limit IS NOT NULL", 0, NULL);
 	rc = SPI_execute_plan(wh_rate_plan, NULL, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading rate limits failed: %s",

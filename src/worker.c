@@ -29,6 +29,20 @@
  * record only means a repeated attempt, never a lost event, so it runs with
  * synchronous_commit off.
  *
+ * Rights: the worker connects as the bootstrap superuser and runs only its
+ * own statements, on the extension's tables and pg_catalog.  Nothing
+ * another role controls may change what they run: the search_path is
+ * pinned to pg_catalog, pg_temp from the moment the worker connects (over
+ * any ALTER DATABASE or ALTER ROLE setting), and every function, operator,
+ * aggregate and type in them is schema-qualified.  The only other code that
+ * can run in the worker is the extension's own triggers on its tables, which
+ * pin their search_path too; no other role may add a trigger there.
+ * Connecting as the extension's owner instead would buy nothing: the
+ * extension needs a superuser to install (superuser = true in its control
+ * file), so its owner is one too, the owner is only known once connected to
+ * the database (pg_extension is not a shared catalog), and an owner made
+ * NOLOGIN, or one that reached its connection limit, would stop delivery.
+ *
  * Errors: a problem with one endpoint or one event (a secret that does not
  * decode, a URL that is no longer valid, a request curl refuses) is caught
  * and recorded on the events concerned, which are retried on their schedule
@@ -482,7 +496,7 @@ wh_refresh_disabled(void)
 
 	if (disabled_plan == NULL)
 		disabled_plan = wh_prepare(
-			"SELECT coalesce(array_agg(id ORDER BY id), '{}') "
+			"SELECT coalesce(pg_catalog.array_agg(id ORDER BY id), '{}') "
 			"FROM webhook.endpoint WHERE NOT enabled", 0, NULL);
 	wh_run(disabled_plan, NULL, true, 1, SPI_OK_SELECT, "fetching disabled endpoints");
 	if (SPI_processed != 1)
@@ -521,8 +535,9 @@ wh_park(Datum *ids, int n)
 			"UPDATE webhook.event ev SET next_attempt_at = 'infinity' "
 			"FROM (SELECT e.id FROM webhook.endpoint e "
 			"      WHERE NOT e.enabled FOR SHARE) d "
-			"WHERE ev.id = ANY ($1) AND ev.state = 'pending' "
-			"  AND ev.endpoint_id = d.id", 1, types);
+			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
+			"  AND ev.state OPERATOR(pg_catalog.=) 'pending' "
+			"  AND ev.endpoint_id OPERATOR(pg_catalog.=) d.id", 1, types);
 	}
 	args[0] = wh_int8_array(ids, n);
 	wh_run(park_plan, args, false, 0, SPI_OK_UPDATE, "parking events");
@@ -572,7 +587,8 @@ wh_claim(void)
 
 		wh_window_plan = wh_prepare(
 			"SELECT id, endpoint_id FROM webhook.event "
-			"WHERE state = 'pending' AND next_attempt_at <= now() "
+			"WHERE state OPERATOR(pg_catalog.=) 'pending' "
+			"  AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now() "
 			"ORDER BY next_attempt_at, id LIMIT $1", 1, types);
 	}
 	args[0] = Int32GetDatum(wh_nheld + 2 * room);
@@ -656,7 +672,8 @@ wh_claim(void)
 			"SELECT ev.id, ev.endpoint_id, ev.msg_id, ev.attempts, "
 			"       ev.retry_from, ev.payload, ev.created_at "
 			"FROM webhook.event ev "
-			"WHERE ev.id = ANY ($1) AND ev.state = 'pending' "
+			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
+			"  AND ev.state OPERATOR(pg_catalog.=) 'pending' "
 			"ORDER BY ev.next_attempt_at, ev.id "
 			"FOR UPDATE OF ev SKIP LOCKED", 1, types);
 	}
@@ -730,15 +747,19 @@ wh_claim(void)
 			wh_endpoint_plan = wh_prepare(
 				"SELECT e.id, e.xmin, e.enabled, e.url, e.secret, "
 				"       e.previous_secret, e.previous_secret_expires_at, "
-				"       ARRAY(SELECT h.key || ': ' || h.value "
-				"             FROM jsonb_each_text(e.headers) h), "
-				"       (extract(epoch FROM e.timeout) * 1000)::bigint, "
-				"       ARRAY(SELECT (extract(epoch FROM s) * 1000)::bigint "
-				"             FROM unnest(e.retry_schedule) s), "
+				"       ARRAY(SELECT h.key OPERATOR(pg_catalog.||) ': ' "
+				"                    OPERATOR(pg_catalog.||) h.value "
+				"             FROM pg_catalog.jsonb_each_text(e.headers) h), "
+				"       (extract(epoch FROM e.timeout) "
+				"        OPERATOR(pg_catalog.*) 1000)::bigint, "
+				"       ARRAY(SELECT (extract(epoch FROM s) "
+				"                     OPERATOR(pg_catalog.*) 1000)::bigint "
+				"             FROM pg_catalog.unnest(e.retry_schedule) s), "
 				"       coalesce(e.max_in_flight, 0), "
 				"       e.ca_bundle, e.client_cert, e.client_key, "
 				"       e.tls_insecure, e.proxy "
-				"FROM webhook.endpoint e WHERE e.id = ANY ($1)", 1, types);
+				"FROM webhook.endpoint e "
+				"WHERE e.id OPERATOR(pg_catalog.=) ANY ($1)", 1, types);
 		}
 		args[0] = wh_int4_array(ids, n);
 		wh_run(wh_endpoint_plan, args, true, 0, SPI_OK_SELECT, "fetching endpoints");
@@ -794,8 +815,10 @@ wh_claim(void)
 		if (wh_next_due_plan == NULL)
 			wh_next_due_plan = wh_prepare(
 				"SELECT ev.next_attempt_at FROM webhook.event ev "
-				"WHERE ev.state = 'pending' AND ev.next_attempt_at > now() "
-				"  AND ev.next_attempt_at < 'infinity' "
+				"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
+				"  AND ev.next_attempt_at OPERATOR(pg_catalog.>) "
+				"      pg_catalog.now() "
+				"  AND ev.next_attempt_at OPERATOR(pg_catalog.<) 'infinity' "
 				"ORDER BY ev.next_attempt_at LIMIT 1", 0, NULL);
 		wh_run(wh_next_due_plan, NULL, true, 1, SPI_OK_SELECT, "looking for due events");
 		if (SPI_processed > 0)
@@ -1240,24 +1263,32 @@ wh_record(void)
 
 		wh_record_plan = wh_prepare(
 			"WITH r AS ("
-			"  SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+			"  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), "
+			"      pg_catalog.unnest($2), pg_catalog.unnest($3), "
+			"      pg_catalog.unnest($4), pg_catalog.unnest($5), "
+			"      pg_catalog.unnest($6), pg_catalog.unnest($7), "
+			"      pg_catalog.unnest($8), pg_catalog.unnest($9)) "
 			"    AS r(id, attempt, started_at, duration_us, status, error, "
 			"         response, state, next_at)), "
 			"a AS ("
 			"  INSERT INTO webhook.attempt "
 			"    (event_id, attempt, started_at, duration, status, error, response) "
 			"  SELECT r.id, r.attempt, r.started_at, "
-			"         r.duration_us * interval '1 microsecond', r.status, "
+			"         r.duration_us OPERATOR(pg_catalog.*) "
+			"           interval '1 microsecond', r.status, "
 			"         r.error, r.response "
-			"  FROM r JOIN webhook.event ev ON ev.id = r.id "
+			"  FROM r JOIN webhook.event ev "
+			"    ON ev.id OPERATOR(pg_catalog.=) r.id "
 			"  ON CONFLICT DO NOTHING) "
 			"UPDATE webhook.event ev SET "
 			"  attempts = r.attempt, "
 			"  state = r.state::webhook.event_state, "
 			"  next_attempt_at = coalesce(r.next_at, ev.next_attempt_at), "
-			"  finished_at = CASE WHEN r.state <> 'pending' "
-			"                     THEN clock_timestamp() END "
-			"FROM r WHERE ev.id = r.id AND ev.state = 'pending'",
+			"  finished_at = CASE "
+			"    WHEN r.state OPERATOR(pg_catalog.<>) 'pending' "
+			"    THEN pg_catalog.clock_timestamp() END "
+			"FROM r WHERE ev.id OPERATOR(pg_catalog.=) r.id "
+			"  AND ev.state OPERATOR(pg_catalog.=) 'pending'",
 			9, types);
 	}
 	wh_run(wh_record_plan, args, false, 0, SPI_OK_UPDATE, "recording attempts");
@@ -1273,8 +1304,9 @@ wh_record(void)
 			wh_gone_plan = wh_prepare(
 				"UPDATE webhook.endpoint SET enabled = false, "
 				"  disabled_reason = 'the receiver answered 410 Gone', "
-				"  disabled_at = now() "
-				"WHERE id = ANY ($1) AND enabled", 1, types);
+				"  disabled_at = pg_catalog.now() "
+				"WHERE id OPERATOR(pg_catalog.=) ANY ($1) AND enabled",
+				1, types);
 		}
 		garg[0] = wh_int4_array(gone, ngone);
 		wh_run(wh_gone_plan, garg, false, 0, SPI_OK_UPDATE, "disabling endpoints");
@@ -1390,17 +1422,23 @@ wh_retention_step(void)
 
 		wh_retention_plan = wh_prepare(
 			"WITH d AS ("
-			"  DELETE FROM webhook.event e WHERE e.id IN ("
+			"  DELETE FROM webhook.event e "
+			"  WHERE e.id OPERATOR(pg_catalog.=) ANY ("
 			"    SELECT id FROM webhook.event "
-			"    WHERE state <> 'pending' "
-			"      AND finished_at < now() - $1 * interval '1 second' "
+			"    WHERE state OPERATOR(pg_catalog.<>) 'pending' "
+			"      AND finished_at OPERATOR(pg_catalog.<) "
+			"          (pg_catalog.now() OPERATOR(pg_catalog.-) "
+			"           ($1 OPERATOR(pg_catalog.*) interval '1 second')) "
 			"    LIMIT $2) "
-			"    AND e.state <> 'pending' "
-			"    AND e.finished_at < now() - $1 * interval '1 second' "
+			"    AND e.state OPERATOR(pg_catalog.<>) 'pending' "
+			"    AND e.finished_at OPERATOR(pg_catalog.<) "
+			"        (pg_catalog.now() OPERATOR(pg_catalog.-) "
+			"         ($1 OPERATOR(pg_catalog.*) interval '1 second')) "
 			"  RETURNING e.id), "
 			"a AS ("
-			"  DELETE FROM webhook.attempt a USING d WHERE a.event_id = d.id) "
-			"SELECT count(*) FROM d", 2, types);
+			"  DELETE FROM webhook.attempt a USING d "
+			"  WHERE a.event_id OPERATOR(pg_catalog.=) d.id) "
+			"SELECT pg_catalog.count(*) FROM d", 2, types);
 	}
 	args[0] = Int32GetDatum(wh_retention);
 	args[1] = Int32GetDatum(WH_RETENTION_BATCH);
@@ -1428,7 +1466,8 @@ wh_check_extension(void)
 
 	wh_xact_begin("checking for the webhook extension");
 	rc = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension "
-					 "WHERE extname = 'webhook'", true, 1);
+					 "WHERE extname OPERATOR(pg_catalog.=) 'webhook'",
+					 true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 	wh_has_extension = (SPI_processed > 0);
@@ -1485,6 +1524,33 @@ wh_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg),
 											  InvalidOid, 0);
+
+	/*
+	 * Name resolution is the worker's, not the database's: nothing a
+	 * database owner or any other role sets (ALTER DATABASE or ALTER ROLE
+	 * ... SET search_path, objects in public) may change which function or
+	 * operator its statements call.  An override outranks every per-database
+	 * and per-role setting and survives configuration reloads; it is set
+	 * before the first transaction, so even the first plan is built with
+	 * it.  pg_temp goes last so that it can never come first implicitly (the
+	 * worker has no temporary schema, and functions and operators are never
+	 * looked up there).  The statements are schema-qualified as well, so
+	 * that neither alone is load-bearing.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
+
+	/*
+	 * Likewise the transaction settings a database owner could set for its
+	 * database: the worker's claims and records assume read-write, read
+	 * committed transactions that are never cut short.
+	 */
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET,
+					PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+
 	if (!wh_worker_attach())
 		wh_launcher_worker_done("another worker serves this database");
 
