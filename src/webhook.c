@@ -137,7 +137,7 @@ _PG_init(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("webhook must be loaded via \"shared_preload_libraries\""),
-				 errhint("Add webhook to \"shared_preload_libraries\" in postgresql.conf and restart the server.")));
+				 errhint("Add \"webhook\" to \"shared_preload_libraries\" with ALTER SYSTEM SET shared_preload_libraries = 'webhook' (keeping any libraries already listed), then restart the server.")));
 
 	wh_define_gucs();
 
