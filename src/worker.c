@@ -365,6 +365,20 @@ wh_endpoint_build(WhEndpoint *ep, WhEndpointRow *row)
 	ep->max_in_flight = row->max_in_flight > 0 ? row->max_in_flight :
 		wh_max_in_flight_per_endpoint;
 
+	/*
+	 * create_endpoint() and alter_endpoint() refuse a max_in_flight above
+	 * "webhook.max_in_flight", but the setting may have been lowered since:
+	 * the endpoint is then capped, and the log says so each time the worker
+	 * loads it.
+	 */
+	if (row->max_in_flight > wh_max_in_flight)
+		ereport(WARNING,
+				(errmsg("webhook endpoint %d allows %d requests in flight, more than \"webhook.max_in_flight\" (%d)",
+						row->id, row->max_in_flight, wh_max_in_flight),
+				 errdetail("At most %d of its requests are in flight at once.",
+						   wh_max_in_flight),
+				 errhint("Lower the endpoint's max_in_flight with webhook.alter_endpoint(), or raise \"webhook.max_in_flight\".")));
+
 	old = MemoryContextSwitchTo(ep->cxt);
 	PG_TRY();
 	{

@@ -105,4 +105,18 @@ like(q1("SELECT error FROM webhook.attempts WHERE endpoint = 'huge' ORDER BY att
 	'with an error that says why');
 is(scalar(@{ $recv->requests('/huge') }), 0, 'and nothing was sent');
 
+# 5. a max_in_flight that a lowered webhook.max_in_flight now caps is not
+# changed silently: the worker warns when it loads the endpoint
+endpoint('wide', $recv->url('/wide'));
+q1("SELECT webhook.alter_endpoint('wide', max_in_flight => 60)");
+q1("ALTER SYSTEM SET webhook.max_in_flight = 10; SELECT pg_reload_conf()");
+sleep 1;
+q1("SELECT webhook.alter_endpoint('wide', timeout => '4s')");
+q1("INSERT INTO t_wide (v) VALUES ('x')");
+ok(wait_until(sub { q1("SELECT state FROM webhook.events WHERE endpoint = 'wide'") eq 'delivered' }),
+	'the capped endpoint still delivers');
+like(slurp_file($node->logfile),
+	qr/WARNING:  webhook endpoint \d+ allows 60 requests in flight, more than "webhook.max_in_flight" \(10\)/,
+	'and the log says that it is capped');
+
 done_testing();
