@@ -71,7 +71,9 @@ DROP EXTENSION webhook;
 SELECT count(*) AS webhook_schemas FROM pg_namespace WHERE nspname = 'webhook';
 CREATE EXTENSION webhook;
 SELECT count(*) AS extensions FROM pg_extension WHERE extname = 'webhook';
-
+-- webhook.database names another database: the install says nothing is sent
+DROP EXTENSION webhook;
+CREATE EXTENSION webhook;
 \c contrib_regression
 DROP DATABASE wh_guard;
 DROP ROLE wh_dbowner;
