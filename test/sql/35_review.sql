@@ -48,4 +48,20 @@ SELECT webhook.unsubscribe('rn', repeat('é', 31) || 'x', name => 'rn_sub');
 DROP TABLE rn;
 TRUNCATE webhook.event;
 SELECT webhook.drop_endpoint(repeat('é', 31) || 'x');
+
+-- case 9: the helper that records a payload function's dependency takes
+-- only a function its caller may run (else a webhook_user could block the
+-- DROP FUNCTION of any function in the database)
+CREATE ROLE rv_user IN ROLE webhook_user;
+CREATE TABLE rp (id int PRIMARY KEY);
+ALTER TABLE rp OWNER TO rv_user;
+CREATE FUNCTION rv_private(rp) RETURNS jsonb LANGUAGE sql AS 'SELECT NULL::jsonb';
+REVOKE ALL ON FUNCTION rv_private(rp) FROM PUBLIC;
+SET ROLE rv_user;
+SELECT webhook.subscribe('rp', 'rv', name => 'rp_sub');
+SELECT webhook._depend_on_function('rp', 'rp_sub', 'rv_private(rp)');
+RESET ROLE;
+DROP FUNCTION rv_private(rp);
+DROP TABLE rp;
+DROP ROLE rv_user;
 SELECT webhook.drop_endpoint('rv');
