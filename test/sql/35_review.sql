@@ -30,7 +30,16 @@ SELECT attname FROM pg_attribute WHERE attrelid = 'rt'::regclass AND attnum > 0
 	AND NOT attisdropped ORDER BY attnum;
 -- case 5: and dropping the table drops its subscription with it
 DROP TABLE rt;
-SELECT count(*) AS subscriptions FROM webhook.subscriptions;
+SELECT count(*) AS subscriptions FROM webhook.subscriptions WHERE endpoint = 'rv';
+-- case 5a: as does a schema's or a type's drop that takes whole tables
+CREATE SCHEMA rvz;
+CREATE TABLE rvz.t (id int PRIMARY KEY, a text);
+CREATE TYPE rvz.ty AS (x int, y int);
+CREATE TABLE rvz.typed OF rvz.ty;
+SELECT webhook.subscribe('rvz.t', 'rv', exclude => '{a}');
+SELECT webhook.subscribe('rvz.typed', 'rv', exclude => '{x}');
+DROP SCHEMA rvz CASCADE;
+SELECT count(*) AS subscriptions FROM webhook.subscriptions WHERE endpoint = 'rv';
 
 -- case 6: an endpoint name of 63 bytes in two-byte characters is accepted,
 -- one byte more is refused, by bytes not characters
