@@ -59,6 +59,7 @@ $plain->start;
 my ($ret, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION webhook');
 isnt($ret, 0, 'CREATE EXTENSION fails without preloading');
 like($err, qr/webhook must be loaded via "shared_preload_libraries"/, 'with a clear error');
-like($err, qr/HINT:  Add webhook to "shared_preload_libraries"/, 'and a hint');
+like($err, qr/HINT:  Add "webhook" to "shared_preload_libraries" with ALTER SYSTEM SET shared_preload_libraries = 'webhook'/,
+	'and a hint that gives the command');
 $plain->stop;
 done_testing();
