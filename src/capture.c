@@ -1316,7 +1316,7 @@ PG_FUNCTION_INFO_V1(webhook_depend_on_function);
  * by webhook.subscribe() once it has made a subscription with a payload
  * function: the trigger depends on the function, as it would on a function
  * its WHEN clause calls.  Only for a caller who may put triggers on the
- * table.
+ * table and run the function: a dependency blocks the function's DROP.
  */
 Datum
 webhook_depend_on_function(PG_FUNCTION_ARGS)
@@ -1332,6 +1332,15 @@ webhook_depend_on_function(PG_FUNCTION_ARGS)
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
+	/* a function the caller may run, as a payload function must be */
+#if PG_VERSION_NUM >= 160000
+	aclresult = object_aclcheck(ProcedureRelationId, fnoid, GetUserId(),
+								ACL_EXECUTE);
+#else
+	aclresult = pg_proc_aclcheck(fnoid, GetUserId(), ACL_EXECUTE);
+#endif
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fnoid));
 	trigger.classId = TriggerRelationId;
 	trigger.objectId = get_trigger_oid(relid, tgname, false);
 	trigger.objectSubId = 0;

@@ -57,6 +57,7 @@
 
 #include "access/detoast.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
@@ -1564,6 +1565,19 @@ wh_worker_main(Datum main_arg)
 	SetConfigOption("default_transaction_isolation", "read committed",
 					PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * And the role: a database owner may ALTER DATABASE ... SET role (or
+	 * session_authorization), which the connection has just applied.  The
+	 * worker is the bootstrap superuser, whatever the database says; the
+	 * names are looked up in the catalogs, hence the transaction.
+	 */
+	StartTransactionCommand();
+	SetConfigOption("session_authorization",
+					GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false),
+					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("role", "none", PGC_SUSET, PGC_S_OVERRIDE);
+	CommitTransactionCommand();
 
 	if (!wh_worker_attach())
 		wh_launcher_worker_done("another worker serves this database");

@@ -4,7 +4,8 @@
 # lets them: in public, in a schema of their own named like ours
 # ("Webhook"), put first by ALTER DATABASE and ALTER ROLE ... SET
 # search_path, with plan caches reset by CREATE SCHEMA and the worker
-# reconnected so that it sees the database's settings.  Then the worker
+# reconnected so that it sees the database's settings (ALTER DATABASE ...
+# SET role, too, which would make the worker the owner).  Then the worker
 # claims, records, retries, probes a failing endpoint, trips a breaker,
 # honours a 410, parks, rate-limits, orders and cleans up, and a superuser
 # drops the extension in that database.  Every planted object, if it ever
@@ -27,8 +28,9 @@ webhook.retention = '1s'
 });
 
 # every query of the test's own sessions in the attacked database pins its
-# search_path first: the database's setting would run the plants there too
-my $pin = 'SET search_path = pg_catalog, pg_temp;';
+# search_path first: the database's setting would run the plants there too;
+# and it takes back the superuser role the database's setting gives away
+my $pin = 'SET ROLE NONE; SET search_path = pg_catalog, pg_temp;';
 sub su { return $node->safe_psql('shop', "$pin $_[0]"); }
 sub as_role
 {
@@ -210,9 +212,11 @@ as_role('ursula', qq{$pin CREATE SCHEMA "Webhook";});
 $planted += plant('ursula', 'Webhook', 'ursula');
 note("planted $planted objects");
 
-# put them first, for the database and for both roles
+# put them first, for the database and for both roles; and make every
+# superuser connecting to the database (the worker, say) the owner
 as_role('mallory', q{
 	ALTER DATABASE shop SET search_path = "Webhook", public, pg_catalog;
+	ALTER DATABASE shop SET role = mallory;
 	ALTER ROLE mallory SET search_path = public, pg_catalog;
 });
 as_role('ursula', q{ALTER ROLE ursula SET search_path = "Webhook", public, pg_catalog});
@@ -357,7 +361,7 @@ ok(wait_until(sub { delivered('retry') == 5 }), 'delivery goes on after the move
 
 # -- a superuser drops the extension with the database's search_path (the
 # planted operators on its type go with it)
-$node->safe_psql('shop', 'DROP EXTENSION webhook CASCADE');
+$node->safe_psql('shop', 'SET ROLE NONE; DROP EXTENSION webhook CASCADE');
 is($node->safe_psql('shop', "$pin SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'webhook%'"),
 	'0', 'DROP EXTENSION drops the subscriptions first');
 
