@@ -103,9 +103,14 @@ $$;
 
 REVOKE ALL ON FUNCTION webhook._refuse_drop_excluded() FROM PUBLIC;
 
+/*
+ * An excluded column is dropped not only by ALTER TABLE ... DROP COLUMN
+ * and DROP TYPE or DROP DOMAIN ... CASCADE, but by any drop that cascades
+ * to it: of its collation, of a function or operator a generated column
+ * uses, of a schema, an extension or a role's objects.  So the refusal
+ * listens to every drop; the function looks only at dropped columns.
+ */
 CREATE EVENT TRIGGER webhook_refuse_drop_excluded ON sql_drop
-	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'DROP TYPE',
-				 'DROP DOMAIN')
 	EXECUTE FUNCTION webhook._refuse_drop_excluded();
 
 /*
@@ -1266,21 +1271,6 @@ BEGIN
 	END IF;
 END
 $$;
-
-/* ---------------------------------------------------------------------
- * Review: fixes found by attacking the parts above
- * --------------------------------------------------------------------- */
-
-/*
- * An excluded column is dropped not only by ALTER TABLE ... DROP COLUMN
- * and DROP TYPE or DROP DOMAIN ... CASCADE, but by any drop that cascades
- * to it: of its collation, of a function or operator a generated column
- * uses, of a schema, an extension or a role's objects.  So the refusal
- * listens to every drop; the function looks only at dropped columns.
- */
-DROP EVENT TRIGGER webhook_refuse_drop_excluded;
-CREATE EVENT TRIGGER webhook_refuse_drop_excluded ON sql_drop
-	EXECUTE FUNCTION webhook._refuse_drop_excluded();
 
 /* ---------------------------------------------------------------------
  * Privileges: every SECURITY DEFINER function pins its search_path
