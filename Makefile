@@ -73,7 +73,8 @@ endif
 # after PGXS, which resets it
 PROVE_FLAGS = -I test/t
 
-.PHONY: check-regress check-isolation check-tap check-fuzz test demo deps bench
+.PHONY: check-regress check-isolation check-tap check-fuzz test demo deps bench \
+	test-matrix
 
 check-regress:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
@@ -97,6 +98,11 @@ test:
 
 demo:
 	bash demo/demo.sh
+
+# "make demo" and "make test" on fresh minimal Debian bookworm, trixie and
+# sid (PostgreSQL 15, 17, 18), as root; MATRIX_SUITES picks others
+test-matrix:
+	bash test/matrix.sh $(MATRIX_SUITES)
 
 # QUICK=1 for the short smoke run that "make test" also does
 bench:
