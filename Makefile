@@ -35,6 +35,9 @@ ifdef PG_MAJOR
 PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 endif
 PG_CONFIG ?= pg_config
+ifeq ($(strip $(PG_CONFIG)),)
+PG_CONFIG = pg_config
+endif
 PG_CPPFLAGS = -DWEBHOOK_VERSION='"$(EXTVERSION)"'
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
