@@ -215,8 +215,11 @@ for suite in "${suites[@]}"; do
 	# "make test" ran to its end only if it printed its total
 	if [ $rc -ne 0 ] && [ $f -eq 0 ]; then f=1; fi
 	if [ $rc -ne 0 ]; then
-		echo "-- $suite failed (exit status $rc); the end of $log:"
-		tail -n 60 "$log"
+		echo "-- $suite failed (exit status $rc); what failed, from $log:"
+		grep -E '^not ok|^#   Failed test|^# +(got|expected|doesn.t match)|^[-+][A-Z]+: |FAILED|^deps: |^E: |rror' "$log" |
+			grep -v '^ok' | head -n 60
+		echo "-- the end of $log:"
+		tail -n 15 "$log"
 	fi
 	line="$suite (PostgreSQL ${pg:-?}, $cached, $((secs / 60))m$((secs % 60))s): ${counts}$p passed, $f failed"
 	echo "$line"
