@@ -103,7 +103,7 @@ demo:
 	bash demo/demo.sh
 
 # "make demo" and "make test" on fresh minimal Debian bookworm, trixie and
-# sid (PostgreSQL 15, 17, 18), as root; MATRIX_SUITES picks others
+# sid, each with its own PostgreSQL, as root; MATRIX_SUITES picks others
 test-matrix:
 	bash test/matrix.sh $(MATRIX_SUITES)
 

@@ -4,13 +4,13 @@
 #
 #   bash test/matrix.sh [SUITE...]     (default: $MATRIX_SUITES)
 #
-# Each Debian release brings its own PostgreSQL (its "postgresql" package:
-# bookworm 15, trixie 17, sid 18), compiler, libcurl and Node.js, so the
-# releases are the matrix.  For each one:
+# Each Debian release brings its own PostgreSQL (the version its
+# "postgresql" package stands for, which "make test" picks), compiler,
+# libcurl and Node.js, so the releases are the matrix.  For each one:
 #
 #   - a pristine root filesystem, "mmdebstrap --variant=apt SUITE", made
 #     once and kept as $MATRIX_CACHE/SUITE.tar.zst (MATRIX_REFRESH=1 makes
-#     it again), is extracted anew into a scratch directory;
+#     it again), is extracted anew into a scratch directory beside it;
 #   - the tree's files (what git tracks or would track; nothing built, no
 #     node_modules) are copied to /root/webhook in it;
 #   - as root there, with nothing else installed: "apt-get update &&
@@ -96,6 +96,21 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 mkdir -p "$cache" "$logs" || die "cannot create $cache or $logs"
 
+# one run at a time per cache; under that lock, scratch root filesystems
+# left by a run that was killed can go
+exec 9>"$cache/lock"
+flock -n 9 || die "another matrix run uses $cache"
+for d in "$cache"/root-*.??????; do
+	[ -d "$d" ] || continue
+	in_use=false
+	for p in /proc/[0-9]*; do
+		case $(readlink "$p/root" 2>/dev/null) in
+		"$d" | "$d"/*) in_use=true; break ;;
+		esac
+	done
+	$in_use || grep -qF " $d/" /proc/self/mountinfo || rm -rf --one-file-system "$d"
+done
+
 root=""
 inside_pid=""
 # cleanup: end the namespace (and with it everything inside), then remove
@@ -163,7 +178,7 @@ for suite in "${suites[@]}"; do
 		mv "$tarball.new" "$tarball"
 	fi
 
-	root=$(mktemp -d "/var/tmp/webhook-matrix-$suite.XXXXXX")
+	root=$(mktemp -d "$cache/root-$suite.XXXXXX")
 	if ! tar -C "$root" --zstd -xpf "$tarball" >>"$log" 2>&1 ||
 		! tree_tar | { mkdir -p "$root/root/webhook" &&
 			tar -C "$root/root/webhook" -xf -; } >>"$log" 2>&1; then
