@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench.sh: "make bench".  What webhook costs and how fast it delivers.
 #
-# Starts its own throwaway PostgreSQL 15 cluster (fsync and
+# Starts its own throwaway PostgreSQL cluster (fsync and
 # synchronous_commit left on, webhook preloaded, the settings printed), a
 # private nginx answering 204 on 127.0.0.1, and a small Node arrival clock
 # (bench/arrivals.js), then measures, side by side in the same run:
@@ -41,7 +41,6 @@ top=$(pwd)
 
 quick=${QUICK:-0}
 [ "$quick" = 1 ] || quick=0
-pg_config=${PG_CONFIG:-pg_config}
 
 # ---------------------------------------------------------------- scale
 if [ "$quick" = 1 ]; then
@@ -74,7 +73,8 @@ die() { echo "bench: $*" >&2; exit 1; }
 # ---------------------------------------------------------------- build
 section "Dependencies, build, install"
 . test/lib.sh
-export WEBHOOK_EXTRA_PKGS="nginx-light wrk gnuplot-nox postgresql-contrib postgresql-client-15"
+wh_pg_select
+export WEBHOOK_EXTRA_PKGS="nginx-light wrk gnuplot-nox postgresql-client-$PG_MAJOR"
 wh_build_install
 
 # ------------------------------------------------------- helpers, cleanup
@@ -140,7 +140,7 @@ calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 
 # nginx_requests: requests nginx has answered so far (stub_status)
 nginx_requests() {
-	curl -s "http://127.0.0.1:$status_port/" | awk 'NR == 3 { print $3 }'
+	wh_http_get "http://127.0.0.1:$status_port/" | awk 'NR == 3 { print $3 }'
 }
 
 # worker_mem: "pid VmRSS-kB RssAnon-kB" of the delivery worker
@@ -288,12 +288,12 @@ as_owner nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
 	-e "$tmp/nginx/error.log" >"$tmp/nginx/stdout" 2>&1 &
 nginx_job=$!
 for _ in $(seq 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$status_port/" && break
+	wh_http_get "http://127.0.0.1:$status_port/" >/dev/null && break
 	kill -0 "$nginx_job" 2>/dev/null ||
 		{ cat "$tmp/nginx/stdout" "$tmp/nginx/error.log" >&2; die "nginx did not start"; }
 	sleep 0.1
 done
-curl -s -o /dev/null "http://127.0.0.1:$status_port/" || die "nginx did not start within 10 s"
+wh_http_get "http://127.0.0.1:$status_port/" >/dev/null || die "nginx did not start within 10 s"
 nginx_url="http://127.0.0.1:$nginx_port/hooks"
 
 node bench/arrivals.js --port-file "$tmp/arrivals.port" >"$tmp/arrivals.out" 2>&1 &
@@ -503,7 +503,7 @@ section "4. Latency, commit to arrival"
 # clock right after each COMMIT returns (latency.sql), the arrival clock
 # notes when each request's body has arrived; both read this machine's wall
 # clock.
-arrivals() { curl -s "$arrivals_url/_arrivals?reset=1"; }
+arrivals() { wh_http_get "$arrivals_url/_arrivals?reset=1"; }
 clean_slate
 sql -c "SELECT webhook.alter_endpoint('bench', url => '$arrivals_url/hooks')" >/dev/null
 for _ in 1 2 3; do

@@ -2,7 +2,7 @@
 # demo.sh: "make demo".  One webhook, end to end, on a throwaway server.
 #
 # Installs what is missing (test/deps.sh), builds and installs the
-# extension, then starts a private PostgreSQL 15 cluster in a temporary
+# extension, then starts a private PostgreSQL cluster in a temporary
 # directory (unix socket only, webhook preloaded) and the test receiver
 # (test/receiver/receiver.js) on 127.0.0.1.  It subscribes an "orders" table
 # to the receiver, marks an order paid, and shows the request the receiver
@@ -17,7 +17,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pg_config=${PG_CONFIG:-pg_config}
 keep=${KEEP:-0}
 tmp=""
 receiver_pid=""

@@ -68,6 +68,13 @@
 /* Response bodies beyond this many bytes (or max_response) abort it */
 #define WH_HTTP_MAX_BODY_BYTES		(1024 * 1024)
 
+/*
+ * The error of a response over that limit, whether this file's write
+ * callback or libcurl's own size check (CURLOPT_MAXFILESIZE, which newer
+ * libcurl releases apply to bodies without a length too) stops it
+ */
+#define WH_BODY_TOO_LARGE	"response body too large, transfer cut short"
+
 /* Longest Retry-After value kept; longer ones are not valid anyway */
 #define WH_HTTP_RETRY_AFTER_LEN		256
 
@@ -370,7 +377,7 @@ wh_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (t->body_bytes > t->max_body)
 	{
-		t->abort_reason = "response body too large, transfer cut short";
+		t->abort_reason = WH_BODY_TOO_LARGE;
 		return 0;
 	}
 
@@ -878,6 +885,8 @@ wh_http_next_result(WhHttpResult *res)
 	{
 		if (t->abort_reason != NULL)
 			error = pstrdup(t->abort_reason);
+		else if (t->code == CURLE_FILESIZE_EXCEEDED)
+			error = pstrdup(WH_BODY_TOO_LARGE);
 		else if (t->errbuf[0] != '\0')
 			error = pstrdup(t->errbuf);
 		else

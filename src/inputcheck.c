@@ -69,8 +69,14 @@ wh_url_check_common(const char *url, const char *const *schemes,
 		p = NULL;
 	if (rc == CURLUE_BAD_SCHEME || p == NULL)
 		problem = "only absolute URLs are allowed";
+	else if (rc == CURLUE_NO_HOST)
+		problem = "the URL has no host";
+	else if (rc == CURLUE_BAD_PORT_NUMBER)
+		problem = "the port is not a number from 0 to 65535";
+	else if (rc == CURLUE_BAD_IPV6)
+		problem = "the IPv6 address is not valid";
 	else if (rc != CURLUE_OK)
-		problem = curl_url_strerror(rc);
+		problem = curl_url_strerror(rc);	/* libcurl's words, rarer cases */
 	else if (p[3] == '/' || p[3] == '?' || p[3] == '#')
 		problem = "the URL has no host";
 	else if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)

@@ -40,12 +40,9 @@
 
 /* Fallback wait of an event whose head is due or in flight */
 #define WH_ORDER_HOLD_MS		1000L
-/* The ordered endpoints are read again at most this often */
-#define WH_ORDER_REFRESH_MS		100
 
 static int32 *wh_ordered = NULL;	/* ids of ordered endpoints */
 static int	wh_nordered = 0;
-static TimestampTz wh_refreshed_at = 0;
 
 /* this claim's candidates */
 static Datum *wh_cand = NULL;
@@ -75,21 +72,20 @@ wh_order_push(Datum **arr, int *n, int *size, Datum d)
 }
 
 /*
- * Read which endpoints keep order, in the claim transaction.
+ * Read which endpoints keep order, in the claim transaction, at every
+ * claim.  The claim must see the ordering of every event it sees: an event
+ * that has a key was captured after its endpoint's ordering was set, so a
+ * list read with the claim's own snapshot names that endpoint.  A list kept
+ * from an earlier claim may not, and would let the first events of an
+ * endpoint ordered a moment ago go all at once.
  */
 void
 wh_order_refresh(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
 	uint64		i;
 	int			rc;
 
 	wh_ncand = 0;
-	if (now - wh_refreshed_at < WH_ORDER_REFRESH_MS * 1000 &&
-		now >= wh_refreshed_at)
-		return;
-	wh_refreshed_at = now;
-
 	if (wh_ordered_plan == NULL)
 		wh_ordered_plan = wh_prepare(
 			"SELECT id FROM webhook.endpoint "

@@ -31,6 +31,9 @@
 
 #include "fmgr.h"
 #include "utils/builtins.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
 
 #include "sign.h"
 
@@ -55,7 +58,12 @@ static const char wh_b64_alphabet[] =
 
 PG_FUNCTION_INFO_V1(webhook_sign);
 
+/* PostgreSQL 18 marks a function that does not return before its type */
+#if PG_VERSION_NUM >= 180000
+pg_noreturn static void wh_secret_report(const char *why);
+#else
 static void wh_secret_report(const char *why) pg_attribute_noreturn();
+#endif
 
 
 /*

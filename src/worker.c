@@ -1640,7 +1640,12 @@ wh_worker_main(Datum main_arg)
 	wh_http_init(wh_max_in_flight, wh_max_in_flight, wh_max_response_size);
 	before_shmem_exit(wh_worker_exit, (Datum) 0);
 
+	/* from PostgreSQL 17 on, the set lives in TopMemoryContext, owned by none */
+#if PG_VERSION_NUM >= 170000
+	wes = CreateWaitEventSet(NULL, 3);
+#else
 	wes = CreateWaitEventSet(TopMemoryContext, 3);
+#endif
 	latch_pos = AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET,
 								  MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);

@@ -2,7 +2,10 @@
 # run.sh: "make test".  Installs what is missing, builds and installs the
 # extension, then runs every suite (pg_regress, isolation, TAP, fuzz: one
 # count per fuzz target, FUZZ_SECONDS each) and ends with one line
-# "N passed, N failed".  Exits non-zero on any failure.
+# "N passed, N failed", after one such line per suite ("regress: N passed,
+# N failed").  Exits non-zero on any failure.  The PostgreSQL it builds
+# against is test/lib.sh's choice: PG_CONFIG, PG_MAJOR or the
+# distribution's default.
 #
 # PostgreSQL refuses to run as root, so when called as root the suites run
 # as the unprivileged "postgres" account in a copy of the tree it owns.
@@ -10,7 +13,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
+. test/lib.sh
+wh_pg_select || exit 1
 bash test/deps.sh || exit 1
+echo "PostgreSQL $PG_MAJOR ($PG_CONFIG)"
 make -s || exit 1
 if [ "$(id -u)" -eq 0 ]; then
 	make -s install >/dev/null || exit 1
@@ -65,6 +71,7 @@ suite() {
 		ls "$work"/tmp_check/log/*.log >/dev/null 2>&1 &&
 			tail -n 40 "$work"/tmp_check/log/regress_log_* 2>/dev/null | tail -n 120
 	fi
+	echo "$name: $p passed, $f failed"
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
@@ -79,8 +86,10 @@ if [ -f test/receiver/selftest.js ]; then
 	echo "$out" | tail -n 3
 	if [[ $out =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
 		passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2]))
+		echo "receiver: ${BASH_REMATCH[1]} passed, ${BASH_REMATCH[2]} failed"
 	else
 		failed=$((failed + 1))
+		echo "receiver: 0 passed, 1 failed"
 	fi
 fi
 
@@ -90,9 +99,11 @@ echo "== bench (QUICK=1)"
 if out=$(QUICK=1 bash bench/bench.sh 2>&1); then
 	passed=$((passed + 1))
 	echo "$out" | tail -n 5
+	echo "bench: 1 passed, 0 failed"
 else
 	failed=$((failed + 1))
 	echo "$out" | tail -n 40
+	echo "bench: 0 passed, 1 failed"
 fi
 
 [ "$work" != "$top" ] && [ "$failed" -eq 0 ] && rm -rf "$work"

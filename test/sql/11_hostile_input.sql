@@ -23,7 +23,10 @@ ALTER SYSTEM SET webhook.proxy = 'proxy.example.com:3128';
 ALTER SYSTEM SET webhook.proxy = 'socks5h://proxy.example.com:1080';
 ALTER SYSTEM RESET webhook.proxy;
 SET webhook.max_payload_size = 'lots';
+-- below webhook's bound (PostgreSQL words that by release: the SQLSTATE)
+\set VERBOSITY sqlstate
 SET webhook.max_payload_size = -1;
+\set VERBOSITY default
 CREATE ROLE wh_plain;
 SET ROLE wh_plain;
 SET webhook.allowed_networks = '0.0.0.0/0';

@@ -61,8 +61,8 @@ ok(wait_until(sub {
 my %expect = (
 	trickle      => [ qr/timed out/i, 3.0, 'delivered' ],
 	slow_headers => [ qr/timed out/i, 3.0, 'pending' ],
-	huge         => [ qr/maximum file size exceeded|too large/i, 3.0, 'delivered' ],
-	chunked      => [ qr/response body too large, transfer cut short/, 5.0, 'delivered' ],
+	huge         => [ qr/^response body too large, transfer cut short$/, 3.0, 'delivered' ],
+	chunked      => [ qr/^response body too large, transfer cut short$/, 5.0, 'delivered' ],
 	headers      => [ qr/response headers exceeded 65536 bytes/, 3.0, 'delivered' ],
 );
 for my $name (sort keys %expect)

@@ -89,6 +89,28 @@ my $overlap = 0;
 for my $i (1 .. $#$s) { $overlap++ if $s->[$i][3] - $s->[ $i - 1 ][3] < 0.5; }
 is($overlap, 0, 'endpoint: one request at a time');
 
+# -- endpoint: an ordering set a moment ago holds from the first event.
+# The insert into t_free makes the worker claim (and read the orderings)
+# just before the ordering is set; the receiver answers each request after
+# 100 ms, so one request at a time means arrivals at least that far apart.
+endpoint('late', 'none');
+$recv->behaviour('/late', { status => 204, delay_ms => 100 });
+q1(qq{
+	INSERT INTO t_free VALUES (11, 11);
+	SELECT pg_sleep(0.02);
+	SELECT webhook.set_delivery_policy('late', ordering => 'endpoint');
+	INSERT INTO t_late SELECT g, g FROM generate_series(1, 6) g;
+});
+is(q1("SELECT count(ordering_key) FROM webhook.event ev JOIN webhook.endpoint e ON e.id = ev.endpoint_id WHERE e.name = 'late'"),
+	'6', 'endpoint set late: every event has its key');
+ok(wait_until(sub { delivered('late') == 6 }, 30), 'endpoint set late: everything delivered');
+$s = seen('late');
+is(join(',', map { $_->[1] } @$s), '1,2,3,4,5,6',
+	'endpoint set late: sent once each, in commit order');
+my @gaps = map { sprintf('%.0f', $s->[$_][3] - $s->[ $_ - 1 ][3]) } 1 .. $#$s;
+is(scalar(grep { $_ < 95 } @gaps), 0,
+	'endpoint set late: each request after the previous answer (gaps ' . join(',', @gaps) . ' ms)');
+
 # -- key: FIFO per row; a failed row holds back only its own events
 # (the failed row's retry comes after 3 s, so the other row has time)
 endpoint('bykey', 'key', '{3s,1s,1s}');

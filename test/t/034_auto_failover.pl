@@ -3,8 +3,8 @@
 # shared_preload_libraries.  Events drain from the primary while
 # "pg_autoctl perform failover" switches the roles; the new primary sends
 # the rest, and every event arrives (distinct webhook-ids at the receiver).
-# Skipped when pg_autoctl is not installed (test/deps.sh installs the Debian
-# package postgresql-15-auto-failover).
+# Skipped when pg_autoctl is not installed (test/deps.sh installs Debian's
+# postgresql-MAJOR-auto-failover where it exists for the server's major).
 use strict;
 use warnings;
 use File::Spec;
@@ -15,11 +15,6 @@ use Test::More;
 use Time::HiRes qw(usleep);
 use WebhookTest;
 
-my ($autoctl) = grep { -x $_ }
-  (map { "$_/pg_autoctl" } File::Spec->path), '/usr/lib/postgresql/15/bin/pg_autoctl';
-plan skip_all => 'pg_autoctl is not installed (Debian package postgresql-15-auto-failover)'
-  unless $autoctl;
-
 sub pg_config
 {
 	my ($opt) = @_;
@@ -29,12 +24,25 @@ sub pg_config
 	return $out;
 }
 
-# The nodes run the PostgreSQL webhook is installed in; the monitor needs
-# the one that has the pgautofailover extension (the same one, normally).
+# The nodes run the PostgreSQL webhook is installed in.  The monitor needs
+# one that has the pgautofailover extension: this one, normally, else
+# Debian's server of the same major version.
 my $bindir = pg_config('--bindir');
+my ($major) = pg_config('--version') =~ /^PostgreSQL (\d+)/;
+my ($autoctl) = grep { -x $_ } map { "$_/pg_autoctl" } File::Spec->path, $bindir;
 my $node_pgctl = "$bindir/pg_ctl";
-my $mon_pgctl = -e pg_config('--sharedir') . '/extension/pgautofailover.control'
-  ? $node_pgctl : '/usr/lib/postgresql/15/bin/pg_ctl';
+my $mon_pgctl;
+if (-e pg_config('--sharedir') . '/extension/pgautofailover.control')
+{
+	$mon_pgctl = $node_pgctl;
+}
+elsif (-e "/usr/share/postgresql/$major/extension/pgautofailover.control")
+{
+	$mon_pgctl = "/usr/lib/postgresql/$major/bin/pg_ctl";
+}
+plan skip_all =>
+  "pg_auto_failover is not installed (Debian package postgresql-$major-auto-failover)"
+  unless $autoctl && $mon_pgctl;
 
 # pg_autoctl keeps its own files under the XDG directories; libpq
 # variables set by the test framework must not reach it.
