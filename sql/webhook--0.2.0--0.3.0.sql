@@ -754,10 +754,6 @@ BEGIN
 		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
 			USING ERRCODE = 'undefined_object';
 	END IF;
-	IF since IS NULL THEN
-		RAISE EXCEPTION 'since must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
-	END IF;
 	IF status IS NOT NULL AND status NOT IN ('delivered', 'dead') THEN
 		RAISE EXCEPTION 'invalid replay status "%"', status
 			USING ERRCODE = 'invalid_parameter_value',
