@@ -10,7 +10,7 @@
  */
 
 /*
- * Issue 4 (capture cost): backends keep each capture trigger's endpoint id
+ * Capture cost: backends keep each capture trigger's endpoint id
  * across statements; this trigger tells them to look it up again whenever
  * endpoints change.
  */
@@ -74,7 +74,7 @@ ALTER TABLE webhook.attempt SET (autovacuum_vacuum_scale_factor = 0,
 	autovacuum_vacuum_insert_threshold = 20000);
 
 /*
- * Issue 6: operating it.  Endpoint health (circuit breaker, pause, receiver
+ * Operating it.  Endpoint health (circuit breaker, pause, receiver
  * "webhook-delivery" directives, NOTIFY on state changes), operations
  * (discard, replay by state, send_test, preview) and per-endpoint figures.
  */
@@ -635,7 +635,7 @@ SELECT e.id, e.name, e.url,
 	   e.ordering
 FROM webhook.endpoint e;
 
--- issue 6's functions are for the roles that manage webhooks only
+-- the operations functions are for the roles that manage webhooks only
 REVOKE ALL ON FUNCTION webhook._endpoint_state_notify() FROM PUBLIC;
 REVOKE ALL ON FUNCTION webhook.set_delivery_policy(text, integer, interval, real, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION webhook._release_backlog(integer) FROM PUBLIC;
@@ -661,7 +661,7 @@ DROP FUNCTION webhook.subscribe(regclass, text, text[], text[], text, text[], te
 
 
 /*
- * Issue 5: security and hostile input.
+ * Security and hostile input.
  *
  * Roles.  webhook_admin manages endpoints and deliveries and may read
  * secrets; webhook_user may subscribe tables it owns (or holds TRIGGER on)
