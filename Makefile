@@ -6,27 +6,27 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" webhook.control
 MODULE_big = webhook
 OBJS = \
 	src/webhook.o \
-	src/capture.o \
-	src/outbox.o \
-	src/payload.o \
-	src/endpoint.o \
-	src/worker.o \
-	src/launcher.o \
-	src/http.o \
-	src/sign.o \
-	src/retry.o \
-	src/netguard.o \
-	src/inputcheck.o \
-	src/egress.o \
-	src/transport.o \
-	src/bodyenc.o \
-	src/breaker.o \
-	src/preview.o \
-	src/defer.o \
-	src/ratelimit.o \
-	src/activity.o \
-	src/payload_fn.o \
-	src/order.o
+	src/guc.o \
+	src/launcher/launcher.o \
+	src/capture/capture.o \
+	src/capture/outbox.o \
+	src/capture/payload.o \
+	src/capture/payload_fn.o \
+	src/capture/preview.o \
+	src/delivery/worker.o \
+	src/delivery/breaker.o \
+	src/delivery/defer.o \
+	src/delivery/order.o \
+	src/delivery/ratelimit.o \
+	src/delivery/http.o \
+	src/delivery/transport.o \
+	src/delivery/activity.o \
+	src/delivery/bodyenc.o \
+	src/delivery/endpoint_check.o \
+	src/common/sign.o \
+	src/common/retry.o \
+	src/common/netguard.o \
+	src/common/inputcheck.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 
@@ -38,7 +38,9 @@ PG_CONFIG ?= pg_config
 ifeq ($(strip $(PG_CONFIG)),)
 PG_CONFIG = pg_config
 endif
-PG_CPPFLAGS = -DWEBHOOK_VERSION='"$(EXTVERSION)"'
+PG_CPPFLAGS = -DWEBHOOK_VERSION='"$(EXTVERSION)"' -I$(srcdir)/src \
+	-I$(srcdir)/src/common -I$(srcdir)/src/capture -I$(srcdir)/src/delivery \
+	-I$(srcdir)/src/launcher
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 # CI builds with WERROR=1: every warning fails the build there

@@ -28,16 +28,16 @@ fi
 mkdir -p "$build"
 inc=$("$pg_config" --includedir-server)
 cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-	-Wno-ignored-attributes -Isrc -I"$inc")
+	-Wno-ignored-attributes -Isrc -Isrc/common -I"$inc")
 
 # the sources each target links, beyond its harness
 declare -A srcs=(
-	[url]="src/inputcheck.c"
-	[header]="src/inputcheck.c"
-	[retry_after]="src/retry.c test/fuzz/pgshim.c"
-	[secret]="src/sign.c test/fuzz/pgshim.c"
-	[sign]="src/sign.c test/fuzz/pgshim.c"
-	[cidr]="src/netguard.c"
+	[url]="src/common/inputcheck.c"
+	[header]="src/common/inputcheck.c"
+	[retry_after]="src/common/retry.c test/fuzz/pgshim.c"
+	[secret]="src/common/sign.c test/fuzz/pgshim.c"
+	[sign]="src/common/sign.c test/fuzz/pgshim.c"
+	[cidr]="src/common/netguard.c"
 )
 declare -A libs=([url]="-lcurl" [header]="-lcurl" [secret]="-lcrypto" [sign]="-lcrypto")
 
