@@ -7,13 +7,17 @@ MODULE_big = webhook
 OBJS = \
 	src/webhook.o \
 	src/guc.o \
+	src/launcher/registry.o \
+	src/launcher/wake.o \
 	src/launcher/launcher.o \
+	src/launcher/utility.o \
 	src/capture/capture.o \
 	src/capture/outbox.o \
 	src/capture/payload.o \
 	src/capture/payload_fn.o \
 	src/capture/preview.o \
 	src/delivery/worker.o \
+	src/delivery/spi.o \
 	src/delivery/breaker.o \
 	src/delivery/defer.o \
 	src/delivery/order.o \
@@ -23,6 +27,7 @@ OBJS = \
 	src/delivery/activity.o \
 	src/delivery/bodyenc.o \
 	src/delivery/endpoint_check.o \
+	src/delivery/secret.o \
 	src/common/sign.o \
 	src/common/retry.o \
 	src/common/netguard.o \
@@ -38,9 +43,7 @@ PG_CONFIG ?= pg_config
 ifeq ($(strip $(PG_CONFIG)),)
 PG_CONFIG = pg_config
 endif
-PG_CPPFLAGS = -DWEBHOOK_VERSION='"$(EXTVERSION)"' -I$(srcdir)/src \
-	-I$(srcdir)/src/common -I$(srcdir)/src/capture -I$(srcdir)/src/delivery \
-	-I$(srcdir)/src/launcher
+PG_CPPFLAGS = -DWEBHOOK_VERSION='"$(EXTVERSION)"' -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
 # CI builds with WERROR=1: every warning fails the build there

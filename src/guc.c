@@ -1,27 +1,43 @@
 /*-------------------------------------------------------------------------
  *
- * egress.c
- *	  Settings that govern where the worker's requests may go:
- *	  webhook.allowed_networks, webhook.denied_networks and webhook.proxy.
+ * guc.c
+ *	  The extension's settings: every "webhook.*" configuration parameter.
  *
- * The network lists are parsed and checked when set, by check hooks that
- * refuse a bad list with a clear error (a bad line in postgresql.conf is
+ * _PG_init (webhook.c) defines them while the library is preloaded, which
+ * is the only way it loads; the rest of the tree reads the variables
+ * declared in guc.h.  The settings that govern where the worker's requests
+ * may go (webhook.allowed_networks, webhook.denied_networks and
+ * webhook.proxy) have check hooks: a network list is parsed when it is set,
+ * a bad one refused with a clear error (a bad line in postgresql.conf is
  * reported and the old value kept), and the parsed lists are installed for
- * netguard.c, which the HTTP engine consults on every connection.  Only
- * superusers may set them.
+ * the network guard (common/netguard.c), which the HTTP engine consults on
+ * every connection.  Only superusers may set those three.
  *
  * IDENTIFICATION
- *	  src/egress.c
+ *	  src/guc.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "utils/guc.h"
+#include <limits.h>
 
-#include "inputcheck.h"
-#include "netguard.h"
-#include "webhook.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "common/inputcheck.h"
+#include "common/netguard.h"
+#include "guc.h"
+
+int			wh_max_payload_size = 1024 * 1024;
+char	   *wh_database = NULL;
+int			wh_max_workers = 8;
+int			wh_max_in_flight = 64;
+int			wh_max_in_flight_per_endpoint = 32;
+int			wh_batch_size = 500;
+int			wh_retention = 7 * 24 * 3600;
+int			wh_max_response_size = 1024;
+int			wh_idle_timeout = 10000;
 
 char	   *wh_allowed_networks = NULL;
 char	   *wh_denied_networks = NULL;
@@ -102,9 +118,9 @@ wh_proxy_check(char **newval, void **extra, GucSource source)
 }
 
 /*
- * Define the settings; called from _PG_init while preloading.
+ * Define the egress settings, as part of wh_guc_define().
  */
-void
+static void
 wh_egress_define_gucs(void)
 {
 	DefineCustomStringVariable("webhook.allowed_networks",
@@ -130,4 +146,87 @@ wh_egress_define_gucs(void)
 							   "",
 							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   wh_proxy_check, NULL, NULL);
+}
+
+/*
+ * Define every setting; called from _PG_init while preloading.
+ */
+void
+wh_guc_define(void)
+{
+	DefineCustomIntVariable("webhook.max_payload_size",
+							"Largest event body; a larger row is sent as its key only.",
+							NULL,
+							&wh_max_payload_size,
+							1024 * 1024, 1024, MaxAllocSize / 2,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("webhook.database",
+							   "Only this database's events are delivered; empty means every database.",
+							   NULL,
+							   &wh_database,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_workers",
+							"Most delivery workers (one per database) running at once.",
+							NULL,
+							&wh_max_workers,
+							8, 1, 1024,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_in_flight",
+							"Most requests the worker has in flight at once.",
+							NULL,
+							&wh_max_in_flight,
+							64, 1, 512,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_in_flight_per_endpoint",
+							"Most requests in flight to one endpoint, unless the endpoint sets its own.",
+							NULL,
+							&wh_max_in_flight_per_endpoint,
+							32, 1, 512,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.batch_size",
+							"Most events the worker claims in one transaction.",
+							NULL,
+							&wh_batch_size,
+							500, 1, 10000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.retention",
+							"How long delivered and dead events and their attempts are kept.",
+							NULL,
+							&wh_retention,
+							7 * 24 * 3600, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_response_size",
+							"Bytes of each response body kept in the attempt history.",
+							NULL,
+							&wh_max_response_size,
+							1024, 0, 65536,
+							PGC_SIGHUP, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.idle_timeout",
+							"Longest the worker sleeps without being woken.",
+							NULL,
+							&wh_idle_timeout,
+							10000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	wh_egress_define_gucs();
+
+	MarkGUCPrefixReserved("webhook");
 }

@@ -32,7 +32,7 @@
  * a commit keeps it.  The insert runs as the outbox's owner, so users who
  * can write their tables need no privilege on the outbox and cannot forge
  * events in it.  Events are buffered and written in batches by outbox.c; at
- * commit the worker is woken (see webhook.c).
+ * commit the worker is woken (see launcher/wake.c).
  *
  * What can be worked out once per trigger (parsed options, the endpoint's
  * id, the row shape, the JSON of the names) is kept in a backend-local hash
@@ -87,9 +87,11 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "payload.h"
-#include "payload_fn.h"
-#include "webhook.h"
+#include "capture/capture.h"
+#include "capture/outbox.h"
+#include "capture/payload.h"
+#include "capture/payload_fn.h"
+#include "guc.h"
 
 typedef struct WhCaptureOptions
 {

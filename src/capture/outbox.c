@@ -62,7 +62,8 @@
 #include "utils/syscache.h"
 #include "utils/uuid.h"
 
-#include "webhook.h"
+#include "capture/outbox.h"
+#include "launcher/wake.h"
 
 #define WH_OUTBOX_BATCH		1000
 #define WH_OUTBOX_BYTES		(8 * 1024 * 1024)

@@ -34,11 +34,12 @@
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/typcache.h"
 
-#include "payload.h"
-#include "webhook.h"
+#include "capture/payload.h"
+#include "guc.h"
 
 typedef enum WhJsonKind
 {

@@ -32,7 +32,7 @@
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
-#include "payload_fn.h"
+#include "capture/payload_fn.h"
 
 /*
  * Resolve a payload function's signature and check that it takes rows of

@@ -7,7 +7,7 @@
  * this file builds its body the way the capture trigger does, from the
  * subscription's own trigger (its options and UPDATE OF columns) and the
  * row shapes of payload.c; the SQL function adds the headers and signs it
- * with sign.c's webhook.sign().  Nothing is written to the outbox.
+ * with webhook.sign() (delivery/secret.c).  Nothing is written to the outbox.
  *
  * The envelope follows capture.c's; test 21_ops checks that a preview and
  * a captured event carry the same body.
@@ -27,9 +27,10 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "payload.h"
-#include "payload_fn.h"
-#include "webhook.h"
+#include "capture/capture.h"
+#include "capture/payload.h"
+#include "capture/payload_fn.h"
+#include "guc.h"
 
 typedef struct WhPreviewOptions
 {

@@ -10,7 +10,7 @@
  * PostgreSQL side or ereports; the fuzz harnesses call these directly.
  *
  * IDENTIFICATION
- *	  src/inputcheck.c
+ *	  src/common/inputcheck.c
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +21,7 @@
 
 #include <curl/curl.h>
 
-#include "inputcheck.h"
+#include "common/inputcheck.h"
 
 /*
  * Parse url with libcurl and check its scheme against the NULL-ended list;

@@ -7,7 +7,8 @@
  * Pure C over libcurl's URL parser (no PostgreSQL headers), so that the
  * fuzz harnesses build them outside the server.  Each returns NULL when the
  * text is acceptable, or a static, lower-case reason that never quotes the
- * input (which may carry a credential); endpoint.c turns it into an error.
+ * input (which may carry a credential); delivery/endpoint_check.c turns it
+ * into an error.
  *
  *-------------------------------------------------------------------------
  */

@@ -26,7 +26,7 @@
  * harness for the list parser builds it on its own.
  *
  * IDENTIFICATION
- *	  src/netguard.c
+ *	  src/common/netguard.c
  *
  *-------------------------------------------------------------------------
  */
@@ -37,7 +37,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "netguard.h"
+#include "common/netguard.h"
 
 const WhNetList *wh_net_allowed = NULL;
 const WhNetList *wh_net_denied = NULL;

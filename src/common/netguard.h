@@ -4,11 +4,11 @@
  *	  Which addresses the worker may connect to: the SSRF guard.
  *
  * Pure C (no PostgreSQL headers), so that the fuzz harnesses build it
- * outside the server.  webhook.c parses webhook.allowed_networks and
+ * outside the server.  guc.c parses webhook.allowed_networks and
  * webhook.denied_networks with wh_net_parse_list() in their check hooks and
- * installs the results in wh_net_allowed and wh_net_denied; http.c calls
- * wh_net_permit() from libcurl's open-socket callback, on the address about
- * to be connected to, after DNS.
+ * installs the results in wh_net_allowed and wh_net_denied;
+ * delivery/http.c calls wh_net_permit() from libcurl's open-socket
+ * callback, on the address about to be connected to, after DNS.
  *
  *-------------------------------------------------------------------------
  */

@@ -23,7 +23,7 @@
 
 #include "common/pg_prng.h"
 
-#include "retry.h"
+#include "common/retry.h"
 
 /*
  * The longest delay a Retry-After header can ask for: one year.  Larger

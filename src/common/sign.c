@@ -10,15 +10,17 @@
  * is "whsec_" followed by the base64 encoding of the key bytes, the form
  * the Standard Webhooks libraries expect on the receiving side.
  *
- * The worker signs from inside its delivery loop, so wh_secret_decode() and
- * wh_sign() never ereport and never palloc; wh_sign() frees what OpenSSL
- * allocates on every path.  endpoint.c uses wh_secret_check() and
- * wh_secret_generate() when endpoints are created or changed, and the
- * SQL-callable webhook_sign() lets users and tests compute the signature of
- * any message.
+ * Nothing here calls the server: the worker signs from inside its delivery
+ * loop, so wh_secret_decode() and wh_sign() never ereport and never palloc,
+ * and wh_sign() frees what OpenSSL allocates on every path; the fuzz
+ * harnesses link this file alone.  The SQL-facing side (checking a user's
+ * secret, generating one, webhook.sign()) is delivery/secret.c.
  *
  * Secrets never appear in any message: the reasons wh_secret_decode() gives
  * are fixed strings, and copies of secrets and keys are zeroed after use.
+ *
+ * IDENTIFICATION
+ *	  src/common/sign.c
  *
  *-------------------------------------------------------------------------
  */
@@ -29,16 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "fmgr.h"
-#include "utils/builtins.h"
-#if PG_VERSION_NUM >= 160000
-#include "varatt.h"
-#endif
-
-#include "sign.h"
-
-/* Length of the base64 encoding of n bytes, with padding */
-#define WH_B64_ENC_LEN(n)	((((n) + 2) / 3) * 4)
+#include "common/sign.h"
 
 /* Length of an HMAC-SHA256 value */
 #define WH_MAC_BYTES		32
@@ -56,15 +49,6 @@ StaticAssertDecl(WH_SECRET_GEN_BYTES >= WH_SECRET_MIN_BYTES &&
 static const char wh_b64_alphabet[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-PG_FUNCTION_INFO_V1(webhook_sign);
-
-/* PostgreSQL 18 marks a function that does not return before its type */
-#if PG_VERSION_NUM >= 180000
-pg_noreturn static void wh_secret_report(const char *why);
-#else
-static void wh_secret_report(const char *why) pg_attribute_noreturn();
-#endif
-
 
 /*
  * wh_b64_encode
@@ -72,7 +56,7 @@ static void wh_secret_report(const char *why) pg_attribute_noreturn();
  *
  * dst must hold WH_B64_ENC_LEN(len) + 1 bytes.
  */
-static void
+void
 wh_b64_encode(const unsigned char *src, size_t len, char *dst)
 {
 	size_t		i;
@@ -264,66 +248,6 @@ wh_secret_decode(const char *secret, unsigned char *key, const char **why)
 }
 
 /*
- * wh_secret_report
- *		Raise the error for a malformed secret, given why it is malformed.
- */
-static void
-wh_secret_report(const char *why)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid webhook secret"),
-			 errdetail("The secret is invalid because %s.", why),
-			 errhint("A secret is \"whsec_\" followed by the base64 encoding of 24 to 64 random bytes; omit it to have one generated.")));
-}
-
-/*
- * wh_secret_check
- *		Raise an error unless secret is a well-formed secret.
- *
- * For the SQL functions that accept a user's secret, so that a bad one is
- * refused when it is stored rather than when the first delivery is signed.
- */
-void
-wh_secret_check(const char *secret)
-{
-	unsigned char key[WH_SECRET_MAX_BYTES];
-	const char *why;
-	int			keylen;
-
-	keylen = wh_secret_decode(secret, key, &why);
-	explicit_bzero(key, sizeof(key));
-	if (keylen < 0)
-		wh_secret_report(why);
-}
-
-/*
- * wh_secret_generate
- *		Make a new secret from WH_SECRET_GEN_BYTES strongly random bytes.
- *
- * The result is palloc'd in the current memory context.
- */
-char *
-wh_secret_generate(void)
-{
-	unsigned char raw[WH_SECRET_GEN_BYTES];
-	size_t		prefixlen = strlen(WH_SECRET_PREFIX);
-	char	   *result;
-
-	if (!pg_strong_random(raw, sizeof(raw)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random secret")));
-
-	result = palloc(prefixlen + WH_B64_ENC_LEN(sizeof(raw)) + 1);
-	memcpy(result, WH_SECRET_PREFIX, prefixlen);
-	wh_b64_encode(raw, sizeof(raw), result + prefixlen);
-	explicit_bzero(raw, sizeof(raw));
-
-	return result;
-}
-
-/*
  * wh_sign
  *		Compute the Standard Webhooks "v1" signature of one message.
  *
@@ -389,71 +313,3 @@ done:
 	return ok;
 }
 
-/*
- * webhook_sign
- *		SQL: webhook.sign(secret, msg_id, timestamp, body) returns text.
- *
- * Computes the same "webhook-signature" value the worker sends, so that
- * users can check what their receivers compute and tests can verify
- * deliveries.  The secret is checked first, so that a malformed one gets the
- * same clear error as everywhere else.
- */
-Datum
-webhook_sign(PG_FUNCTION_ARGS)
-{
-	char	   *secret;
-	char	   *msg_id;
-	int64		timestamp;
-	text	   *body;
-	unsigned char key[WH_SECRET_MAX_BYTES];
-	int			keylen;
-	const char *why;
-	char		signature[WH_SIGNATURE_LEN + 1];
-	bool		ok;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) ||
-		PG_ARGISNULL(3))
-		PG_RETURN_NULL();
-
-	secret = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	keylen = wh_secret_decode(secret, key, &why);
-	explicit_bzero(secret, strlen(secret));
-	pfree(secret);
-	if (keylen < 0)
-	{
-		explicit_bzero(key, sizeof(key));
-		wh_secret_report(why);
-	}
-
-	msg_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (msg_id[0] == '\0')
-	{
-		explicit_bzero(key, sizeof(key));
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid message id"),
-				 errdetail("The message id is empty.")));
-	}
-	if (strchr(msg_id, '.') != NULL)
-	{
-		explicit_bzero(key, sizeof(key));
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid message id"),
-				 errdetail("The message id contains \".\", which separates the parts of the signed content.")));
-	}
-
-	timestamp = PG_GETARG_INT64(2);
-	body = PG_GETARG_TEXT_PP(3);
-
-	ok = wh_sign(key, keylen, msg_id, timestamp,
-				 VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), signature);
-	explicit_bzero(key, sizeof(key));
-	pfree(msg_id);
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute webhook signature")));
-
-	PG_RETURN_TEXT_P(cstring_to_text(signature));
-}

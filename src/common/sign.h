@@ -9,7 +9,7 @@
  *
  * The decoding and signing routines never ereport and never allocate, so
  * that the delivery loop and the fuzz harnesses can call them freely; the
- * SQL-facing checks that do ereport live beside them.
+ * SQL-facing checks that do ereport are delivery/secret.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,11 +31,11 @@
 extern int	wh_secret_decode(const char *secret, unsigned char *key,
 							 const char **why);
 
-/* ereport(ERROR) unless secret is a valid "whsec_" secret; never prints it */
-extern void wh_secret_check(const char *secret);
+/* Length of the base64 encoding of n bytes, with padding */
+#define WH_B64_ENC_LEN(n)	((((n) + 2) / 3) * 4)
 
-/* A fresh palloc'd "whsec_" secret of WH_SECRET_GEN_BYTES random bytes */
-extern char *wh_secret_generate(void);
+/* Write the padded base64 encoding of src, and a NUL, into dst */
+extern void wh_b64_encode(const unsigned char *src, size_t len, char *dst);
 
 /*
  * Write "v1,<base64 HMAC-SHA256>" for msg_id.timestamp.body into out, which

@@ -26,7 +26,7 @@
 #include "utils/wait_event.h"
 #endif
 
-#include "activity.h"
+#include "delivery/activity.h"
 
 /*
  * Called once when the worker starts, after its own settings.

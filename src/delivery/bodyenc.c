@@ -13,7 +13,7 @@
  * any other failure, so it is kept and can be fixed and replayed.
  *
  * IDENTIFICATION
- *	  src/bodyenc.c
+ *	  src/delivery/bodyenc.c
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +21,7 @@
 
 #include "mb/pg_wchar.h"
 
-#include "bodyenc.h"
+#include "delivery/bodyenc.h"
 
 void
 wh_body_to_utf8(char **body, size_t *len, char **error)

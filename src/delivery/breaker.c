@@ -50,9 +50,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "breaker.h"
-#include "defer.h"
-#include "webhook.h"
+#include "delivery/breaker.h"
+#include "delivery/defer.h"
+#include "delivery/spi.h"
 
 /*
  * Events held back while a probe is in flight (or due) wait one schedule

@@ -22,8 +22,8 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 
-#include "defer.h"
-#include "webhook.h"
+#include "delivery/defer.h"
+#include "delivery/spi.h"
 
 static Datum *wh_defer_ids = NULL;
 static Datum *wh_defer_until = NULL;

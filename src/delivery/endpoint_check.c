@@ -18,9 +18,10 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "inputcheck.h"
-#include "sign.h"
-#include "webhook.h"
+#include "common/inputcheck.h"
+#include "common/sign.h"
+#include "delivery/endpoint_check.h"
+#include "delivery/secret.h"
 
 #define WH_MAX_HEADERS		64
 

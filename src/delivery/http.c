@@ -38,7 +38,7 @@
  * as resolved, may be connected to at all (the SSRF guard).
  *
  * IDENTIFICATION
- *	  src/http.c
+ *	  src/delivery/http.c
  *
  *-------------------------------------------------------------------------
  */
@@ -55,8 +55,8 @@
 
 #include "utils/timestamp.h"
 
-#include "http.h"
-#include "netguard.h"
+#include "common/netguard.h"
+#include "delivery/http.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
 #error "libcurl 7.85.0 or later is required"

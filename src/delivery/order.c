@@ -34,9 +34,9 @@
 #include "utils/array.h"
 #include "utils/memutils.h"
 
-#include "defer.h"
-#include "order.h"
-#include "webhook.h"
+#include "delivery/defer.h"
+#include "delivery/order.h"
+#include "delivery/spi.h"
 
 /* Fallback wait of an event whose head is due or in flight */
 #define WH_ORDER_HOLD_MS		1000L

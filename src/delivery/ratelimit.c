@@ -29,9 +29,9 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
-#include "defer.h"
-#include "ratelimit.h"
-#include "webhook.h"
+#include "delivery/defer.h"
+#include "delivery/ratelimit.h"
+#include "delivery/spi.h"
 
 /* A bucket holds this many seconds of tokens (at least one) */
 #define WH_RATE_BURST_S		0.05

@@ -11,7 +11,7 @@
  * the worker (re)loads it, so the setting cannot go unnoticed.
  *
  * IDENTIFICATION
- *	  src/transport.c
+ *	  src/delivery/transport.c
  *
  *-------------------------------------------------------------------------
  */
@@ -19,8 +19,8 @@
 
 #include "executor/spi.h"
 
-#include "transport.h"
-#include "webhook.h"
+#include "delivery/transport.h"
+#include "guc.h"
 
 void
 wh_transport_fetch(WhTransport *t, HeapTuple tup, TupleDesc desc, int first)

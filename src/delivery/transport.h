@@ -11,7 +11,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 
-#include "http.h"
+#include "delivery/http.h"
 
 typedef struct WhTransport
 {

@@ -3,7 +3,7 @@
  * worker.c
  *	  The delivery worker: claim due events, send them, record what happened.
  *
- * One worker serves one database, the one the launcher (launcher.c) passes
+ * One worker serves one database, the one the launcher (launcher/launcher.c) passes
  * as its argument; it exits when the extension is not there.  Its loop:
  *
  *	1. Claim: in a short transaction, select due pending events with
@@ -79,17 +79,26 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "activity.h"
-#include "bodyenc.h"
-#include "breaker.h"
-#include "defer.h"
-#include "http.h"
-#include "order.h"
-#include "ratelimit.h"
-#include "retry.h"
-#include "sign.h"
-#include "transport.h"
-#include "webhook.h"
+#include "capture/payload.h"
+#include "common/retry.h"
+#include "common/sign.h"
+#include "delivery/activity.h"
+#include "delivery/bodyenc.h"
+#include "delivery/breaker.h"
+#include "delivery/defer.h"
+#include "delivery/endpoint_check.h"
+#include "delivery/http.h"
+#include "delivery/order.h"
+#include "delivery/ratelimit.h"
+#include "delivery/spi.h"
+#include "delivery/transport.h"
+#include "delivery/worker.h"
+#include "guc.h"
+#include "launcher/registry.h"
+
+#ifndef WEBHOOK_VERSION
+#define WEBHOOK_VERSION "unknown"
+#endif
 
 /* Upper bound on a Retry-After the worker honours */
 #define WH_MAX_RETRY_AFTER_MS	(3600 * 1000L)
@@ -197,120 +206,6 @@ static TimestampTz wh_next_retention_at = 0;
 static bool wh_has_extension = false;
 static bool wh_old_extension = false;	/* installed, but an older version */
 static bool wh_old_extension_logged = false;
-
-/*
- * Begin and end the worker's short transactions, the way worker_spi does.
- */
-static MemoryContext wh_xact_caller_cxt;
-
-static void
-wh_xact_begin(const char *activity)
-{
-	wh_xact_caller_cxt = CurrentMemoryContext;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
-static void
-wh_xact_end(void)
-{
-	PopActiveSnapshot();
-	SPI_finish();
-	CommitTransactionCommand();
-	/* back to the loop's context, not TopMemoryContext */
-	MemoryContextSwitchTo(wh_xact_caller_cxt);
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-/*
- * Prepare a statement of the worker's and keep it for the worker's life.
- * Shared by the worker's modules (breaker.c, order.c, ratelimit.c,
- * defer.c).
- */
-SPIPlanPtr
-wh_prepare(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
-
-/*
- * Execute one of the worker's prepared statements; an unexpected result is
- * an error naming what was being done.
- */
-static void
-wh_run(SPIPlanPtr plan, Datum *args, bool read_only, long count,
-	   int expected, const char *what)
-{
-	int			rc = SPI_execute_plan(plan, args, NULL, read_only, count);
-
-	if (rc != expected)
-		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(rc));
-}
-
-/* An int8[] or int4[] array of n elements */
-static Datum
-wh_int8_array(Datum *elems, int n)
-{
-	return PointerGetDatum(construct_array(elems, n, INT8OID, 8,
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-static Datum
-wh_int4_array(Datum *elems, int n)
-{
-	return PointerGetDatum(construct_array(elems, n, INT4OID, 4, true,
-										   TYPALIGN_INT));
-}
-
-/*
- * Report an error caught in the loop, abort whatever transaction was open
- * and carry on, as autovacuum does for a table that fails.
- */
-static void
-wh_recover_from_error(MemoryContext cxt)
-{
-	HOLD_INTERRUPTS();
-	MemoryContextSwitchTo(cxt);
-	EmitErrorReport();
-	AbortOutOfAnyTransaction();
-	FlushErrorState();
-	pgstat_report_activity(STATE_IDLE, NULL);
-	RESUME_INTERRUPTS();
-}
-
-/*
- * Run fn, reporting and surviving any error it raises; returns false when
- * it failed.
- */
-static bool
-wh_guarded(void (*fn) (void))
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
-
-	PG_TRY();
-	{
-		fn();
-	}
-	PG_CATCH();
-	{
-		wh_recover_from_error(cxt);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
 
 static WhEndpoint *
 wh_endpoint_get(int32 id)

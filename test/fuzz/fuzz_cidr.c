@@ -1,6 +1,6 @@
 /*
  * fuzz_cidr.c: libFuzzer harness for the network list parser and the
- * address policy (src/netguard.c).  A parsed list holds valid prefixes; the
+ * address policy (src/common/netguard.c).  A parsed list holds valid prefixes; the
  * policy answers for any address, always refuses a denied one, and always
  * refuses loopback and the metadata address unless allowed.
  */
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "netguard.h"
+#include "common/netguard.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_header.c: libFuzzer harness for header name and value checks
- * (src/inputcheck.c).  The input is split at its first NUL byte into a
+ * (src/common/inputcheck.c).  The input is split at its first NUL byte into a
  * name and a value; whenever both are accepted, the header line the worker
  * would build from them must hold exactly one line with one colon before
  * the value: no header can be smuggled in.
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "inputcheck.h"
+#include "common/inputcheck.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 /*
  * fuzz_retry_after.c: libFuzzer harness for the Retry-After parser
- * (src/retry.c), as fed by a hostile receiver.  The answer is -1 or a
+ * (src/common/retry.c), as fed by a hostile receiver.  The answer is -1 or a
  * delay; a delay from delay-seconds never exceeds what the digits say.
  */
 #include "postgres.h"
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "retry.h"
+#include "common/retry.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_secret.c: libFuzzer harness for secret decoding (src/sign.c).  A
+ * fuzz_secret.c: libFuzzer harness for secret decoding (src/common/sign.c).  A
  * decoded secret has 24 to 64 bytes, and only a "whsec_" secret decodes;
  * a refusal always comes with a reason.
  */
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "sign.h"
+#include "common/sign.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_sign.c: libFuzzer harness for signature formatting (src/sign.c).
+ * fuzz_sign.c: libFuzzer harness for signature formatting (src/common/sign.c).
  * The input gives a key length, a message id and a body; the signature is
  * always "v1," and 44 base64 characters, NUL-ended, and is the same when
  * computed twice.
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "sign.h"
+#include "common/sign.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_url.c: libFuzzer harness for the endpoint URL, proxy URL and PEM
- * checks (src/inputcheck.c).  Any input must give an answer without a
+ * checks (src/common/inputcheck.c).  Any input must give an answer without a
  * crash; an accepted URL must be free of the characters that could break a
  * request line.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "inputcheck.h"
+#include "common/inputcheck.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

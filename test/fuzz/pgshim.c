@@ -2,7 +2,7 @@
  *
  * pgshim.c
  *	  Just enough of the PostgreSQL server for the fuzz harnesses to link
- *	  src/sign.c and src/retry.c outside it.
+ *	  src/common/sign.c and src/common/retry.c outside it.
  *
  * The functions under test (secret decoding, signing, Retry-After parsing)
  * never ereport or allocate; the server symbols below are referenced only

@@ -28,7 +28,7 @@ fi
 mkdir -p "$build"
 inc=$("$pg_config" --includedir-server)
 cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-	-Wno-ignored-attributes -Isrc -Isrc/common -I"$inc")
+	-Wno-ignored-attributes -Isrc -I"$inc")
 
 # the sources each target links, beyond its harness
 declare -A srcs=(
