@@ -17,6 +17,11 @@ OBJS = \
 	src/capture/payload_fn.o \
 	src/capture/preview.o \
 	src/delivery/worker.o \
+	src/delivery/claim.o \
+	src/delivery/send.o \
+	src/delivery/record.o \
+	src/delivery/retention.o \
+	src/delivery/endpoints.o \
 	src/delivery/spi.o \
 	src/delivery/breaker.o \
 	src/delivery/defer.o \

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * endpoint.c
+ * endpoint_check.c
  *	  Checks on what users register as an endpoint: its URL, its signing
  *	  secret and its extra request headers.
  *
@@ -9,7 +9,12 @@
  * malformed secret or a header that could inject another header is refused
  * with a clear error and nothing is half-made.  URLs are parsed with
  * libcurl's own parser, so what is accepted here is what the worker will
- * request.  No message ever includes a secret.
+ * request.  No message ever includes a secret.  The worker makes the same
+ * URL check each time it loads an endpoint (endpoints.c), since a row can be
+ * changed by hand.
+ *
+ * IDENTIFICATION
+ *	  src/delivery/endpoint_check.c
  *
  *-------------------------------------------------------------------------
  */

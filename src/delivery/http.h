@@ -14,6 +14,8 @@
 #ifndef WEBHOOK_HTTP_H
 #define WEBHOOK_HTTP_H
 
+#include "utils/timestamp.h"
+
 typedef struct WhHttpRequest
 {
 	void	   *arg;			/* caller's key, handed back in the result */

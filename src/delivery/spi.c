@@ -119,18 +119,18 @@ wh_recover_from_error(MemoryContext cxt)
 }
 
 /*
- * Run fn, reporting and surviving any error it raises; returns false when
- * it failed.
+ * Run one step of the worker, fn(w), reporting and surviving any error it
+ * raises; returns false when it failed.
  */
 bool
-wh_guarded(void (*fn) (void))
+wh_guarded(void (*fn) (struct WhWorker *w), struct WhWorker *w)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile bool ok = true;
 
 	PG_TRY();
 	{
-		fn();
+		fn(w);
 	}
 	PG_CATCH();
 	{

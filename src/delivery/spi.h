@@ -25,7 +25,8 @@ extern void wh_run(SPIPlanPtr plan, Datum *args, bool read_only, long count,
 extern Datum wh_int8_array(Datum *elems, int n);
 extern Datum wh_int4_array(Datum *elems, int n);
 
-/* Run fn, reporting and surviving any error it raises; false if it failed */
-extern bool wh_guarded(void (*fn) (void));
+/* Run fn(w), reporting and surviving any error; false if it failed */
+struct WhWorker;
+extern bool wh_guarded(void (*fn) (struct WhWorker *w), struct WhWorker *w);
 
 #endif							/* WEBHOOK_SPI_H */
