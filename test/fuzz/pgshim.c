@@ -1,15 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * pgshim.c
- *	  Just enough of the PostgreSQL server for the fuzz harnesses to link
- *	  src/common/sign.c and src/common/retry.c outside it.
+ *	  The few symbols of PostgreSQL's support libraries that the fuzz
+ *	  harnesses need to link src/common/sign.c and src/common/retry.c.
  *
- * The functions under test (secret decoding, signing, Retry-After parsing)
- * never ereport or allocate; the server symbols below are referenced only
- * by the SQL-facing functions that sit in the same files.  palloc is real
- * (malloc) so that a path that does allocate still works; the error
- * reporting entry points abort, so that an unexpected ereport shows up as a
- * crash the fuzzer reports.
+ * The files under src/common/ make no server calls, so nothing of the
+ * server is stubbed here: only snprintf (which port.h points at libpgport)
+ * and the pseudo-random generator of libpgcommon, neither of which the
+ * harnesses link; the generator's stand-in returns a fixed value.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,67 +18,12 @@
 #include <stdlib.h>
 
 #include "common/pg_prng.h"
-#include "fmgr.h"
-#include "utils/builtins.h"
 
 /* port.h points these at libpgport, which we do not link */
 #undef fprintf
 #undef vsnprintf
 
 pg_prng_state pg_global_prng_state;
-
-bool
-errstart_cold(int elevel, const char *domain)
-{
-	fprintf(stderr, "pgshim: ereport(%d) reached\n", elevel);
-	abort();
-}
-
-void
-errfinish(const char *filename, int lineno, const char *funcname)
-{
-	abort();
-}
-
-int
-errcode(int sqlerrcode)
-{
-	abort();
-}
-
-int
-errmsg(const char *fmt,...)
-{
-	abort();
-}
-
-int
-errdetail(const char *fmt,...)
-{
-	abort();
-}
-
-int
-errhint(const char *fmt,...)
-{
-	abort();
-}
-
-void *
-palloc(Size size)
-{
-	void	   *p = malloc(size ? size : 1);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-void
-pfree(void *pointer)
-{
-	free(pointer);
-}
 
 int
 pg_snprintf(char *str, size_t count, const char *fmt,...)
@@ -94,32 +37,8 @@ pg_snprintf(char *str, size_t count, const char *fmt,...)
 	return n;
 }
 
-bool
-pg_strong_random(void *buf, size_t len)
-{
-	abort();
-}
-
 double
 pg_prng_double(pg_prng_state *state)
 {
 	return 0.5;
-}
-
-text *
-cstring_to_text(const char *s)
-{
-	abort();
-}
-
-char *
-text_to_cstring(const text *t)
-{
-	abort();
-}
-
-struct varlena *
-pg_detoast_datum_packed(struct varlena *datum)
-{
-	abort();
 }
