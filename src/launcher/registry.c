@@ -16,9 +16,11 @@
  * own database and sets that latch.  Setting a latch whose owner just
  * exited is harmless (latches live in PGPROC, which stays).
  *
- * Everything here is safe to call from a transaction callback, and calls
- * nothing else of the extension: the launcher, the utility hook, the
- * capture and the worker all build on it.
+ * What backends call at commit (wh_wake_worker, wh_signal_worker,
+ * wh_launcher_request, wh_set_hold) only takes a spinlock and sets a
+ * latch, so it is safe in a transaction callback.  Nothing here calls any
+ * other part of the extension: the launcher, the utility hook, the wake-up
+ * at commit and the worker all build on it.
  *
  * IDENTIFICATION
  *	  src/launcher/registry.c
