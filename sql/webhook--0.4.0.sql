@@ -1779,6 +1779,29 @@ CREATE EVENT TRIGGER webhook_refuse_drop_excluded ON sql_drop
 	EXECUTE FUNCTION webhook._refuse_drop_excluded();
 
 /* ---------------------------------------------------------------------
+ * Where events are sent from
+ * --------------------------------------------------------------------- */
+
+/*
+ * Installing into a database that "webhook.database" leaves out is allowed
+ * (events are kept), but nothing is sent from it: say so at once, as a
+ * warning, since extension scripts run with client_min_messages at warning.
+ */
+DO $$
+DECLARE
+	only_db text := pg_catalog.current_setting('webhook.database', true);
+BEGIN
+	IF only_db IS NOT NULL AND only_db OPERATOR(pg_catalog.<>) ''
+		AND only_db OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
+		RAISE WARNING 'webhook events of database "%" are not sent',
+			pg_catalog.current_database()
+			USING DETAIL = pg_catalog.format('"webhook.database" is "%s", so only that database has a delivery worker.', only_db),
+			HINT = 'Set "webhook.database" to an empty string to send from every database, and restart the server.';
+	END IF;
+END
+$$;
+
+/* ---------------------------------------------------------------------
  * Roles and privileges
  * --------------------------------------------------------------------- */
 
@@ -1844,22 +1867,3 @@ GRANT EXECUTE ON FUNCTION
 	webhook._depend_on_function(regclass, name, regprocedure),
 	webhook._trigger_args(bytea, smallint)
 	TO webhook_user;
-
-/*
- * Installing into a database that "webhook.database" leaves out is allowed
- * (events are kept), but nothing is sent from it: say so at once, as a
- * warning, since extension scripts run with client_min_messages at warning.
- */
-DO $$
-DECLARE
-	only_db text := pg_catalog.current_setting('webhook.database', true);
-BEGIN
-	IF only_db IS NOT NULL AND only_db OPERATOR(pg_catalog.<>) ''
-		AND only_db OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
-		RAISE WARNING 'webhook events of database "%" are not sent',
-			pg_catalog.current_database()
-			USING DETAIL = pg_catalog.format('"webhook.database" is "%s", so only that database has a delivery worker.', only_db),
-			HINT = 'Set "webhook.database" to an empty string to send from every database, and restart the server.';
-	END IF;
-END
-$$;
