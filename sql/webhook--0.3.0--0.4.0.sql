@@ -6,7 +6,8 @@
 /*
  * Brings an installed 0.3.0 to what webhook--0.4.0.sql installs: the
  * functions that manage endpoints look an endpoint up, and check an
- * endpoint's transport options, through one helper each.  Only what
+ * endpoint's transport options, through one helper each; and an endpoint
+ * may take its events in batches.  Only what
  * differs is restated here; webhook--0.4.0.sql is where the schema reads
  * whole.
  */
@@ -493,6 +494,241 @@ BEGIN
 	RETURN new_id;
 END
 $$;
+
+/* ---------------------------------------------------------------------
+ * Batching
+ * --------------------------------------------------------------------- */
+
+/*
+ * An endpoint may take its events in batches: batch_max_events (NULL: one
+ * event a request) and batch_max_bytes, set through create_endpoint() and
+ * alter_endpoint(), which gain the two arguments, and shown by the
+ * endpoints view.
+ */
+ALTER TABLE webhook.endpoint
+	ADD COLUMN batch_max_events integer
+		CHECK (batch_max_events BETWEEN 1 AND 1000),
+	ADD COLUMN batch_max_bytes integer NOT NULL DEFAULT 1048576
+		CHECK (batch_max_bytes BETWEEN 1024 AND 67108864);
+
+/*
+ * An endpoint's batch settings as create_endpoint() and alter_endpoint()
+ * take them: batch_max_events from 1 to 1000 (0 turns batching off),
+ * batch_max_bytes from 1 kB to 64 MB.
+ */
+CREATE FUNCTION webhook._check_batching(batch_max_events integer,
+										batch_max_bytes integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF batch_max_events IS NOT NULL
+		AND (batch_max_events < 0 OR batch_max_events > 1000) THEN
+		RAISE EXCEPTION 'invalid batch_max_events %', batch_max_events
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A batch holds 1 to 1000 events.',
+				  HINT = 'Pass 0 to send events one by one.';
+	END IF;
+	IF batch_max_bytes IS NOT NULL
+		AND (batch_max_bytes < 1024 OR batch_max_bytes > 67108864) THEN
+		RAISE EXCEPTION 'invalid batch_max_bytes %', batch_max_bytes
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A batch''s body may be 1024 bytes to 64 MB.';
+	END IF;
+END
+$$;
+
+DROP FUNCTION webhook.create_endpoint(text, text, text, jsonb, interval,
+	interval[], integer, text, text, text, boolean, text);
+DROP FUNCTION webhook.alter_endpoint(text, text, jsonb, interval, interval[],
+	integer, text, text, text, text, boolean, text);
+
+CREATE FUNCTION webhook.create_endpoint(
+	name text,
+	url text,
+	secret text DEFAULT NULL,
+	headers jsonb DEFAULT '{}',
+	timeout interval DEFAULT '15s',
+	retry_schedule interval[] DEFAULT '{5s,5min,30min,2h,5h,10h,14h,20h,24h}',
+	max_in_flight integer DEFAULT NULL,
+	ca_bundle text DEFAULT NULL,
+	client_cert text DEFAULT NULL,
+	client_key text DEFAULT NULL,
+	tls_insecure boolean DEFAULT false,
+	proxy text DEFAULT NULL,
+	batch_max_events integer DEFAULT NULL,
+	batch_max_bytes integer DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	new_id integer;
+BEGIN
+	PERFORM webhook._check_endpoint_name(name);
+	IF url IS NULL THEN
+		RAISE EXCEPTION 'endpoint URL must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF secret IS NULL THEN
+		secret := webhook.generate_secret();
+	END IF;
+	PERFORM webhook._check_endpoint(url, secret, coalesce(headers, '{}'));
+	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
+	PERFORM webhook._check_transport_settings(ca_bundle, client_cert,
+											  client_key, proxy);
+	PERFORM webhook._check_batching(batch_max_events, batch_max_bytes);
+	IF EXISTS (SELECT FROM webhook.endpoint e WHERE e.name = create_endpoint.name) THEN
+		RAISE EXCEPTION 'endpoint "%" already exists', name
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF coalesce(tls_insecure, false) THEN
+		RAISE WARNING 'TLS verification is off for endpoint "%"', name
+			USING DETAIL = 'Its receiver''s certificate and host name are not checked, so anyone on the path can read and change its requests.';
+	END IF;
+	INSERT INTO webhook.endpoint AS e (name, url, secret, headers, timeout,
+									   retry_schedule, max_in_flight,
+									   ca_bundle, client_cert, client_key,
+									   tls_insecure, proxy, batch_max_events,
+									   batch_max_bytes)
+	VALUES (create_endpoint.name, create_endpoint.url, create_endpoint.secret,
+			coalesce(create_endpoint.headers, '{}'),
+			coalesce(create_endpoint.timeout, '15s'),
+			coalesce(create_endpoint.retry_schedule,
+					 '{5s,5min,30min,2h,5h,10h,14h,20h,24h}'),
+			create_endpoint.max_in_flight,
+			create_endpoint.ca_bundle, create_endpoint.client_cert,
+			create_endpoint.client_key,
+			coalesce(create_endpoint.tls_insecure, false),
+			create_endpoint.proxy,
+			nullif(create_endpoint.batch_max_events, 0),
+			coalesce(create_endpoint.batch_max_bytes, 1048576))
+	RETURNING e.id INTO new_id;
+	RETURN new_id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.create_endpoint(text, text, text, jsonb, interval, interval[], integer, text, text, text, boolean, text, integer, integer) IS
+'Register an endpoint: a URL, a signing secret (generated when omitted), delivery settings, TLS and proxy options, and batching';
+
+CREATE FUNCTION webhook.alter_endpoint(
+	name text,
+	url text DEFAULT NULL,
+	headers jsonb DEFAULT NULL,
+	timeout interval DEFAULT NULL,
+	retry_schedule interval[] DEFAULT NULL,
+	max_in_flight integer DEFAULT NULL,
+	new_name text DEFAULT NULL,
+	ca_bundle text DEFAULT NULL,
+	client_cert text DEFAULT NULL,
+	client_key text DEFAULT NULL,
+	tls_insecure boolean DEFAULT NULL,
+	proxy text DEFAULT NULL,
+	batch_max_events integer DEFAULT NULL,
+	batch_max_bytes integer DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	ep := webhook._lookup_endpoint(name, 'name', true);
+	IF new_name IS NOT NULL THEN
+		PERFORM webhook._check_endpoint_name(new_name);
+	END IF;
+	IF new_name IS NOT NULL AND new_name <> ep.name
+		AND EXISTS (SELECT FROM webhook.endpoint e WHERE e.name = new_name) THEN
+		RAISE EXCEPTION 'endpoint "%" already exists', new_name
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF new_name IS NOT NULL AND new_name <> ep.name
+		AND EXISTS (SELECT FROM webhook.subscriptions s
+					WHERE s.endpoint = ep.name) THEN
+		RAISE EXCEPTION 'cannot rename endpoint "%" while tables are subscribed to it', ep.name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Subscriptions name their endpoint; unsubscribe them first.';
+	END IF;
+	-- an empty string clears a transport option
+	ep.ca_bundle := CASE WHEN ca_bundle = '' THEN NULL
+						 ELSE coalesce(ca_bundle, ep.ca_bundle) END;
+	ep.client_cert := CASE WHEN client_cert = '' THEN NULL
+						   ELSE coalesce(client_cert, ep.client_cert) END;
+	ep.client_key := CASE WHEN client_key = '' THEN NULL
+						  ELSE coalesce(client_key, ep.client_key) END;
+	ep.proxy := CASE WHEN proxy = '' THEN NULL
+					 ELSE coalesce(proxy, ep.proxy) END;
+	PERFORM webhook._check_endpoint(coalesce(url, ep.url), ep.secret,
+									coalesce(headers, ep.headers));
+	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
+	PERFORM webhook._check_transport_settings(ep.ca_bundle, ep.client_cert,
+											  ep.client_key, ep.proxy);
+	PERFORM webhook._check_batching(batch_max_events, batch_max_bytes);
+	IF tls_insecure AND NOT ep.tls_insecure THEN
+		RAISE WARNING 'TLS verification is off for endpoint "%"', ep.name
+			USING DETAIL = 'Its receiver''s certificate and host name are not checked, so anyone on the path can read and change its requests.';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		name = coalesce(new_name, e.name),
+		url = coalesce(alter_endpoint.url, e.url),
+		headers = coalesce(alter_endpoint.headers, e.headers),
+		timeout = coalesce(alter_endpoint.timeout, e.timeout),
+		retry_schedule = coalesce(alter_endpoint.retry_schedule, e.retry_schedule),
+		max_in_flight = coalesce(alter_endpoint.max_in_flight, e.max_in_flight),
+		ca_bundle = ep.ca_bundle,
+		client_cert = ep.client_cert,
+		client_key = ep.client_key,
+		tls_insecure = coalesce(alter_endpoint.tls_insecure, e.tls_insecure),
+		proxy = ep.proxy,
+		-- 0 turns batching off
+		batch_max_events = CASE WHEN alter_endpoint.batch_max_events = 0
+								THEN NULL
+								ELSE coalesce(alter_endpoint.batch_max_events,
+											  e.batch_max_events) END,
+		batch_max_bytes = coalesce(alter_endpoint.batch_max_bytes,
+								   e.batch_max_bytes)
+	WHERE e.id = ep.id;
+	PERFORM webhook._wake();
+END
+$$;
+
+COMMENT ON FUNCTION webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer, text, text, text, text, boolean, text, integer, integer) IS
+'Change an endpoint''s settings; arguments left NULL keep their value, an empty string clears a TLS or proxy option, a batch_max_events of 0 turns batching off';
+
+CREATE OR REPLACE VIEW webhook.endpoints AS
+SELECT e.id, e.name, e.url,
+	   ARRAY(SELECT jsonb_object_keys(e.headers)) AS header_names,
+	   e.timeout, e.retry_schedule, e.max_in_flight, e.enabled,
+	   e.disabled_reason, e.disabled_at,
+	   e.previous_secret IS NOT NULL
+		   AND e.previous_secret_expires_at > now() AS rotating,
+	   e.created_at,
+	   e.paused, e.failure_threshold, e.failure_window, e.rate_limit,
+	   e.ordering,
+	   e.tls_insecure,
+	   e.ca_bundle IS NOT NULL AS has_ca_bundle,
+	   e.client_cert IS NOT NULL AS has_client_cert,
+	   e.proxy IS NOT NULL AS has_proxy,
+	   e.batch_max_events, e.batch_max_bytes
+FROM webhook.endpoint e;
+
+REVOKE ALL ON FUNCTION webhook._check_batching(integer, integer),
+	webhook.create_endpoint(text, text, text, jsonb, interval, interval[],
+							integer, text, text, text, boolean, text, integer,
+							integer),
+	webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer,
+						   text, text, text, text, boolean, text, integer,
+						   integer)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook._check_batching(integer, integer),
+	webhook.create_endpoint(text, text, text, jsonb, interval, interval[],
+							integer, text, text, text, boolean, text, integer,
+							integer),
+	webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer,
+						   text, text, text, text, boolean, text, integer,
+						   integer)
+	TO webhook_admin;
 
 /* ---------------------------------------------------------------------
  * Privileges

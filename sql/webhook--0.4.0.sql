@@ -95,7 +95,10 @@ CREATE TYPE webhook.event_state AS ENUM ('pending', 'delivered', 'dead');
  * client certificate and key (PEM text, handed to libcurl in memory, so no
  * server file is ever read), a switch that turns TLS verification off, and
  * a proxy.  secret, previous_secret, client_key and proxy (which may carry
- * credentials) are secrets: no view shows them.
+ * credentials) are secrets: no view shows them.  Batching: an endpoint
+ * with a batch_max_events receives its events as JSON arrays of up to that
+ * many events and batch_max_bytes bytes a request; NULL sends them one by
+ * one.
  */
 CREATE SEQUENCE webhook.endpoint_id_seq AS integer;
 
@@ -129,7 +132,12 @@ CREATE TABLE webhook.endpoint (
 	client_cert text,
 	client_key text,
 	tls_insecure boolean NOT NULL DEFAULT false,
-	proxy text
+	proxy text,
+	-- batching
+	batch_max_events integer
+		CHECK (batch_max_events BETWEEN 1 AND 1000),
+	batch_max_bytes integer NOT NULL DEFAULT 1048576
+		CHECK (batch_max_bytes BETWEEN 1024 AND 67108864)
 );
 
 ALTER SEQUENCE webhook.endpoint_id_seq OWNED BY webhook.endpoint.id;
@@ -540,6 +548,34 @@ BEGIN
 END
 $$;
 
+/*
+ * An endpoint's batch settings as create_endpoint() and alter_endpoint()
+ * take them: batch_max_events from 1 to 1000 (0 turns batching off),
+ * batch_max_bytes from 1 kB to 64 MB.
+ */
+CREATE FUNCTION webhook._check_batching(batch_max_events integer,
+										batch_max_bytes integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF batch_max_events IS NOT NULL
+		AND (batch_max_events < 0 OR batch_max_events > 1000) THEN
+		RAISE EXCEPTION 'invalid batch_max_events %', batch_max_events
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A batch holds 1 to 1000 events.',
+				  HINT = 'Pass 0 to send events one by one.';
+	END IF;
+	IF batch_max_bytes IS NOT NULL
+		AND (batch_max_bytes < 1024 OR batch_max_bytes > 67108864) THEN
+		RAISE EXCEPTION 'invalid batch_max_bytes %', batch_max_bytes
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A batch''s body may be 1024 bytes to 64 MB.';
+	END IF;
+END
+$$;
+
 CREATE FUNCTION webhook.create_endpoint(
 	name text,
 	url text,
@@ -552,7 +588,9 @@ CREATE FUNCTION webhook.create_endpoint(
 	client_cert text DEFAULT NULL,
 	client_key text DEFAULT NULL,
 	tls_insecure boolean DEFAULT false,
-	proxy text DEFAULT NULL)
+	proxy text DEFAULT NULL,
+	batch_max_events integer DEFAULT NULL,
+	batch_max_bytes integer DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -572,6 +610,7 @@ BEGIN
 	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
 	PERFORM webhook._check_transport_settings(ca_bundle, client_cert,
 											  client_key, proxy);
+	PERFORM webhook._check_batching(batch_max_events, batch_max_bytes);
 	IF EXISTS (SELECT FROM webhook.endpoint e WHERE e.name = create_endpoint.name) THEN
 		RAISE EXCEPTION 'endpoint "%" already exists', name
 			USING ERRCODE = 'duplicate_object';
@@ -583,7 +622,8 @@ BEGIN
 	INSERT INTO webhook.endpoint AS e (name, url, secret, headers, timeout,
 									   retry_schedule, max_in_flight,
 									   ca_bundle, client_cert, client_key,
-									   tls_insecure, proxy)
+									   tls_insecure, proxy, batch_max_events,
+									   batch_max_bytes)
 	VALUES (create_endpoint.name, create_endpoint.url, create_endpoint.secret,
 			coalesce(create_endpoint.headers, '{}'),
 			coalesce(create_endpoint.timeout, '15s'),
@@ -593,14 +633,16 @@ BEGIN
 			create_endpoint.ca_bundle, create_endpoint.client_cert,
 			create_endpoint.client_key,
 			coalesce(create_endpoint.tls_insecure, false),
-			create_endpoint.proxy)
+			create_endpoint.proxy,
+			nullif(create_endpoint.batch_max_events, 0),
+			coalesce(create_endpoint.batch_max_bytes, 1048576))
 	RETURNING e.id INTO new_id;
 	RETURN new_id;
 END
 $$;
 
-COMMENT ON FUNCTION webhook.create_endpoint(text, text, text, jsonb, interval, interval[], integer, text, text, text, boolean, text) IS
-'Register an endpoint: a URL, a signing secret (generated when omitted), delivery settings and TLS and proxy options';
+COMMENT ON FUNCTION webhook.create_endpoint(text, text, text, jsonb, interval, interval[], integer, text, text, text, boolean, text, integer, integer) IS
+'Register an endpoint: a URL, a signing secret (generated when omitted), delivery settings, TLS and proxy options, and batching';
 
 CREATE FUNCTION webhook.alter_endpoint(
 	name text,
@@ -614,7 +656,9 @@ CREATE FUNCTION webhook.alter_endpoint(
 	client_cert text DEFAULT NULL,
 	client_key text DEFAULT NULL,
 	tls_insecure boolean DEFAULT NULL,
-	proxy text DEFAULT NULL)
+	proxy text DEFAULT NULL,
+	batch_max_events integer DEFAULT NULL,
+	batch_max_bytes integer DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -652,6 +696,7 @@ BEGIN
 	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
 	PERFORM webhook._check_transport_settings(ep.ca_bundle, ep.client_cert,
 											  ep.client_key, ep.proxy);
+	PERFORM webhook._check_batching(batch_max_events, batch_max_bytes);
 	IF tls_insecure AND NOT ep.tls_insecure THEN
 		RAISE WARNING 'TLS verification is off for endpoint "%"', ep.name
 			USING DETAIL = 'Its receiver''s certificate and host name are not checked, so anyone on the path can read and change its requests.';
@@ -667,14 +712,21 @@ BEGIN
 		client_cert = ep.client_cert,
 		client_key = ep.client_key,
 		tls_insecure = coalesce(alter_endpoint.tls_insecure, e.tls_insecure),
-		proxy = ep.proxy
+		proxy = ep.proxy,
+		-- 0 turns batching off
+		batch_max_events = CASE WHEN alter_endpoint.batch_max_events = 0
+								THEN NULL
+								ELSE coalesce(alter_endpoint.batch_max_events,
+											  e.batch_max_events) END,
+		batch_max_bytes = coalesce(alter_endpoint.batch_max_bytes,
+								   e.batch_max_bytes)
 	WHERE e.id = ep.id;
 	PERFORM webhook._wake();
 END
 $$;
 
-COMMENT ON FUNCTION webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer, text, text, text, text, boolean, text) IS
-'Change an endpoint''s settings; arguments left NULL keep their value, an empty string clears a TLS or proxy option';
+COMMENT ON FUNCTION webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer, text, text, text, text, boolean, text, integer, integer) IS
+'Change an endpoint''s settings; arguments left NULL keep their value, an empty string clears a TLS or proxy option, a batch_max_events of 0 turns batching off';
 
 CREATE FUNCTION webhook.drop_endpoint(name text,
 									  discard_pending boolean DEFAULT false)
@@ -1585,7 +1637,8 @@ SELECT e.id, e.name, e.url,
 	   e.tls_insecure,
 	   e.ca_bundle IS NOT NULL AS has_ca_bundle,
 	   e.client_cert IS NOT NULL AS has_client_cert,
-	   e.proxy IS NOT NULL AS has_proxy
+	   e.proxy IS NOT NULL AS has_proxy,
+	   e.batch_max_events, e.batch_max_bytes
 FROM webhook.endpoint e;
 
 COMMENT ON VIEW webhook.endpoints IS
