@@ -19,6 +19,7 @@ OBJS = \
 	src/delivery/worker.o \
 	src/delivery/claim.o \
 	src/delivery/send.o \
+	src/delivery/batch.o \
 	src/delivery/record.o \
 	src/delivery/retention.o \
 	src/delivery/endpoints.o \

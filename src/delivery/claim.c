@@ -161,7 +161,7 @@ wh_claim(WhWorker *w)
 	hash_seq_init(&seq, w->endpoints);
 	while ((ep = hash_seq_search(&seq)) != NULL)
 		if (ep->valid && ep->error == NULL &&
-			ep->held >= ep->max_in_flight * 2)
+			ep->held >= ep->max_in_flight * 2 * Max(ep->batch_max_events, 1))
 			busy[nbusy++] = Int32GetDatum(ep->id);
 
 	w->claim_skipped_busy = (nbusy > 0);
@@ -231,9 +231,13 @@ wh_claim(WhWorker *w)
 				continue;
 			}
 
-			/* no endpoint takes more than twice its limit in one claim */
+			/*
+			 * No endpoint takes more than twice its limit in one claim (in
+			 * events: its requests times its batch size).
+			 */
 			ep = wh_endpoint_get(w, epid);
-			cap = ep && ep->valid ? 2 * ep->max_in_flight - ep->held :
+			cap = ep && ep->valid ?
+				2 * ep->max_in_flight * Max(ep->batch_max_events, 1) - ep->held :
 				2 * wh_max_in_flight_per_endpoint;
 			for (j = 0; j < npick; j++)
 				already += (pick_ep[j] == epid);
@@ -255,7 +259,7 @@ wh_claim(WhWorker *w)
 		}
 		wh_park(park, npark);
 		npick += wh_order_heads(pick + npick, room - npick,
-								GetCurrentTimestamp());
+								GetCurrentTimestamp(), held, nheld);
 		w->claim_held_back = wh_defer_flush();
 		args[0] = wh_int8_array(pick, npick);
 	}
@@ -276,6 +280,25 @@ wh_claim(WhWorker *w)
 	}
 	wh_run(wh_claim_plan, args, false, 0, SPI_OK_SELECT, "claiming events");
 
+	/*
+	 * A run of an ordered endpoint's events is taken only up to the first
+	 * one this claim could not lock: those behind it wait for it.
+	 */
+	{
+		int64	   *got = palloc(sizeof(int64) * (SPI_processed + 1));
+
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			got[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1,
+												 &isnull));
+		}
+		qsort(got, SPI_processed, sizeof(int64), wh_cmp_int64);
+		wh_order_cut_runs(got, SPI_processed);
+	}
+
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -290,6 +313,12 @@ wh_claim(WhWorker *w)
 
 		ev = palloc0(sizeof(WhEvent));
 		ev->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		if (wh_order_cut(ev->id))
+		{
+			pfree(ev);
+			MemoryContextSwitchTo(old);
+			continue;
+		}
 		ev->endpoint_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 		uuid = DatumGetUUIDP(SPI_getbinval(tup, desc, 3, &isnull));
 		strcpy(ev->msg_id, "msg_");
@@ -327,6 +356,7 @@ wh_claim(WhWorker *w)
 		epids = list_append_unique_int(epids, ev->endpoint_id);
 	}
 	w->claimed_n = SPI_processed;
+	wh_order_runs_done();
 
 	/* Fetch the endpoints of this batch whose row changed, or is new */
 	wh_endpoints_fetch(w, epids);

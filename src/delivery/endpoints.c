@@ -48,6 +48,9 @@ typedef struct WhEndpointRow
 	Datum		schedule;		/* int8[] of milliseconds */
 	int			max_in_flight;
 	WhTransport transport;
+	int			batch_max_events;	/* 0: no batching */
+	int			batch_max_bytes;
+	char		ordering;		/* 'n'one, 'e'ndpoint or 'k'ey */
 } WhEndpointRow;
 
 /*
@@ -81,6 +84,9 @@ wh_endpoint_build(WhWorker *w, WhEndpoint *ep, WhEndpointRow *row)
 	ep->timeout_ms = row->timeout_ms;
 	ep->max_in_flight = row->max_in_flight > 0 ? row->max_in_flight :
 		wh_max_in_flight_per_endpoint;
+	ep->batch_max_events = row->batch_max_events;
+	ep->batch_max_bytes = row->batch_max_bytes;
+	ep->ordering = row->ordering;
 
 	/*
 	 * create_endpoint() and alter_endpoint() refuse a max_in_flight above
@@ -237,7 +243,9 @@ wh_endpoints_fetch(WhWorker *w, List *epids)
 				"             FROM pg_catalog.unnest(e.retry_schedule) s), "
 				"       coalesce(e.max_in_flight, 0), "
 				"       e.ca_bundle, e.client_cert, e.client_key, "
-				"       e.tls_insecure, e.proxy "
+				"       e.tls_insecure, e.proxy, "
+				"       coalesce(e.batch_max_events, 0), e.batch_max_bytes, "
+				"       e.ordering "
 				"FROM webhook.endpoint e "
 				"WHERE e.id OPERATOR(pg_catalog.=) ANY ($1)", 1, types);
 		}
@@ -278,6 +286,13 @@ wh_endpoints_fetch(WhWorker *w, List *epids)
 									  false, -1);
 			row->max_in_flight = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 			wh_transport_fetch(&row->transport, tup, desc, 12);
+			row->batch_max_events = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
+			row->batch_max_bytes = DatumGetInt32(SPI_getbinval(tup, desc, 18, &isnull));
+			{
+				char	   *ord = SPI_getvalue(tup, desc, 19);
+
+				row->ordering = ord ? ord[0] : 'n';
+			}
 			w->claimed_rows = lappend(w->claimed_rows, row);
 			MemoryContextSwitchTo(old);
 		}

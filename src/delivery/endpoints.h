@@ -34,6 +34,9 @@ typedef struct WhEndpoint
 	int			nschedule;
 	int			max_in_flight;
 	WhTransport transport;		/* TLS and proxy options */
+	int			batch_max_events;	/* 0: one event a request */
+	int			batch_max_bytes;
+	char		ordering;		/* 'n'one, 'e'ndpoint or 'k'ey */
 	int			in_flight;		/* requests now in flight */
 	int			held;			/* events held (queued or in flight) */
 } WhEndpoint;

@@ -23,6 +23,15 @@
  * Events that carry no key (captured before the ordering was set, or a
  * send_test) are not ordered.
  *
+ * An endpoint ordered as a whole that takes batches gets a run: with its
+ * head, the claim takes the events that follow it, in id order, up to its
+ * batch_max_events, so that they go as one batch (send.c sends an
+ * endpoint's next batch only once the previous one is answered, and puts
+ * back what is queued behind a batch that failed).  A run is cut at the
+ * first event the claim could not lock.  An endpoint ordered by key needs
+ * nothing more: a claim takes only heads, so a batch holds at most one
+ * event per key.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -42,7 +51,21 @@
 #define WH_ORDER_HOLD_MS		1000L
 
 static int32 *wh_ordered = NULL;	/* ids of ordered endpoints */
+static int32 *wh_ordered_run = NULL;	/* their run length, 0 for none */
 static int	wh_nordered = 0;
+
+/* this claim's runs: their members after the head, and those cut */
+static Datum *wh_run_ids = NULL;
+static int	wh_nrun_ids = 0;
+static int	wh_run_ids_size = 0;
+static Datum *wh_run_starts = NULL; /* index of each run's first member */
+static int	wh_nruns = 0;
+static int	wh_run_starts_size = 0;
+static Datum *wh_cut_ids = NULL;
+static int	wh_ncut = 0;
+static int	wh_cut_size = 0;
+static bool wh_run_sorted = true;
+static Datum *wh_run_sorted_ids = NULL;
 
 /* this claim's candidates */
 static Datum *wh_cand = NULL;
@@ -57,6 +80,27 @@ static int	wh_done_size = 0;
 static SPIPlanPtr wh_ordered_plan = NULL;
 static SPIPlanPtr wh_heads_plan = NULL;
 static SPIPlanPtr wh_next_plan = NULL;
+static SPIPlanPtr wh_run_plan = NULL;
+
+
+
+static int
+wh_cmp_datum_int64(const void *a, const void *b)
+{
+	int64		x = DatumGetInt64(*(const Datum *) a);
+	int64		y = DatumGetInt64(*(const Datum *) b);
+
+	return (x > y) - (x < y);
+}
+
+static int
+wh_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
 
 /* Append to a growable Datum array in TopMemoryContext */
 static void
@@ -86,9 +130,12 @@ wh_order_refresh(void)
 	int			rc;
 
 	wh_ncand = 0;
+	wh_order_runs_done();		/* a failed claim's, if any */
 	if (wh_ordered_plan == NULL)
 		wh_ordered_plan = wh_prepare(
-			"SELECT id FROM webhook.endpoint "
+			"SELECT id, CASE WHEN ordering OPERATOR(pg_catalog.=) 'endpoint' "
+			"  THEN coalesce(batch_max_events, 0) ELSE 0 END "
+			"FROM webhook.endpoint "
 			"WHERE ordering OPERATOR(pg_catalog.<>) 'none'",
 			0, NULL);
 	rc = SPI_execute_plan(wh_ordered_plan, NULL, NULL, true, 0);
@@ -97,8 +144,12 @@ wh_order_refresh(void)
 			 SPI_result_code_string(rc));
 	if (wh_ordered)
 		pfree(wh_ordered);
+	if (wh_ordered_run)
+		pfree(wh_ordered_run);
 	wh_ordered = MemoryContextAlloc(TopMemoryContext,
 									sizeof(int32) * (SPI_processed + 1));
+	wh_ordered_run = MemoryContextAlloc(TopMemoryContext,
+										sizeof(int32) * (SPI_processed + 1));
 	wh_nordered = SPI_processed;
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -107,7 +158,160 @@ wh_order_refresh(void)
 		wh_ordered[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
 													SPI_tuptable->tupdesc,
 													1, &isnull));
+		wh_ordered_run[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc,
+														2, &isnull));
 	}
+}
+
+/* The run length of an ordered endpoint: 0 when it takes no runs */
+static int
+wh_order_run_length(int32 endpoint_id)
+{
+	int			i;
+
+	for (i = 0; i < wh_nordered; i++)
+		if (wh_ordered[i] == endpoint_id)
+			return wh_ordered_run[i];
+	return 0;
+}
+
+/* Is this event a member of one of this claim's runs? */
+static bool
+wh_order_in_run(int64 id)
+{
+	Datum		key = Int64GetDatum(id);
+
+	if (wh_nrun_ids == 0)
+		return false;
+	if (!wh_run_sorted)
+	{
+		if (wh_run_sorted_ids)
+			pfree(wh_run_sorted_ids);
+		wh_run_sorted_ids = MemoryContextAlloc(TopMemoryContext,
+											   sizeof(Datum) * wh_nrun_ids);
+		memcpy(wh_run_sorted_ids, wh_run_ids, sizeof(Datum) * wh_nrun_ids);
+		qsort(wh_run_sorted_ids, wh_nrun_ids, sizeof(Datum),
+			  wh_cmp_datum_int64);
+		wh_run_sorted = true;
+	}
+	return bsearch(&key, wh_run_sorted_ids, wh_nrun_ids, sizeof(Datum),
+				   wh_cmp_datum_int64) != NULL;
+}
+
+/*
+ * Add the events that follow a head to pick, up to its endpoint's run
+ * length and room, stopping at one the worker holds.  Returns how many.
+ */
+static int
+wh_order_run(int64 head, int run, Datum *pick, int room,
+			 const int64 *held, int nheld)
+{
+	Datum		args[2];
+	int			n = 0;
+	uint64		i;
+	int			rc;
+
+	if (run <= 1 || room <= 0)
+		return 0;
+	if (wh_run_plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, INT4OID};
+
+		wh_run_plan = wh_prepare(
+			"SELECT o.id FROM webhook.event h "
+			"JOIN webhook.event o "
+			"  ON o.endpoint_id OPERATOR(pg_catalog.=) h.endpoint_id "
+			" AND o.ordering_key OPERATOR(pg_catalog.=) h.ordering_key "
+			"WHERE h.id OPERATOR(pg_catalog.=) $1 "
+			"  AND o.state OPERATOR(pg_catalog.=) 'pending' "
+			"  AND o.ordering_key IS NOT NULL "
+			"  AND o.id OPERATOR(pg_catalog.>) h.id "
+			"ORDER BY o.id LIMIT $2", 2, types);
+	}
+	args[0] = Int64GetDatum(head);
+	args[1] = Int32GetDatum(Min(run - 1, room));
+	rc = SPI_execute_plan(wh_run_plan, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "looking for ordered events failed: %s",
+			 SPI_result_code_string(rc));
+	wh_order_push(&wh_run_starts, &wh_nruns, &wh_run_starts_size,
+				  Int32GetDatum(wh_nrun_ids));
+	wh_order_push(&wh_run_ids, &wh_nrun_ids, &wh_run_ids_size,
+				  Int64GetDatum(head));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc,
+													 1, &isnull));
+
+		if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
+			break;
+		pick[n++] = Int64GetDatum(id);
+		wh_order_push(&wh_run_ids, &wh_nrun_ids, &wh_run_ids_size,
+					  Int64GetDatum(id));
+	}
+	wh_run_sorted = false;
+	return n;
+}
+
+/*
+ * After the claim's locking read: cut each run at its first member the
+ * claim did not get (claimed, sorted, is what it got).
+ */
+void
+wh_order_cut_runs(const int64 *claimed, int nclaimed)
+{
+	int			r;
+
+	wh_ncut = 0;
+	for (r = 0; r < wh_nruns; r++)
+	{
+		int			start = DatumGetInt32(wh_run_starts[r]);
+		int			end = r + 1 < wh_nruns ?
+			DatumGetInt32(wh_run_starts[r + 1]) : wh_nrun_ids;
+		bool		cut = false;
+		int			i;
+
+		for (i = start; i < end; i++)
+		{
+			int64		id = DatumGetInt64(wh_run_ids[i]);
+
+			if (cut)
+				wh_order_push(&wh_cut_ids, &wh_ncut, &wh_cut_size,
+							  wh_run_ids[i]);
+			else if (!bsearch(&id, claimed, nclaimed, sizeof(int64),
+							  wh_cmp_int64))
+				cut = true;
+		}
+	}
+	if (wh_ncut > 1)
+		qsort(wh_cut_ids, wh_ncut, sizeof(Datum), wh_cmp_datum_int64);
+}
+
+/* Was this claimed event cut from its run?  Then the claim drops it. */
+bool
+wh_order_cut(int64 event_id)
+{
+	Datum		key = Int64GetDatum(event_id);
+
+	return wh_ncut > 0 &&
+		bsearch(&key, wh_cut_ids, wh_ncut, sizeof(Datum),
+				wh_cmp_datum_int64) != NULL;
+}
+
+/* The claim is over: forget its runs */
+void
+wh_order_runs_done(void)
+{
+	wh_nruns = 0;
+	wh_nrun_ids = 0;
+	wh_ncut = 0;
+	wh_run_sorted = true;
+	if (wh_run_sorted_ids)
+		pfree(wh_run_sorted_ids);
+	wh_run_sorted_ids = NULL;
 }
 
 /*
@@ -133,11 +337,13 @@ wh_order_hold(int32 endpoint_id, int64 event_id)
 
 /*
  * Of the held candidates, put the heads of their keys into pick (up to
- * room) and hold the others back until their head's next attempt.
- * Returns how many were picked.
+ * room), with the runs that follow them for endpoints that take them, and
+ * hold the others back until their head's next attempt.  held (sorted)
+ * are the events the worker holds.  Returns how many were picked.
  */
 int
-wh_order_heads(Datum *pick, int room, TimestampTz now)
+wh_order_heads(Datum *pick, int room, TimestampTz now,
+			   const int64 *held, int nheld)
 {
 	Datum		args[1];
 	int			npick = 0;
@@ -151,7 +357,7 @@ wh_order_heads(Datum *pick, int room, TimestampTz now)
 		Oid			types[1] = {INT8ARRAYOID};
 
 		wh_heads_plan = wh_prepare(
-			"SELECT ev.id, h.id IS NULL, h.next_attempt_at "
+			"SELECT ev.id, h.id IS NULL, h.next_attempt_at, ev.endpoint_id "
 			"FROM pg_catalog.unnest($1) AS c(id) "
 			"JOIN webhook.event ev ON ev.id OPERATOR(pg_catalog.=) c.id "
 			"LEFT JOIN LATERAL ("
@@ -184,9 +390,21 @@ wh_order_heads(Datum *pick, int room, TimestampTz now)
 
 		if (head && npick < room)
 		{
+			int			run = wh_order_run_length(
+				DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull)));
+			SPITupleTable *heads = SPI_tuptable;
+			uint64		nheads = SPI_processed;
+
 			pick[npick++] = Int64GetDatum(id);
+			npick += wh_order_run(id, run, pick + npick, room - npick,
+								  held, nheld);
+			/* the run's query replaced the heads' result: put it back */
+			SPI_tuptable = heads;
+			SPI_processed = nheads;
 			continue;
 		}
+		if (wh_order_in_run(id))
+			continue;			/* taken with its head */
 		if (head)
 			continue;			/* no room: the next claim takes it */
 		/* behind its head: wait for it (it sorts first at equal times) */

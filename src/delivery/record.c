@@ -225,6 +225,14 @@ wh_record(WhWorker *w)
 		{
 			delay = wh_retry_delay_ms(ep->schedule_ms, ep->nschedule,
 									  ev->attempts + 1 - ev->retry_from, 0.2);
+			/* a batch's members that retry, retry together */
+			if (delay >= 0 && o->batch_delay)
+			{
+				if (*o->batch_delay < 0)
+					*o->batch_delay = delay;
+				else
+					delay = *o->batch_delay;
+			}
 			if (delay < 0)
 				st = "dead";
 			else if (o->retry_after && (o->status == 429 || o->status == 503))

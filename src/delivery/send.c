@@ -10,7 +10,9 @@
  * and the rate limits allow; an event that cannot be sent (its endpoint
  * unusable, its body refused) becomes a failed outcome at once.
  * wh_collect() takes the finished requests back from curl and turns each
- * into an outcome for record.c.
+ * into an outcome for record.c.  An endpoint that takes batches gets its
+ * queued events as batches (batch.c), one request each, whose answer
+ * becomes every member's outcome.
  *
  * IDENTIFICATION
  *	  src/delivery/send.c
@@ -21,6 +23,7 @@
 
 #include <time.h>
 
+#include "delivery/batch.h"
 #include "delivery/breaker.h"
 #include "delivery/endpoints.h"
 #include "delivery/http.h"
@@ -30,14 +33,19 @@
 #include "guc.h"
 
 /*
- * Sign and start one request.  Errors (from curl, say) are caught and
- * recorded as this event's failed attempt.
+ * Sign and start one request: an event's, or a batch's under its first
+ * member (ev->batch).  Errors (from curl, say) are caught and recorded as
+ * the failed attempt of the event, or of every member of the batch.
  */
 static void
 wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
+	WhBatch    *batch = ev->batch;
+	const char *msg_id = batch ? batch->id : ev->msg_id;
+	const char *body = batch ? batch->body : ev->body;
+	size_t		body_len = batch ? batch->body_len : ev->body_len;
 
 	PG_TRY();
 	{
@@ -53,8 +61,7 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 			ereport(ERROR,
 					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 					 errmsg("%s", ev->body_error)));
-		if (!wh_sign(ep->key, ep->keylen, ev->msg_id, ts, ev->body,
-					 ev->body_len, sig))
+		if (!wh_sign(ep->key, ep->keylen, msg_id, ts, body, body_len, sig))
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not sign event")));
@@ -62,11 +69,11 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 		headers = palloc(sizeof(char *) * (ep->nheaders + 6));
 		headers[n++] = "Content-Type: application/json";
 		headers[n++] = "User-Agent: webhook/" WEBHOOK_VERSION;
-		headers[n++] = psprintf("webhook-id: %s", ev->msg_id);
+		headers[n++] = psprintf("webhook-id: %s", msg_id);
 		headers[n++] = psprintf("webhook-timestamp: " INT64_FORMAT, ts);
 		if (ep->prevkeylen > 0 && ep->prev_expires > now &&
-			wh_sign(ep->prevkey, ep->prevkeylen, ev->msg_id, ts, ev->body,
-					ev->body_len, sig2))
+			wh_sign(ep->prevkey, ep->prevkeylen, msg_id, ts, body, body_len,
+					sig2))
 			headers[n++] = psprintf("webhook-signature: %s %s", sig, sig2);
 		else
 			headers[n++] = psprintf("webhook-signature: %s", sig);
@@ -76,15 +83,21 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 		memset(&req, 0, sizeof(req));
 		req.arg = ev;
 		req.url = ep->url;
-		req.body = ev->body;
-		req.body_len = ev->body_len;
+		req.body = body;
+		req.body_len = body_len;
 		req.headers = headers;
 		req.nheaders = n;
 		req.timeout_ms = ep->timeout_ms > 0 ? ep->timeout_ms : 15000;
 		wh_transport_apply(&req, &ep->transport);
 		wh_http_start(&req);
 
-		dlist_push_tail(&w->inflight, &ev->node);
+		if (batch)
+		{
+			for (i = 0; i < batch->nmembers; i++)
+				dlist_push_tail(&w->inflight, &batch->members[i]->node);
+		}
+		else
+			dlist_push_tail(&w->inflight, &ev->node);
 		w->ninflight++;
 		ep->in_flight++;
 	}
@@ -95,7 +108,17 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
-		wh_add_outcome(w, ev, now, 0, 0, edata->message, NULL, NULL);
+		if (batch)
+		{
+			int			i;
+
+			for (i = 0; i < batch->nmembers; i++)
+				wh_add_outcome(w, batch->members[i], now, 0, 0,
+							   edata->message, NULL, NULL);
+			wh_batch_free(batch);
+		}
+		else
+			wh_add_outcome(w, ev, now, 0, 0, edata->message, NULL, NULL);
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
@@ -104,7 +127,9 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 /*
  * Start as many queued events as the limits allow.  Events of an endpoint
  * that cannot be used fail at once; events of one that is at its limit
- * wait without holding up the others.
+ * wait without holding up the others.  An endpoint that takes batches
+ * gets the next batch of its queued events; one ordered as a whole
+ * ('endpoint') gets it only once its previous request is answered.
  */
 void
 wh_dispatch(WhWorker *w)
@@ -112,6 +137,7 @@ wh_dispatch(WhWorker *w)
 	dlist_mutable_iter it;
 
 	wh_rate_dispatch_begin();
+restart:
 	dlist_foreach_modify(it, &w->queue)
 	{
 		WhEvent    *ev = dlist_container(WhEvent, node, it.cur);
@@ -148,12 +174,22 @@ wh_dispatch(WhWorker *w)
 			continue;
 		}
 		if (ep->in_flight >= ep->max_in_flight ||
+			(ep->batch_max_events > 0 && ep->ordering == 'e' &&
+			 ep->in_flight > 0) ||
 			!wh_rate_take(ev->endpoint_id, GetCurrentTimestamp()))
 		{
 			/* it waits in the queue: a probe allowed here is not one yet */
 			if (probe)
 				wh_breaker_probe_not_sent(ev->endpoint_id);
 			continue;
+		}
+		if (ep->batch_max_events > 0 && ev->body_error == NULL)
+		{
+			/* the batch takes other queued events: scan the queue again */
+			WhBatch    *batch = wh_batch_gather(w, ep);
+
+			wh_send(w, batch->members[0], ep);
+			goto restart;
 		}
 		dlist_delete(&ev->node);
 		w->nqueued--;
@@ -173,17 +209,72 @@ wh_collect(WhWorker *w)
 	{
 		WhEvent    *ev = (WhEvent *) res.arg;
 		WhEndpoint *ep = wh_endpoint_get(w, ev->endpoint_id);
+		WhBatch    *batch = ev->batch;
 		WhOutcomeRec *o;
+		WhOutcome	outcome = wh_classify((int) res.status);
 
-		dlist_delete(&ev->node);
 		w->ninflight--;
 		if (ep)
 			ep->in_flight--;
-		o = wh_add_outcome(w, ev, res.started_at, res.duration_us,
-						   (int) res.status, res.error, res.response,
-						   res.retry_after);
-		/* the breaker learns of a failure before the next dispatch */
-		o->delivery = res.delivery;
-		wh_note_health(ev, ep, o, wh_classify(o->status));
+		if (batch == NULL)
+		{
+			dlist_delete(&ev->node);
+			o = wh_add_outcome(w, ev, res.started_at, res.duration_us,
+							   (int) res.status, res.error, res.response,
+							   res.retry_after);
+			/* the breaker learns of a failure before the next dispatch */
+			o->delivery = res.delivery;
+			wh_note_health(ev, ep, o, outcome);
+			continue;
+		}
+
+		/*
+		 * A batch: every member gets the request's outcome, and one retry
+		 * time; the breaker sees one request.
+		 */
+		{
+			int64	   *delay = MemoryContextAlloc(w->outcome_cxt,
+												   sizeof(int64));
+			int			i;
+
+			*delay = -1;
+			for (i = 0; i < batch->nmembers; i++)
+			{
+				WhEvent    *m = batch->members[i];
+
+				dlist_delete(&m->node);
+				o = wh_add_outcome(w, m, res.started_at, res.duration_us,
+								   (int) res.status, res.error, res.response,
+								   res.retry_after);
+				o->delivery = res.delivery;
+				o->batch_delay = delay;
+				if (i == 0)
+					wh_note_health(m, ep, o, outcome);
+				else
+					o->noted = true;
+			}
+			wh_batch_free(batch);
+		}
+
+		/*
+		 * An endpoint ordered as a whole must not receive the events queued
+		 * behind a batch that failed: they go back to the table, and follow
+		 * its retry.
+		 */
+		if (ep && ep->ordering == 'e' && outcome != WH_OUTCOME_DELIVERED)
+		{
+			dlist_mutable_iter it;
+
+			dlist_foreach_modify(it, &w->queue)
+			{
+				WhEvent    *q = dlist_container(WhEvent, node, it.cur);
+
+				if (q->endpoint_id != ep->id)
+					continue;
+				dlist_delete(&q->node);
+				w->nqueued--;
+				wh_release(w, q);
+			}
+		}
 	}
 }

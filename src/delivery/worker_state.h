@@ -31,6 +31,8 @@
 /* Pause after an error in a claim or record transaction */
 #define WH_ERROR_PAUSE_MS		1000L
 
+struct WhBatch;
+
 /* A claimed event, held until its attempt is recorded */
 typedef struct WhEvent
 {
@@ -44,7 +46,22 @@ typedef struct WhEvent
 	size_t		body_len;
 	char	   *body_error;		/* why the body cannot be sent, or NULL */
 	bool		counted;		/* counted in its endpoint's "held" */
+	struct WhBatch *batch;		/* the batch it leads while in flight */
 } WhEvent;
+
+/*
+ * The events sent together in one request to an endpoint that takes
+ * batches (batch.c).  Its first member leads it: the request is started
+ * and answered under that event; every member is in flight.
+ */
+typedef struct WhBatch
+{
+	int			nmembers;
+	WhEvent   **members;		/* in id order */
+	char		id[48];			/* the request's webhook-id */
+	char	   *body;			/* the JSON array */
+	size_t		body_len;
+} WhBatch;
 
 /* The outcome of one attempt, waiting to be recorded */
 typedef struct WhOutcomeRec
@@ -58,6 +75,8 @@ typedef struct WhOutcomeRec
 	char	   *retry_after;
 	WhDeliveryDirective delivery;	/* the receiver's webhook-delivery */
 	bool		noted;			/* the breaker has seen it */
+	int64	   *batch_delay;	/* shared by a batch's members: the retry
+								 * delay, -1 until one is chosen; or NULL */
 } WhOutcomeRec;
 
 typedef struct WhWorker

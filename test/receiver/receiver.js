@@ -60,6 +60,8 @@
  *                    too old", "Missing required headers"
  *       matched_secret  the secret that verified it, or null
  *       answered     the status answered, or "drop" for a dropped connection
+ *       batch_members  for a batch (a body that is a JSON array), the "id" of
+ *                    each element in order; null for any other body
  *     }
  *   Verification is `new Webhook(secret).verify(body, headers)` of the
  *   standardwebhooks package (which accepts a space-separated list of
@@ -207,6 +209,20 @@ function verify(body, headers) {
         }
     }
     return { verified: false, error: errors.join('; '), matched: null };
+}
+
+/* ------------------------------------------------------------------ */
+/* Batches                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A batch is a JSON array of events, each with its own webhook-id as "id";
+ * its signature is the request's, checked like any other (verify above).
+ * Returns the members' ids in order, or null when the body is no batch. */
+function batchMembers(body) {
+    let parsed;
+    try { parsed = JSON.parse(body); } catch (e) { return null; }
+    if (!Array.isArray(parsed)) return null;
+    return parsed.map((el) => (el && typeof el === 'object' ? el.id : null));
 }
 
 /* ------------------------------------------------------------------ */
@@ -476,6 +492,7 @@ function handleWebhook(req, res, url) {
             verify_error: v.error,
             matched_secret: v.matched,
             answered: b.drop ? 'drop' : statusOf(b),
+            batch_members: batchMembers(body),
         };
         record(entry, req.socket);
         afterLog(() => {
