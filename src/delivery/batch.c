@@ -24,8 +24,8 @@
  */
 #include "postgres.h"
 
-#include "common/cryptohash.h"
-#include "common/sha2.h"
+#include <openssl/evp.h>
+
 #include "lib/stringinfo.h"
 
 #include "delivery/batch.h"
@@ -53,28 +53,26 @@ wh_cmp_event_id(const void *a, const void *b)
 }
 
 /*
- * The batch's webhook-id: a digest of its members' ids, in order, so that
- * the same events sent together again are recognised as the same message.
+ * The batch's webhook-id: a SHA-256 digest of its members' ids, in order,
+ * so that the same events sent together again are recognised as the same
+ * message.  OpenSSL's one-shot digest needs no resource owner, which the
+ * worker has none of outside a transaction.
  */
 static void
 wh_batch_make_id(WhBatch *b)
 {
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	StringInfoData ids;
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
 	int			i;
 
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not initialize SHA-256");
+	initStringInfo(&ids);
 	for (i = 0; i < b->nmembers; i++)
-	{
-		const char *id = b->members[i]->msg_id;
-
-		if (pg_cryptohash_update(ctx, (const uint8 *) id, strlen(id) + 1) < 0)
-			elog(ERROR, "could not compute SHA-256");
-	}
-	if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		appendStringInfo(&ids, "%s,", b->members[i]->msg_id);
+	if (!EVP_Digest(ids.data, ids.len, digest, &dlen, EVP_sha256(), NULL) ||
+		dlen < 16)
 		elog(ERROR, "could not compute SHA-256");
-	pg_cryptohash_free(ctx);
+	pfree(ids.data);
 
 	strcpy(b->id, "batch_");
 	for (i = 0; i < 16; i++)
