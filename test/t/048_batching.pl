@@ -4,7 +4,8 @@
 # that fails is retried as one, with the same webhook-id and members; an
 # ordered endpoint keeps its order across a failure; batch_max_bytes bounds
 # a body, and an event bigger than it goes alone; send_test and replay go
-# through; an endpoint beside them that does not batch is unchanged; bad
+# through; a key-ordered endpoint puts at most one event per key in a
+# batch; an endpoint beside them that does not batch is unchanged; bad
 # settings are refused.
 use strict;
 use warnings;
@@ -147,6 +148,30 @@ for my $v (@seen)
 	$max = $v if $v > $max;
 }
 ok($order_ok, 'ordered: nothing went ahead of an event not yet delivered (' . join(',', @seen) . ')');
+
+# -- an endpoint ordered by key: at most one event per key in a batch, and
+# each key's events in capture order
+endpoint('keyed', ', batch_max_events => 10', 'key');
+q1("INSERT INTO t_keyed SELECT g, 'a' FROM generate_series(1, 4) g");
+q1("UPDATE t_keyed SET v = 'b'");
+q1("UPDATE t_keyed SET v = 'c'");
+ok(wait_until(sub { delivered('keyed') == 12 }, 30), 'keyed: everything delivered');
+my ($one_per_key, @per_key) = (1);
+for my $r (@{ requests('keyed') })
+{
+	my %keys;
+	for my $el (@{ json_decode($r->{body}) })
+	{
+		my $k = $el->{data}{new}{id};
+		$one_per_key = 0 if $keys{$k}++;
+		push @{ $per_key[$k] }, $el->{data}{new}{v};
+	}
+}
+ok($one_per_key, 'keyed: no batch holds two events of one key');
+is(join(' ', map { join('', @{ $per_key[$_] }) } 1 .. 4), 'abc abc abc abc',
+	'keyed: each key in capture order');
+ok((grep { @{ $_->{batch_members} } > 1 } @{ requests('keyed') }),
+	'keyed: keys went together');
 
 # -- batch_max_bytes bounds a body; an event bigger than it goes alone
 endpoint('small', ', batch_max_events => 100, batch_max_bytes => 1024');
