@@ -155,7 +155,8 @@ my @ok = map { my $r = $_; map { $ids->{$_} } @{ $r->{batch_members} } }
   grep { $_->{answered} =~ /^2/ } @$reqs;
 is(join(',', @ok), join(',', 1 .. 10), 'ordered: delivered once each, in capture order');
 ok((grep { $_->{answered} == 500 } @$reqs) == 2, 'ordered: two requests failed');
-ok((grep { @{ $_->{batch_members} } > 1 } @$reqs), 'ordered: batches of more than one event');
+ok((grep { @{ $_->{batch_members} } > 1 } @$reqs), 'ordered: batches of more than one event')
+  or diag(join(' ', map { $_->{answered} . ':' . join(',', map { $ids->{$_} } @{ $_->{batch_members} }) } @$reqs));
 ok(!(grep { @{ $_->{batch_members} } > 3 } @$reqs), 'ordered: no batch over three events');
 ok(in_order($reqs, $ids), 'ordered: nothing was sent before the events ahead of it were delivered');
 
