@@ -349,6 +349,8 @@ wh_order_heads(Datum *pick, int room, TimestampTz now,
 	int			npick = 0;
 	uint64		i;
 	int			rc;
+	SPITupleTable *heads;
+	uint64		nheads;
 
 	if (wh_ncand == 0)
 		return 0;
@@ -379,10 +381,13 @@ wh_order_heads(Datum *pick, int room, TimestampTz now,
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "looking for ordered events failed: %s",
 			 SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
+	/* kept apart: a run's query (wh_order_run) replaces SPI_tuptable */
+	heads = SPI_tuptable;
+	nheads = SPI_processed;
+	for (i = 0; i < nheads; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup = heads->vals[i];
+		TupleDesc	desc = heads->tupdesc;
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		bool		head = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
@@ -390,17 +395,12 @@ wh_order_heads(Datum *pick, int room, TimestampTz now,
 
 		if (head && npick < room)
 		{
-			int			run = wh_order_run_length(
-				DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull)));
-			SPITupleTable *heads = SPI_tuptable;
-			uint64		nheads = SPI_processed;
+			int32		epid = DatumGetInt32(SPI_getbinval(tup, desc, 4,
+														   &isnull));
 
 			pick[npick++] = Int64GetDatum(id);
-			npick += wh_order_run(id, run, pick + npick, room - npick,
-								  held, nheld);
-			/* the run's query replaced the heads' result: put it back */
-			SPI_tuptable = heads;
-			SPI_processed = nheads;
+			npick += wh_order_run(id, wh_order_run_length(epid),
+								  pick + npick, room - npick, held, nheld);
 			continue;
 		}
 		if (wh_order_in_run(id))

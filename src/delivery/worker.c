@@ -15,10 +15,11 @@
  *	   in the endpoint cache, endpoints.c), and commit.
  *	2. Send (send.c): outside any transaction, sign each event and hand it
  *	   to the curl multi engine (http.c), up to webhook.max_in_flight
- *	   requests at once and an endpoint's own limit per endpoint.  The
- *	   worker sleeps on one WaitEventSet holding its latch, postmaster
- *	   death and curl's sockets, so a commit, a finished request or a
- *	   signal all wake it.
+ *	   requests at once and an endpoint's own limit per endpoint; an
+ *	   endpoint that takes batches gets several events a request
+ *	   (batch.c).  The worker sleeps on one WaitEventSet holding its
+ *	   latch, postmaster death and curl's sockets, so a commit, a finished
+ *	   request or a signal all wake it.
  *	3. Record (record.c): in another short transaction, insert one attempt
  *	   row per finished request and move each event to delivered, dead, or
  *	   pending with its next attempt time.
