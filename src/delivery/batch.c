@@ -79,6 +79,13 @@ wh_batch_make_id(WhBatch *b)
 		snprintf(b->id + 6 + 2 * i, 3, "%02x", digest[i]);
 }
 
+/* JSON's white space */
+static inline bool
+wh_json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /*
  * The body: a JSON array of the members' bodies, each with its webhook-id
  * as "id".  A body that is not a JSON object (an event inserted by hand)
@@ -100,14 +107,14 @@ wh_batch_make_body(WhBatch *b)
 
 		if (i > 0)
 			appendStringInfoChar(&buf, ',');
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		while (p < end && wh_json_space(*p))
 			p++;
 		appendStringInfo(&buf, "{\"id\":\"%s\"", ev->msg_id);
 		if (p < end && *p == '{')
 		{
 			const char *q = p + 1;
 
-			while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+			while (q < end && wh_json_space(*q))
 				q++;
 			if (q < end && *q != '}')
 				appendStringInfoChar(&buf, ',');

@@ -286,8 +286,10 @@ wh_endpoints_fetch(WhWorker *w, List *epids)
 									  false, -1);
 			row->max_in_flight = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 			wh_transport_fetch(&row->transport, tup, desc, 12);
-			row->batch_max_events = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
-			row->batch_max_bytes = DatumGetInt32(SPI_getbinval(tup, desc, 18, &isnull));
+			row->batch_max_events = DatumGetInt32(SPI_getbinval(tup, desc, 17,
+																&isnull));
+			row->batch_max_bytes = DatumGetInt32(SPI_getbinval(tup, desc, 18,
+															   &isnull));
 			{
 				char	   *ord = SPI_getvalue(tup, desc, 19);
 

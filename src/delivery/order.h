@@ -6,9 +6,10 @@
  * In the claim: wh_order_refresh(), then wh_order_hold() for each event the
  * claim would take (events of ordered endpoints are held for a check),
  * then wh_order_heads(), which returns those that may go now and holds
- * back the rest; after the locking read, wh_order_cut_runs() and
- * wh_order_cut() for each event read, and wh_order_runs_done().  In the record transaction: wh_order_finished() for each
- * event delivered or dead, then wh_order_apply().
+ * back the rest; after the locking read, wh_order_cut_runs(), then
+ * wh_order_cut() for each event read, and wh_order_runs_done().  In the
+ * record transaction: wh_order_finished() for each event delivered or
+ * dead, then wh_order_apply().
  *
  *-------------------------------------------------------------------------
  */
