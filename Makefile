@@ -86,6 +86,10 @@ endif
 # after PGXS, which resets it
 PROVE_FLAGS = -I test/t
 
+# the library is built with the version it serves (WEBHOOK_VERSION): a new
+# default_version rebuilds it
+$(OBJS): webhook.control
+
 .PHONY: check-regress check-isolation check-tap check-fuzz test demo deps bench \
 	test-matrix
 

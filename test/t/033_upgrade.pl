@@ -30,22 +30,65 @@ my @released = split /\n/, $node->safe_psql('postgres', qq{
 	WHERE name = 'webhook' AND version <> '$default' ORDER BY version});
 ok(scalar @released, 'there are released versions to update from: ' . join(', ', @released));
 
-# the objects of an installed extension, with their definitions
+# the objects of an installed extension, with everything that makes them
+# what they are: a function's definition (its volatility, SECURITY DEFINER
+# and pinned search_path included), a table's columns in their order with
+# their defaults, its indexes, constraints, triggers and storage options, a
+# sequence's settings, a view's query, an enum's labels, an event trigger's
+# event, function and tags; privileges (sorted: the order of grants is no
+# difference) and comments of each; and the extension's dump configuration
+# and its schema's privileges
 my $members = q{
-	SELECT string_agg(pg_describe_object(classid, objid, 0)
+	SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+	SELECT pg_describe_object(classid, objid, 0)
 		|| coalesce(' ' || CASE classid
-			WHEN 'pg_proc'::regclass THEN pg_get_functiondef(objid)
+			WHEN 'pg_proc'::regclass THEN (SELECT pg_get_functiondef(p.oid)
+				|| ' config ' || coalesce(p.proconfig::text, '-')
+				|| ' definer ' || p.prosecdef::text
+				|| ' acl ' || coalesce((SELECT array_agg(a::text ORDER BY a::text)
+					FROM unnest(p.proacl) a)::text, '-')
+				FROM pg_proc p WHERE p.oid = objid)
 			WHEN 'pg_class'::regclass THEN (SELECT relkind::text || ' ' || coalesce(
 				pg_get_viewdef(objid), (SELECT string_agg(attname::text || ' '
 					|| format_type(atttypid, atttypmod) || ' ' || attnotnull::text
-					|| coalesce(' ' || pg_get_expr(d.adbin, d.adrelid), ''), ', ' ORDER BY attname)
+					|| coalesce(' ' || pg_get_expr(d.adbin, d.adrelid), ''), ', ' ORDER BY attnum)
 				FROM pg_attribute a LEFT JOIN pg_attrdef d
 					ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-				WHERE a.attrelid = objid AND a.attnum > 0 AND NOT a.attisdropped))
-				FROM pg_class WHERE oid = objid) END, ''), E'\n' ORDER BY 1)
+				WHERE a.attrelid = objid AND a.attnum > 0 AND NOT a.attisdropped), '')
+				|| ' acl ' || coalesce((SELECT array_agg(a::text ORDER BY a::text)
+					FROM unnest(relacl) a)::text, '-')
+				|| ' options ' || coalesce(reloptions::text, '-')
+				|| coalesce(' indexes ' || (SELECT string_agg(pg_get_indexdef(i.indexrelid), '; '
+						ORDER BY pg_get_indexdef(i.indexrelid))
+					FROM pg_index i WHERE i.indrelid = objid), '')
+				|| coalesce(' constraints ' || (SELECT string_agg(conname || ' '
+						|| pg_get_constraintdef(c.oid), '; ' ORDER BY conname)
+					FROM pg_constraint c WHERE c.conrelid = objid), '')
+				|| coalesce(' triggers ' || (SELECT string_agg(pg_get_triggerdef(t.oid), '; '
+						ORDER BY t.tgname)
+					FROM pg_trigger t WHERE t.tgrelid = objid AND NOT t.tgisinternal), '')
+				|| coalesce(' sequence ' || (SELECT format('%s %s %s %s', s.seqtypid::regtype,
+						s.seqincrement, s.seqcache, s.seqcycle)
+					FROM pg_sequence s WHERE s.seqrelid = objid), '')
+				FROM pg_class WHERE oid = objid)
+			WHEN 'pg_type'::regclass THEN (SELECT string_agg(enumlabel::text, ','
+					ORDER BY enumsortorder)
+				FROM pg_enum WHERE enumtypid = objid)
+			WHEN 'pg_event_trigger'::regclass THEN (SELECT evtevent || ' '
+				|| evtfoid::regproc::text || ' ' || evtenabled::text || ' '
+				|| coalesce(evttags::text, '-')
+				FROM pg_event_trigger WHERE oid = objid) END, '')
+		|| coalesce(' comment ' || obj_description(objid, classid::regclass::name), '') AS x
 	FROM pg_depend
 	WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-	  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'webhook')};
+	  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'webhook')
+	UNION ALL
+	SELECT 'extension config ' || coalesce(extconfig::regclass[]::text, '-') || ' '
+		|| coalesce(extcondition::text, '-') || ' schema acl '
+		|| coalesce((SELECT array_agg(a::text ORDER BY a::text)
+			FROM unnest(n.nspacl) a)::text, '-')
+	FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
+	WHERE extname = 'webhook') m};
 my $fresh = $node->safe_psql('postgres', $members);
 
 for my $v (@released)

@@ -1,0 +1,1869 @@
+/* webhook--0.4.0.sql: install script for the webhook extension */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION webhook" to load this file. \quit
+
+/*
+ * The whole schema, top to bottom: the schema guard, types, tables, the
+ * functions written in C, the functions written in SQL and PL/pgSQL grouped
+ * by what they manage (endpoints, subscriptions, operations), the views,
+ * the event triggers, and last the roles and privileges.
+ *
+ * Every function whose body is parsed when it runs pins its search_path to
+ * pg_catalog, pg_temp: the worker fires the endpoint table's triggers, and
+ * superusers call the rest in databases other roles own.  The bodies name
+ * the extension's objects with their schema.
+ */
+
+/* ---------------------------------------------------------------------
+ * The schema
+ * --------------------------------------------------------------------- */
+
+/*
+ * The schema must be the extension's own.  CREATE EXTENSION creates it when
+ * it is missing, but quietly uses one that already exists: a schema another
+ * role made beforehand would let that role replace or drop the extension's
+ * objects, and plant its own beside them, under every function that runs
+ * with the owner's rights.  So an existing schema is accepted only when a
+ * superuser owns it, nothing is in it yet, and nobody else may create
+ * objects in it.
+ */
+DO $$
+DECLARE
+	owner_ok boolean;
+	is_empty boolean;
+	acl_ok boolean;
+BEGIN
+	SELECT r.rolsuper,
+		   NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+					   WHERE d.refclassid OPERATOR(pg_catalog.=)
+							 'pg_catalog.pg_namespace'::pg_catalog.regclass
+						 AND d.refobjid OPERATOR(pg_catalog.=) n.oid
+						 -- this extension, being created, is no object in it
+						 AND d.classid OPERATOR(pg_catalog.<>)
+							 'pg_catalog.pg_extension'::pg_catalog.regclass),
+		   NOT EXISTS (SELECT FROM pg_catalog.aclexplode(n.nspacl) a
+					   WHERE a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+						 AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE')
+	INTO owner_ok, is_empty, acl_ok
+	FROM pg_catalog.pg_namespace n
+	JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+	WHERE n.nspname OPERATOR(pg_catalog.=) 'webhook';
+
+	IF NOT owner_ok THEN
+		RAISE EXCEPTION 'schema "webhook" already exists and is not owned by a superuser'
+			USING ERRCODE = 'duplicate_schema',
+				  DETAIL = 'The extension installs into schema "webhook" and must not share it with objects another role controls.',
+				  HINT = 'Drop or rename schema "webhook", then run CREATE EXTENSION webhook again.';
+	ELSIF NOT is_empty THEN
+		RAISE EXCEPTION 'schema "webhook" already exists and is not empty'
+			USING ERRCODE = 'duplicate_schema',
+				  DETAIL = 'The extension installs into schema "webhook" and must not share it with objects another role controls.',
+				  HINT = 'Drop or rename schema "webhook", then run CREATE EXTENSION webhook again.';
+	ELSIF NOT acl_ok THEN
+		RAISE EXCEPTION 'schema "webhook" already exists and other roles may create objects in it'
+			USING ERRCODE = 'duplicate_schema',
+				  DETAIL = 'The extension installs into schema "webhook" and must not share it with objects another role controls.',
+				  HINT = 'Drop or rename schema "webhook", or revoke CREATE on it, then run CREATE EXTENSION webhook again.';
+	END IF;
+END
+$$;
+
+/* ---------------------------------------------------------------------
+ * Types
+ * --------------------------------------------------------------------- */
+
+/* where an event is in its life: waiting to be sent, sent, or given up */
+CREATE TYPE webhook.event_state AS ENUM ('pending', 'delivered', 'dead');
+
+/* ---------------------------------------------------------------------
+ * Tables
+ * --------------------------------------------------------------------- */
+
+/*
+ * Endpoints: where events go, how they are signed, and how they are sent.
+ * Users fill this table through create_endpoint() and friends, so pg_dump
+ * keeps its rows.
+ *
+ * previous_secret signs alongside secret until previous_secret_expires_at
+ * (a rotation's overlap).  enabled is cleared by the circuit breaker or by
+ * a receiver's answer (disabled_reason says which), paused by pause().
+ * The delivery policy: failure_threshold consecutive failures, or failures
+ * only for failure_window, disable the endpoint; rate_limit caps events a
+ * second; ordering is 'none', 'endpoint' (one event at a time) or 'key'
+ * (one at a time per row key).  The transport options: a CA bundle, a
+ * client certificate and key (PEM text, handed to libcurl in memory, so no
+ * server file is ever read), a switch that turns TLS verification off, and
+ * a proxy.  secret, previous_secret, client_key and proxy (which may carry
+ * credentials) are secrets: no view shows them.
+ */
+CREATE SEQUENCE webhook.endpoint_id_seq AS integer;
+
+CREATE TABLE webhook.endpoint (
+	id integer PRIMARY KEY DEFAULT nextval('webhook.endpoint_id_seq'),
+	name text NOT NULL UNIQUE CHECK (name <> ''),
+	url text NOT NULL,
+	secret text NOT NULL,
+	previous_secret text,
+	previous_secret_expires_at timestamptz,
+	headers jsonb NOT NULL DEFAULT '{}',
+	timeout interval NOT NULL DEFAULT '15s',
+	retry_schedule interval[] NOT NULL
+		DEFAULT '{5s,5min,30min,2h,5h,10h,14h,20h,24h}',
+	max_in_flight integer CHECK (max_in_flight > 0),
+	enabled boolean NOT NULL DEFAULT true,
+	disabled_reason text,
+	disabled_at timestamptz,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	-- delivery policy
+	failure_threshold integer NOT NULL DEFAULT 1000
+		CHECK (failure_threshold > 0),
+	failure_window interval NOT NULL DEFAULT '5 days'
+		CHECK (failure_window > '0'::interval),
+	paused boolean NOT NULL DEFAULT false,
+	rate_limit real CHECK (rate_limit > 0),
+	ordering text NOT NULL DEFAULT 'none'
+		CHECK (ordering IN ('none', 'endpoint', 'key')),
+	-- transport
+	ca_bundle text,
+	client_cert text,
+	client_key text,
+	tls_insecure boolean NOT NULL DEFAULT false,
+	proxy text
+);
+
+ALTER SEQUENCE webhook.endpoint_id_seq OWNED BY webhook.endpoint.id;
+
+SELECT pg_catalog.pg_extension_config_dump('webhook.endpoint', '');
+SELECT pg_catalog.pg_extension_config_dump('webhook.endpoint_id_seq', '');
+
+/*
+ * The outbox.  One row per event, written by webhook.capture() in the same
+ * transaction as the change; the capture writes it by column position, so
+ * the columns keep this order.  msg_id is the webhook-id, fixed at capture
+ * and kept on every attempt.  attempts counts every attempt ever made;
+ * retry_from is the count at which the current retry schedule started (a
+ * retry or replay restarts the schedule).  next_attempt_at is 'infinity'
+ * while the endpoint is disabled or paused.  ordering_key is the key an
+ * ordered endpoint keeps its order by ('' for the whole endpoint, the
+ * row's primary key for 'key'), NULL for every other event.
+ *
+ * payload is a Standard Webhooks body without what can be derived: its
+ * "timestamp" (created_at) and, unless the subscription names its own, its
+ * "type" (the table and the operation).  Both are added back when the
+ * event is sent (see _event_body()), 40 to 65 bytes less per event in the
+ * table and the WAL.
+ *
+ * Each backend takes event ids 64 at a time: a bulk statement otherwise
+ * spends as long in nextval() as in building its events.  Ids stay unique
+ * and grow within a session; across sessions they interleave, as commit
+ * order already made them, and a session that ends leaves a gap.
+ */
+CREATE SEQUENCE webhook.event_id_seq AS bigint CACHE 64;
+
+CREATE TABLE webhook.event (
+	id bigint PRIMARY KEY DEFAULT nextval('webhook.event_id_seq'),
+	endpoint_id integer NOT NULL,
+	msg_id uuid NOT NULL,
+	state webhook.event_state NOT NULL DEFAULT 'pending',
+	attempts smallint NOT NULL DEFAULT 0,
+	retry_from smallint NOT NULL DEFAULT 0,
+	created_at timestamptz NOT NULL,
+	next_attempt_at timestamptz NOT NULL,
+	finished_at timestamptz,
+	payload json NOT NULL,
+	ordering_key text
+);
+
+ALTER SEQUENCE webhook.event_id_seq OWNED BY webhook.event.id;
+
+/*
+ * The outbox's indexes, all of them here.  The worker claims due events
+ * through event_due_idx with FOR UPDATE SKIP LOCKED; retention and the
+ * last hour's figures read finished events through event_finished_idx; an
+ * ordered endpoint sends only the oldest pending event of each key, found
+ * through event_order_idx, which holds those events only.
+ */
+CREATE INDEX event_due_idx ON webhook.event (next_attempt_at, id)
+	WHERE state = 'pending';
+CREATE INDEX event_finished_idx ON webhook.event (finished_at)
+	WHERE state <> 'pending';
+CREATE INDEX event_order_idx ON webhook.event (endpoint_id, ordering_key, id)
+	WHERE state = 'pending' AND ordering_key IS NOT NULL;
+
+/*
+ * Delivery history: one row per attempt.
+ */
+CREATE TABLE webhook.attempt (
+	event_id bigint NOT NULL,
+	attempt smallint NOT NULL,
+	started_at timestamptz NOT NULL,
+	duration interval NOT NULL,
+	status smallint,
+	error text,
+	response text,
+	PRIMARY KEY (event_id, attempt)
+);
+
+/*
+ * The outbox and the history are queues: rows come in at one end and leave
+ * at the other (delivered, then removed after webhook.retention).  Their
+ * free space must be reclaimed while they run, not once a fifth of them is
+ * dead, or they grow with every day of traffic.  So autovacuum looks at
+ * them after every 2,000 dead rows and does not throttle itself on them
+ * (they are small once vacuumed).
+ */
+ALTER TABLE webhook.event SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
+	autovacuum_vacuum_insert_scale_factor = 0,
+	autovacuum_vacuum_insert_threshold = 20000);
+ALTER TABLE webhook.attempt SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
+	autovacuum_vacuum_insert_scale_factor = 0,
+	autovacuum_vacuum_insert_threshold = 20000);
+
+/*
+ * Health: what the worker has seen lately, one row per endpoint that ever
+ * failed.  Runtime state, not configuration, so pg_dump leaves it out.
+ * consecutive_failures counts failed attempts since the last 2xx;
+ * failing_since is the first of them.  While an endpoint fails, the worker
+ * sends one probe at a time: probe_step counts the failed probes, and the
+ * next goes at next_probe_at, at the pace of the retry schedule.
+ */
+CREATE TABLE webhook.endpoint_health (
+	endpoint_id integer PRIMARY KEY
+		REFERENCES webhook.endpoint (id) ON DELETE CASCADE,
+	consecutive_failures integer NOT NULL DEFAULT 0,
+	failing_since timestamptz,
+	last_failure_at timestamptz,
+	last_error text,
+	last_success_at timestamptz,
+	probe_step integer NOT NULL DEFAULT 0,
+	next_probe_at timestamptz
+);
+
+/* ---------------------------------------------------------------------
+ * Functions written in C
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION webhook.capture()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'webhook_capture'
+LANGUAGE C;
+
+COMMENT ON FUNCTION webhook.capture() IS
+'Trigger function: writes each row change to the outbox for the endpoint named by its first argument';
+
+CREATE FUNCTION webhook.sign(secret text, msg_id text, "timestamp" bigint,
+							 body text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'webhook_sign'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION webhook.sign(text, text, bigint, text) IS
+'Standard Webhooks signature ("v1,<base64 HMAC-SHA256>") of msg_id.timestamp.body';
+
+CREATE FUNCTION webhook.generate_secret()
+RETURNS text
+AS 'MODULE_PATHNAME', 'webhook_generate_secret'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION webhook.generate_secret() IS
+'A new random Standard Webhooks secret ("whsec_" and 32 random bytes in base64)';
+
+/* an endpoint's URL, secret and headers, each refused when unfit */
+CREATE FUNCTION webhook._check_endpoint(url text, secret text, headers jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'webhook_check_endpoint'
+LANGUAGE C;
+
+/* an endpoint's CA bundle, client certificate and key, and proxy */
+CREATE FUNCTION webhook._check_transport(ca_bundle text, client_cert text,
+										 client_key text, proxy text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'webhook_check_transport'
+LANGUAGE C;
+
+/* a capture trigger's arguments, as subscribe() is about to write them */
+CREATE FUNCTION webhook._check_capture_args(tbl regclass, args text[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'webhook_check_capture_args'
+LANGUAGE C STRICT;
+
+/* a trigger's arguments, from pg_trigger.tgargs */
+CREATE FUNCTION webhook._trigger_args(tgargs bytea, nargs smallint)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'webhook_trigger_args'
+LANGUAGE C STRICT IMMUTABLE;
+
+/* wake this database's worker at commit */
+CREATE FUNCTION webhook._wake()
+RETURNS void
+AS 'MODULE_PATHNAME', 'webhook_wake'
+LANGUAGE C STRICT;
+
+/*
+ * Backends keep each capture trigger's endpoint id across statements; this
+ * trigger function tells them to look it up again whenever endpoints
+ * change.
+ */
+CREATE FUNCTION webhook._endpoint_changed() RETURNS trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'webhook_endpoint_changed';
+
+/* an event's body as sent: the stored payload with its timestamp and type */
+CREATE FUNCTION webhook._event_body(payload json, created_at timestamptz)
+RETURNS json
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'webhook_event_body';
+
+/*
+ * The body a capture trigger would write for a row change, for preview():
+ * nothing is sent or written.
+ */
+CREATE FUNCTION webhook._preview_body(tbl regclass, trigger_name name,
+									  op text, new_row record, old_row record)
+RETURNS text
+AS 'MODULE_PATHNAME', 'webhook_preview_body'
+LANGUAGE C;
+
+/*
+ * Column lists.  A subscription's excluded columns are kept in its
+ * trigger's "exclude=" argument as double-quoted names separated by
+ * commas, so that any legal name, one holding a comma or a double quote
+ * included, means exactly that column.  Lists of bare names, as older
+ * versions wrote them, read as before.
+ */
+CREATE FUNCTION webhook._column_list(names text[])
+RETURNS text
+AS 'MODULE_PATHNAME', 'webhook_column_list'
+LANGUAGE C STRICT IMMUTABLE;
+
+CREATE FUNCTION webhook._column_list_names(list text)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'webhook_column_list_names'
+LANGUAGE C STRICT IMMUTABLE;
+
+/*
+ * A condition is parsed alone as one expression (see capture.c) before it
+ * becomes a WHEN clause: it can never carry a second statement or clause.
+ */
+CREATE FUNCTION webhook._check_condition(condition text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'webhook_check_condition'
+LANGUAGE C STRICT;
+
+/*
+ * Excluded columns follow a rename: rewrites the "exclude=" arguments of
+ * the table's capture triggers (and those of the tables that inherit the
+ * column).  The UPDATE OF columns and the WHEN clause are kept by column
+ * number and follow by themselves.  A payload function renamed or moved
+ * (or whose table was) is named anew in "data="; the capture finds it by
+ * its recorded dependency in any case.  Run by an event trigger, below.
+ */
+CREATE FUNCTION webhook._follow_rename()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'webhook_follow_rename'
+LANGUAGE C;
+
+/*
+ * A subscription's payload function is named in its trigger's arguments,
+ * which PostgreSQL does not read: a dependency recorded from the trigger
+ * to the function makes DROP FUNCTION refuse while it is in use (and
+ * DROP FUNCTION ... CASCADE remove the subscription with it), rather than
+ * every later write fail.
+ */
+CREATE FUNCTION webhook._depend_on_function(tbl regclass, trigger_name name,
+											fn regprocedure)
+RETURNS void
+AS 'MODULE_PATHNAME', 'webhook_depend_on_function'
+LANGUAGE C STRICT;
+
+/*
+ * The webhook-id header value of an event.
+ */
+CREATE FUNCTION webhook.webhook_id(msg_id uuid)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN 'msg_' || replace(msg_id::text, '-', '');
+
+COMMENT ON FUNCTION webhook.webhook_id(uuid) IS
+'The webhook-id header sent with an event';
+
+/* ---------------------------------------------------------------------
+ * Endpoints
+ * --------------------------------------------------------------------- */
+
+/*
+ * The endpoint a management function names, looked up in one place for
+ * all of them: a NULL name is refused naming the argument it came in, an
+ * unknown one with the same error everywhere.  for_update locks the row,
+ * for a function that goes on to change the endpoint or what it sends.
+ */
+CREATE FUNCTION webhook._lookup_endpoint(name text, argument text,
+										 for_update boolean)
+RETURNS webhook.endpoint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "%" must not be null', argument
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF for_update THEN
+		SELECT * INTO ep FROM webhook.endpoint e
+		WHERE e.name OPERATOR(pg_catalog.=) _lookup_endpoint.name
+		FOR UPDATE;
+	ELSE
+		SELECT * INTO ep FROM webhook.endpoint e
+		WHERE e.name OPERATOR(pg_catalog.=) _lookup_endpoint.name;
+	END IF;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN ep;
+END
+$$;
+
+/*
+ * Does an endpoint exist?  SECURITY DEFINER so that webhook_user, who
+ * cannot read webhook.endpoint, can subscribe; it tells nothing but yes or
+ * no about a name.
+ */
+CREATE FUNCTION webhook._endpoint_exists(name text)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (SELECT FROM webhook.endpoint e
+			   WHERE e.name OPERATOR(pg_catalog.=) _endpoint_exists.name);
+
+/*
+ * Names and settings checked at the door, by the functions that manage
+ * endpoints: an endpoint's name is at most 63 bytes, like an identifier
+ * (it is part of the default subscription name, and of every NOTIFY about
+ * the endpoint), and its max_in_flight may not exceed
+ * "webhook.max_in_flight", which would cap it.  Rows written otherwise (a
+ * restore of an older dump) are not refused: nothing breaks on a long
+ * name, it is only not accepted any more.
+ */
+CREATE FUNCTION webhook._check_endpoint_name(name text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'endpoint name must not be empty'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF pg_catalog.octet_length(name) OPERATOR(pg_catalog.>) 63 THEN
+		RAISE EXCEPTION 'endpoint name is too long'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('An endpoint name is at most 63 bytes; this one is %s bytes.',
+											 pg_catalog.octet_length(name));
+	END IF;
+END
+$$;
+
+CREATE FUNCTION webhook._check_settings(timeout interval,
+										retry_schedule interval[],
+										max_in_flight integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cap integer;
+BEGIN
+	IF timeout IS NOT NULL
+		AND (timeout <= '0'::interval OR timeout > '5min'::interval) THEN
+		RAISE EXCEPTION 'invalid endpoint timeout "%"', timeout
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The timeout must be more than zero and at most 5 minutes.';
+	END IF;
+	IF max_in_flight IS NOT NULL AND (max_in_flight < 1 OR max_in_flight > 512) THEN
+		RAISE EXCEPTION 'invalid max_in_flight %', max_in_flight
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An endpoint allows 1 to 512 requests in flight.';
+	END IF;
+	-- the worker's own cap would lower it without a word
+	cap := current_setting('webhook.max_in_flight', true)::integer;
+	IF max_in_flight IS NOT NULL AND max_in_flight > cap THEN
+		RAISE EXCEPTION 'invalid max_in_flight %', max_in_flight
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The worker sends at most %s requests at once, to all endpoints together.', cap),
+				  HINT = 'Choose at most "webhook.max_in_flight", or raise that setting first.';
+	END IF;
+	IF retry_schedule IS NOT NULL THEN
+		IF cardinality(retry_schedule) > 100 THEN
+			RAISE EXCEPTION 'retry schedule is too long'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'A retry schedule has at most 100 steps.';
+		END IF;
+		IF EXISTS (SELECT FROM unnest(retry_schedule) s
+				   WHERE s IS NULL OR s < '0'::interval
+						 OR s > '30 days'::interval) THEN
+			RAISE EXCEPTION 'invalid retry schedule'
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'Each step must be between zero and 30 days.';
+		END IF;
+	END IF;
+END
+$$;
+
+/*
+ * An endpoint's transport options as they will be stored: each one checked
+ * by _check_transport(), and a client certificate only with its key.
+ */
+CREATE FUNCTION webhook._check_transport_settings(ca_bundle text,
+												  client_cert text,
+												  client_key text,
+												  proxy text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM webhook._check_transport(ca_bundle, client_cert, client_key, proxy);
+	IF (client_cert IS NULL) OPERATOR(pg_catalog.<>) (client_key IS NULL) THEN
+		RAISE EXCEPTION 'client certificate and client key go together'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass both client_cert and client_key, or neither.';
+	END IF;
+END
+$$;
+
+CREATE FUNCTION webhook.create_endpoint(
+	name text,
+	url text,
+	secret text DEFAULT NULL,
+	headers jsonb DEFAULT '{}',
+	timeout interval DEFAULT '15s',
+	retry_schedule interval[] DEFAULT '{5s,5min,30min,2h,5h,10h,14h,20h,24h}',
+	max_in_flight integer DEFAULT NULL,
+	ca_bundle text DEFAULT NULL,
+	client_cert text DEFAULT NULL,
+	client_key text DEFAULT NULL,
+	tls_insecure boolean DEFAULT false,
+	proxy text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	new_id integer;
+BEGIN
+	PERFORM webhook._check_endpoint_name(name);
+	IF url IS NULL THEN
+		RAISE EXCEPTION 'endpoint URL must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF secret IS NULL THEN
+		secret := webhook.generate_secret();
+	END IF;
+	PERFORM webhook._check_endpoint(url, secret, coalesce(headers, '{}'));
+	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
+	PERFORM webhook._check_transport_settings(ca_bundle, client_cert,
+											  client_key, proxy);
+	IF EXISTS (SELECT FROM webhook.endpoint e WHERE e.name = create_endpoint.name) THEN
+		RAISE EXCEPTION 'endpoint "%" already exists', name
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF coalesce(tls_insecure, false) THEN
+		RAISE WARNING 'TLS verification is off for endpoint "%"', name
+			USING DETAIL = 'Its receiver''s certificate and host name are not checked, so anyone on the path can read and change its requests.';
+	END IF;
+	INSERT INTO webhook.endpoint AS e (name, url, secret, headers, timeout,
+									   retry_schedule, max_in_flight,
+									   ca_bundle, client_cert, client_key,
+									   tls_insecure, proxy)
+	VALUES (create_endpoint.name, create_endpoint.url, create_endpoint.secret,
+			coalesce(create_endpoint.headers, '{}'),
+			coalesce(create_endpoint.timeout, '15s'),
+			coalesce(create_endpoint.retry_schedule,
+					 '{5s,5min,30min,2h,5h,10h,14h,20h,24h}'),
+			create_endpoint.max_in_flight,
+			create_endpoint.ca_bundle, create_endpoint.client_cert,
+			create_endpoint.client_key,
+			coalesce(create_endpoint.tls_insecure, false),
+			create_endpoint.proxy)
+	RETURNING e.id INTO new_id;
+	RETURN new_id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.create_endpoint(text, text, text, jsonb, interval, interval[], integer, text, text, text, boolean, text) IS
+'Register an endpoint: a URL, a signing secret (generated when omitted), delivery settings and TLS and proxy options';
+
+CREATE FUNCTION webhook.alter_endpoint(
+	name text,
+	url text DEFAULT NULL,
+	headers jsonb DEFAULT NULL,
+	timeout interval DEFAULT NULL,
+	retry_schedule interval[] DEFAULT NULL,
+	max_in_flight integer DEFAULT NULL,
+	new_name text DEFAULT NULL,
+	ca_bundle text DEFAULT NULL,
+	client_cert text DEFAULT NULL,
+	client_key text DEFAULT NULL,
+	tls_insecure boolean DEFAULT NULL,
+	proxy text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	ep := webhook._lookup_endpoint(name, 'name', true);
+	IF new_name IS NOT NULL THEN
+		PERFORM webhook._check_endpoint_name(new_name);
+	END IF;
+	IF new_name IS NOT NULL AND new_name <> ep.name
+		AND EXISTS (SELECT FROM webhook.endpoint e WHERE e.name = new_name) THEN
+		RAISE EXCEPTION 'endpoint "%" already exists', new_name
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+	IF new_name IS NOT NULL AND new_name <> ep.name
+		AND EXISTS (SELECT FROM webhook.subscriptions s
+					WHERE s.endpoint = ep.name) THEN
+		RAISE EXCEPTION 'cannot rename endpoint "%" while tables are subscribed to it', ep.name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Subscriptions name their endpoint; unsubscribe them first.';
+	END IF;
+	-- an empty string clears a transport option
+	ep.ca_bundle := CASE WHEN ca_bundle = '' THEN NULL
+						 ELSE coalesce(ca_bundle, ep.ca_bundle) END;
+	ep.client_cert := CASE WHEN client_cert = '' THEN NULL
+						   ELSE coalesce(client_cert, ep.client_cert) END;
+	ep.client_key := CASE WHEN client_key = '' THEN NULL
+						  ELSE coalesce(client_key, ep.client_key) END;
+	ep.proxy := CASE WHEN proxy = '' THEN NULL
+					 ELSE coalesce(proxy, ep.proxy) END;
+	PERFORM webhook._check_endpoint(coalesce(url, ep.url), ep.secret,
+									coalesce(headers, ep.headers));
+	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
+	PERFORM webhook._check_transport_settings(ep.ca_bundle, ep.client_cert,
+											  ep.client_key, ep.proxy);
+	IF tls_insecure AND NOT ep.tls_insecure THEN
+		RAISE WARNING 'TLS verification is off for endpoint "%"', ep.name
+			USING DETAIL = 'Its receiver''s certificate and host name are not checked, so anyone on the path can read and change its requests.';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		name = coalesce(new_name, e.name),
+		url = coalesce(alter_endpoint.url, e.url),
+		headers = coalesce(alter_endpoint.headers, e.headers),
+		timeout = coalesce(alter_endpoint.timeout, e.timeout),
+		retry_schedule = coalesce(alter_endpoint.retry_schedule, e.retry_schedule),
+		max_in_flight = coalesce(alter_endpoint.max_in_flight, e.max_in_flight),
+		ca_bundle = ep.ca_bundle,
+		client_cert = ep.client_cert,
+		client_key = ep.client_key,
+		tls_insecure = coalesce(alter_endpoint.tls_insecure, e.tls_insecure),
+		proxy = ep.proxy
+	WHERE e.id = ep.id;
+	PERFORM webhook._wake();
+END
+$$;
+
+COMMENT ON FUNCTION webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer, text, text, text, text, boolean, text) IS
+'Change an endpoint''s settings; arguments left NULL keep their value, an empty string clears a TLS or proxy option';
+
+CREATE FUNCTION webhook.drop_endpoint(name text,
+									  discard_pending boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+	npending bigint;
+	subs text;
+BEGIN
+	ep := webhook._lookup_endpoint(name, 'name', true);
+	SELECT string_agg(format('%s on %s', s.trigger_name, s.table_name), ', ')
+	INTO subs FROM webhook.subscriptions s WHERE s.endpoint = drop_endpoint.name;
+	IF subs IS NOT NULL THEN
+		RAISE EXCEPTION 'cannot drop endpoint "%" because tables are subscribed to it', name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  DETAIL = format('Subscribed: %s.', subs),
+				  HINT = 'Remove them first with webhook.unsubscribe().';
+	END IF;
+	SELECT count(*) INTO npending FROM webhook.event ev
+	WHERE ev.endpoint_id = ep.id AND ev.state = 'pending';
+	IF npending > 0 AND NOT coalesce(discard_pending, false) THEN
+		RAISE EXCEPTION 'cannot drop endpoint "%" because % pending', name,
+			CASE WHEN npending = 1 THEN '1 event is'
+				 ELSE npending || ' events are' END
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Wait for them to be delivered, or pass discard_pending => true to discard them.';
+	END IF;
+	DELETE FROM webhook.attempt a USING webhook.event ev
+	WHERE a.event_id = ev.id AND ev.endpoint_id = ep.id;
+	DELETE FROM webhook.event ev WHERE ev.endpoint_id = ep.id;
+	DELETE FROM webhook.endpoint e WHERE e.id = ep.id;
+	IF npending > 0 THEN
+		RAISE NOTICE 'discarded % of endpoint "%"',
+			CASE WHEN npending = 1 THEN '1 pending event'
+				 ELSE npending || ' pending events' END, name;
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.drop_endpoint(text, boolean) IS
+'Remove an endpoint and its history; refused while events are pending unless discard_pending';
+
+CREATE FUNCTION webhook.rotate_secret(name text, secret text DEFAULT NULL,
+									  overlap interval DEFAULT '24h')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	ep := webhook._lookup_endpoint(name, 'name', true);
+	IF overlap IS NULL THEN
+		RAISE EXCEPTION 'argument "overlap" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF secret IS NULL THEN
+		secret := webhook.generate_secret();
+	END IF;
+	PERFORM webhook._check_endpoint(NULL, secret, NULL);
+	IF overlap < '0'::interval THEN
+		RAISE EXCEPTION 'overlap must not be negative'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		previous_secret = e.secret,
+		previous_secret_expires_at = now() + overlap,
+		secret = rotate_secret.secret
+	WHERE e.id = ep.id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval) IS
+'Replace an endpoint''s secret; requests carry signatures with both secrets until the overlap ends';
+
+CREATE FUNCTION webhook.endpoint_secret(name text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN (webhook._lookup_endpoint(name, 'name', false)).secret;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.endpoint_secret(text) IS
+'The signing secret of an endpoint, for configuring its receiver';
+
+/*
+ * Make an endpoint's waiting events due now: those parked while it was
+ * disabled or paused (at infinity) and those the breaker held back while
+ * it was failing.
+ */
+CREATE FUNCTION webhook._release_backlog(ep_id integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE webhook.event ev SET next_attempt_at = clock_timestamp()
+	WHERE ev.state = 'pending' AND ev.next_attempt_at > now()
+	  AND ev.endpoint_id = ep_id;
+	PERFORM webhook._wake();
+END
+$$;
+
+CREATE FUNCTION webhook.enable_endpoint(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	ep := webhook._lookup_endpoint(name, 'name', true);
+	UPDATE webhook.endpoint e
+	SET enabled = true, paused = false, disabled_reason = NULL, disabled_at = NULL
+	WHERE e.id = ep.id;
+	-- a fresh start: the breaker counts again from zero
+	UPDATE webhook.endpoint_health h
+	SET consecutive_failures = 0, failing_since = NULL, probe_step = 0,
+		next_probe_at = NULL
+	WHERE h.endpoint_id = ep.id;
+	PERFORM webhook._release_backlog(ep.id);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.enable_endpoint(text) IS
+'Re-enable a disabled or paused endpoint; its breaker is reset and its pending events are sent again';
+
+/*
+ * Delivery policy: when the breaker trips, and how fast an endpoint may be
+ * sent to.  Arguments left NULL keep their value; rate_limit => 0 removes
+ * the limit.
+ */
+CREATE FUNCTION webhook.set_delivery_policy(
+	endpoint text,
+	failure_threshold integer DEFAULT NULL,
+	failure_window interval DEFAULT NULL,
+	rate_limit real DEFAULT NULL,
+	ordering text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	ep := webhook._lookup_endpoint(endpoint, 'endpoint', true);
+	IF failure_threshold IS NOT NULL AND failure_threshold < 1 THEN
+		RAISE EXCEPTION 'invalid failure_threshold %', failure_threshold
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An endpoint is disabled after 1 or more consecutive failures.';
+	END IF;
+	IF failure_window IS NOT NULL AND failure_window <= '0'::interval THEN
+		RAISE EXCEPTION 'invalid failure_window "%"', failure_window
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The failure window must be more than zero.';
+	END IF;
+	IF rate_limit IS NOT NULL AND (rate_limit < 0 OR rate_limit > 100000
+								   OR rate_limit = 'NaN') THEN
+		RAISE EXCEPTION 'invalid rate_limit %', rate_limit
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A rate limit is 0 (none) to 100000 events per second.';
+	END IF;
+	IF ordering IS NOT NULL AND ordering NOT IN ('none', 'endpoint', 'key') THEN
+		RAISE EXCEPTION 'invalid ordering "%"', ordering
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid orderings are none, endpoint and key.';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		failure_threshold = coalesce(set_delivery_policy.failure_threshold,
+									 e.failure_threshold),
+		failure_window = coalesce(set_delivery_policy.failure_window,
+								  e.failure_window),
+		rate_limit = CASE WHEN set_delivery_policy.rate_limit IS NULL
+						  THEN e.rate_limit
+						  ELSE nullif(set_delivery_policy.rate_limit, 0) END,
+		ordering = coalesce(set_delivery_policy.ordering, e.ordering)
+	WHERE e.id = ep.id;
+	PERFORM webhook._wake();
+END
+$$;
+
+COMMENT ON FUNCTION webhook.set_delivery_policy(text, integer, interval, real, text) IS
+'Set when the circuit breaker disables an endpoint (failure_threshold consecutive failures, or failures only for failure_window), its rate limit in events per second, and its ordering (none, endpoint or key)';
+
+CREATE FUNCTION webhook.pause(endpoint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	ep := webhook._lookup_endpoint(endpoint, 'endpoint', true);
+	IF ep.paused THEN
+		RETURN;
+	END IF;
+	UPDATE webhook.endpoint e
+	SET paused = true, enabled = false,
+		disabled_reason = 'paused by webhook.pause()',
+		disabled_at = now()
+	WHERE e.id = ep.id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.pause(text) IS
+'Stop sending to an endpoint; its events keep accumulating until webhook.resume()';
+
+CREATE FUNCTION webhook.resume(endpoint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	ep := webhook._lookup_endpoint(endpoint, 'endpoint', true);
+	IF NOT ep.paused THEN
+		IF NOT ep.enabled THEN
+			RAISE EXCEPTION 'endpoint "%" is disabled, not paused', endpoint
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = format('It was disabled because %s.',
+									  coalesce(ep.disabled_reason, 'of an unknown reason')),
+					  HINT = 'Re-enable it with webhook.enable_endpoint().';
+		END IF;
+		RETURN;
+	END IF;
+	UPDATE webhook.endpoint e
+	SET paused = false, enabled = true, disabled_reason = NULL,
+		disabled_at = NULL
+	WHERE e.id = ep.id;
+	PERFORM webhook._release_backlog(ep.id);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.resume(text) IS
+'Send to a paused endpoint again, starting with the events that waited';
+
+/*
+ * Every change of an endpoint's state is announced on channel
+ * webhook_endpoint, whoever makes it (these functions, the worker, or a
+ * direct UPDATE): {"endpoint": name, "state": "enabled" | "disabled" |
+ * "paused", "reason": ...}.  The payload of a NOTIFY is limited to 8000
+ * bytes: the name and reason are cut so that it always fits, or the change
+ * (the worker disabling an endpoint that answered 410, say) would fail,
+ * and be tried again, for ever.
+ */
+CREATE FUNCTION webhook._endpoint_state_notify()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	st text;
+	old_st text;
+BEGIN
+	st := CASE WHEN NEW.paused THEN 'paused'
+			   WHEN NOT NEW.enabled THEN 'disabled'
+			   ELSE 'enabled' END;
+	old_st := CASE WHEN OLD.paused THEN 'paused'
+				   WHEN NOT OLD.enabled THEN 'disabled'
+				   ELSE 'enabled' END;
+	IF st OPERATOR(pg_catalog.=) old_st THEN
+		RETURN NULL;
+	END IF;
+	-- at most 4 bytes a character: 2 x 800 characters stay under 8000 bytes
+	PERFORM pg_catalog.pg_notify('webhook_endpoint',
+		pg_catalog.json_build_object(
+			'endpoint', pg_catalog.left(NEW.name, 800), 'state', st,
+			'reason', pg_catalog.left(NEW.disabled_reason, 800))::text);
+	RETURN NULL;
+END
+$$;
+
+/*
+ * A changed address, header or transport setting is a new start for the
+ * endpoint: whatever failed before says nothing about where it now sends.
+ * The breaker's record is reset and the events it (or their own failures)
+ * held back are due at once, whoever makes the change (alter_endpoint() or
+ * an UPDATE of the table).  A disabled or paused endpoint keeps its events
+ * parked: changing its URL does not enable it.
+ */
+CREATE FUNCTION webhook._endpoint_target_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE webhook.endpoint_health h
+	SET consecutive_failures = 0, failing_since = NULL, probe_step = 0,
+		next_probe_at = NULL
+	WHERE h.endpoint_id = NEW.id;
+	IF NEW.enabled AND NOT NEW.paused THEN
+		PERFORM webhook._release_backlog(NEW.id);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+/*
+ * The address users most often get refused first is their own machine's:
+ * the worker does not connect to loopback, private or link-local addresses
+ * unless webhook.allowed_networks lets it.  When an endpoint's URL names
+ * such an address literally (or "localhost"), and this session's
+ * webhook.allowed_networks does not allow it, say so at once, with the
+ * setting that fixes it, instead of leaving it to the first failed attempt.
+ * Host names are not resolved here; the worker checks every address it
+ * connects to, whatever this says.
+ */
+CREATE FUNCTION webhook._endpoint_url_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	host text;
+	addr inet;
+	allowed text := coalesce(current_setting('webhook.allowed_networks', true), '');
+	suggest text;
+BEGIN
+	host := lower(substring(NEW.url FROM '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^]]*\]|[^:/?#]*)'));
+	host := btrim(host, '[]');
+	IF host IS NULL OR host = '' THEN
+		RETURN NULL;
+	END IF;
+	IF host = 'localhost' OR host LIKE '%.localhost' THEN
+		addr := '127.0.0.1';
+		suggest := '127.0.0.1/32, ::1/128';
+		host := 'localhost';
+	ELSIF host ~ '^[0-9.]+$' OR host ~ '^[0-9a-f:.]+$' THEN
+		BEGIN
+			addr := host::inet;
+		EXCEPTION WHEN invalid_text_representation THEN
+			RETURN NULL;
+		END;
+		suggest := host(addr) || CASE WHEN family(addr) = 4 THEN '/32' ELSE '/128' END;
+	ELSE
+		RETURN NULL;
+	END IF;
+	-- allowed already?
+	IF EXISTS (SELECT FROM regexp_split_to_table(btrim(allowed), '[,[:space:]]+') AS n
+			   WHERE n <> '' AND addr <<= n::inet) THEN
+		RETURN NULL;
+	END IF;
+	IF addr = '127.0.0.1' OR addr = '::1' THEN
+		suggest := '127.0.0.1/32, ::1/128';
+	END IF;
+	IF btrim(allowed) <> '' THEN
+		suggest := btrim(allowed) || ', ' || suggest;
+	END IF;
+	IF addr <<= '127.0.0.0/8' OR addr = '::1' THEN
+		RAISE WARNING 'endpoint "%" is on this machine, where the worker does not connect', NEW.name
+			USING DETAIL = format('The address %s is a loopback address, and "webhook.allowed_networks" does not allow it.', host),
+				  HINT = format('To allow a receiver on this machine, run ALTER SYSTEM SET webhook.allowed_networks = %L and then SELECT pg_reload_conf().', suggest);
+	ELSIF addr <<= '10.0.0.0/8' OR addr <<= '172.16.0.0/12'
+		OR addr <<= '192.168.0.0/16' OR addr <<= '100.64.0.0/10'
+		OR addr <<= 'fc00::/7' THEN
+		RAISE WARNING 'endpoint "%" is on a private network, where the worker does not connect', NEW.name
+			USING DETAIL = format('The address %s is a private address, and "webhook.allowed_networks" does not allow it.', host),
+				  HINT = format('To allow it, run ALTER SYSTEM SET webhook.allowed_networks = %L and then SELECT pg_reload_conf().', suggest);
+	ELSIF addr <<= '169.254.0.0/16' OR addr <<= 'fe80::/10' THEN
+		RAISE WARNING 'endpoint "%" has a link-local address, where the worker does not connect', NEW.name
+			USING DETAIL = format('The address %s is a link-local address, and "webhook.allowed_networks" does not allow it.', host),
+				  HINT = format('To allow it, run ALTER SYSTEM SET webhook.allowed_networks = %L and then SELECT pg_reload_conf().', suggest);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+/* the endpoint table's triggers, for the functions above */
+CREATE TRIGGER endpoint_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON webhook.endpoint
+	FOR EACH STATEMENT EXECUTE FUNCTION webhook._endpoint_changed();
+
+CREATE TRIGGER endpoint_state_notify
+	AFTER UPDATE OF enabled, paused ON webhook.endpoint
+	FOR EACH ROW EXECUTE FUNCTION webhook._endpoint_state_notify();
+
+CREATE TRIGGER endpoint_target_changed
+	AFTER UPDATE OF url, headers, timeout, ca_bundle, client_cert, client_key,
+		tls_insecure, proxy ON webhook.endpoint
+	FOR EACH ROW
+	WHEN (OLD.url IS DISTINCT FROM NEW.url
+		  OR OLD.headers IS DISTINCT FROM NEW.headers
+		  OR OLD.timeout IS DISTINCT FROM NEW.timeout
+		  OR OLD.ca_bundle IS DISTINCT FROM NEW.ca_bundle
+		  OR OLD.client_cert IS DISTINCT FROM NEW.client_cert
+		  OR OLD.client_key IS DISTINCT FROM NEW.client_key
+		  OR OLD.tls_insecure IS DISTINCT FROM NEW.tls_insecure
+		  OR OLD.proxy IS DISTINCT FROM NEW.proxy)
+	EXECUTE FUNCTION webhook._endpoint_target_changed();
+
+CREATE TRIGGER endpoint_url_check
+	AFTER INSERT OR UPDATE OF url ON webhook.endpoint
+	FOR EACH ROW EXECUTE FUNCTION webhook._endpoint_url_check();
+
+/* ---------------------------------------------------------------------
+ * Subscriptions: triggers that call webhook.capture()
+ * --------------------------------------------------------------------- */
+
+/*
+ * subscribe() runs as its caller, so that CREATE TRIGGER checks the
+ * caller's own right to the table; only the endpoint lookup goes through
+ * the SECURITY DEFINER _endpoint_exists().  Every argument is checked and
+ * named when wrong; the column lists are quoted; the condition is parsed
+ * as one expression; the extension's own tables are refused (by
+ * _check_capture_args()); names are limited to 63 bytes, as PostgreSQL
+ * would otherwise cut a trigger's name short; a table with inheritance
+ * children is warned about, since their rows are not captured (partitions
+ * are: a partitioned table's trigger is cloned to each of them, and their
+ * events are the partitioned table's).
+ */
+CREATE FUNCTION webhook.subscribe(
+	tbl regclass,
+	endpoint text,
+	events text[] DEFAULT '{insert,update,delete}',
+	columns text[] DEFAULT NULL,
+	condition text DEFAULT NULL,
+	exclude text[] DEFAULT NULL,
+	event_type text DEFAULT NULL,
+	format text DEFAULT NULL,
+	name text DEFAULT NULL,
+	payload_function regprocedure DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ev text;
+	col text;
+	parts text[] := '{}';
+	args text[];
+	trg text;
+	sql text;
+	nchildren integer;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'argument "tbl" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF endpoint IS NULL OR endpoint OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null or empty'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT webhook._endpoint_exists(subscribe.endpoint) THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it first with webhook.create_endpoint().';
+	END IF;
+	IF events IS NULL OR pg_catalog.cardinality(events) OPERATOR(pg_catalog.=) 0 THEN
+		RAISE EXCEPTION 'no events to subscribe to'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name one or more of insert, update and delete.';
+	END IF;
+	FOREACH ev IN ARRAY events LOOP
+		IF ev IS NULL OR pg_catalog.lower(ev) NOT IN ('insert', 'update', 'delete') THEN
+			RAISE EXCEPTION 'unrecognized event "%"', coalesce(ev, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Valid events are insert, update and delete.';
+		END IF;
+	END LOOP;
+	IF columns IS NOT NULL AND pg_catalog.cardinality(columns) OPERATOR(pg_catalog.=) 0 THEN
+		RAISE EXCEPTION 'argument "columns" must not be an empty list'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass NULL to watch every column.';
+	END IF;
+	IF columns IS NOT NULL AND NOT ('update' OPERATOR(pg_catalog.=) ANY (
+			ARRAY(SELECT pg_catalog.lower(x) FROM pg_catalog.unnest(events) x))) THEN
+		RAISE EXCEPTION 'columns apply only to update events'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF pg_catalog.array_position(columns, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'argument "columns" must not contain null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF pg_catalog.array_position(exclude, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'argument "exclude" must not contain null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOREACH col IN ARRAY coalesce(columns, '{}') || coalesce(exclude, '{}') LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+					   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl
+						 AND a.attname OPERATOR(pg_catalog.=) col
+						 AND a.attnum OPERATOR(pg_catalog.>) 0
+						 AND NOT a.attisdropped) THEN
+			RAISE EXCEPTION 'column "%" of relation "%" does not exist', col,
+				(SELECT c.relname FROM pg_catalog.pg_class c
+				 WHERE c.oid OPERATOR(pg_catalog.=) tbl)
+				USING ERRCODE = 'undefined_column';
+		END IF;
+	END LOOP;
+	IF event_type IS NOT NULL
+		AND pg_catalog.octet_length(event_type) OPERATOR(pg_catalog.>) 255 THEN
+		RAISE EXCEPTION 'event type is too long'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('An event type is at most 255 bytes; this one is %s bytes.',
+											 pg_catalog.octet_length(event_type));
+	END IF;
+	IF condition IS NOT NULL THEN
+		BEGIN
+			PERFORM webhook._check_condition(condition);
+		EXCEPTION
+			WHEN syntax_error THEN
+				RAISE EXCEPTION 'invalid subscription condition: %', SQLERRM
+					USING ERRCODE = 'syntax_error',
+						  DETAIL = pg_catalog.format('The condition was: %s', condition);
+		END;
+	END IF;
+
+	FOREACH ev IN ARRAY ARRAY(SELECT DISTINCT pg_catalog.lower(x)
+							  FROM pg_catalog.unnest(events) x ORDER BY 1) LOOP
+		IF ev OPERATOR(pg_catalog.=) 'update' AND columns IS NOT NULL THEN
+			parts := parts || ('UPDATE OF ' || (
+				SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
+				FROM pg_catalog.unnest(columns) c));
+		ELSE
+			parts := parts || pg_catalog.upper(ev);
+		END IF;
+	END LOOP;
+
+	args := ARRAY[endpoint];
+	IF event_type IS NOT NULL THEN
+		args := args || ('type=' || event_type);
+	END IF;
+	IF exclude IS NOT NULL AND pg_catalog.cardinality(exclude) OPERATOR(pg_catalog.>) 0 THEN
+		args := args || ('exclude=' || webhook._column_list(exclude));
+	END IF;
+	IF format IS NOT NULL THEN
+		args := args || ('format=' || format);
+	END IF;
+	IF payload_function IS NOT NULL THEN
+		-- by signature, schema-qualified (search_path is pg_catalog here)
+		args := args || ('data=' || payload_function::text);
+	END IF;
+	PERFORM webhook._check_capture_args(tbl, args);
+
+	IF name IS NOT NULL AND name OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'argument "name" must not be empty'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass NULL to name the subscription after its endpoint.';
+	END IF;
+	trg := coalesce(name, 'webhook_' || endpoint);
+	IF pg_catalog.octet_length(trg) OPERATOR(pg_catalog.>) 63 THEN
+		RAISE EXCEPTION 'subscription name "%" is too long', trg
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = pg_catalog.format('A subscription name is at most 63 bytes; this one is %s bytes.',
+											 pg_catalog.octet_length(trg)),
+				  HINT = CASE WHEN name IS NULL
+							  THEN 'Pass a shorter name with name =>.'
+							  ELSE 'Pass a shorter name.' END;
+	END IF;
+
+	SELECT pg_catalog.count(*) INTO nchildren
+	FROM pg_catalog.pg_inherits i
+	JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhparent
+	WHERE i.inhparent OPERATOR(pg_catalog.=) tbl
+	  AND c.relkind OPERATOR(pg_catalog.<>) 'p';
+	IF nchildren OPERATOR(pg_catalog.>) 0 THEN
+		RAISE WARNING 'rows of tables that inherit from table "%" are not captured',
+			(SELECT c.relname FROM pg_catalog.pg_class c
+			 WHERE c.oid OPERATOR(pg_catalog.=) tbl)
+			USING DETAIL = pg_catalog.format('The table has %s child tables by inheritance. A subscription captures the rows stored in its own table only, even when a change is made through the parent.', nchildren),
+				  HINT = 'Subscribe each child table as well.';
+	END IF;
+
+	-- a newline ends any comment the condition ends with
+	sql := pg_catalog.format(
+		'CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW %s EXECUTE FUNCTION webhook.capture(%s)',
+		trg, pg_catalog.array_to_string(parts, ' OR '), tbl,
+		CASE WHEN condition IS NULL THEN ''
+			 ELSE 'WHEN (' || condition || E'\n)' END,
+		(SELECT pg_catalog.string_agg(pg_catalog.quote_literal(a), ', ')
+		 FROM pg_catalog.unnest(args) a));
+	BEGIN
+		EXECUTE sql;
+	EXCEPTION
+		WHEN syntax_error THEN
+			RAISE EXCEPTION 'invalid subscription condition: %', SQLERRM
+				USING ERRCODE = 'syntax_error',
+					  DETAIL = pg_catalog.format('The condition was: %s', condition);
+	END;
+	IF payload_function IS NOT NULL THEN
+		PERFORM webhook._depend_on_function(tbl, trg, payload_function);
+	END IF;
+	RETURN trg;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.subscribe(regclass, text, text[], text[], text, text[], text, text, text, regprocedure) IS
+'Create the trigger that sends a table''s row changes to an endpoint; returns its name.  payload_function, taking the table''s row type and returning json or jsonb, builds the event''s data';
+
+CREATE FUNCTION webhook.unsubscribe(tbl regclass, endpoint text,
+									name text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	trg name;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'argument "tbl" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF endpoint IS NULL THEN
+		RAISE EXCEPTION 'argument "endpoint" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT s.trigger_name INTO trg FROM webhook.subscriptions s
+	WHERE s.table_name = tbl AND s.endpoint = unsubscribe.endpoint
+	  AND (unsubscribe.name IS NULL OR s.trigger_name = unsubscribe.name)
+	ORDER BY s.trigger_name LIMIT 1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'table "%" is not subscribed to endpoint "%"',
+			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl), endpoint
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg, tbl);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.unsubscribe(regclass, text, text) IS
+'Drop the trigger that sends a table''s row changes to an endpoint';
+
+/*
+ * Preview: the exact request a row change would become, without sending
+ * or writing anything.
+ */
+CREATE FUNCTION webhook.preview(tbl regclass, new_row anyelement,
+								old_row anyelement DEFAULT NULL,
+								subscription name DEFAULT NULL)
+RETURNS TABLE (trigger_name name, endpoint text, url text, body json,
+			   headers jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record;
+	ep webhook.endpoint;
+	op text;
+	msg text;
+	ts bigint;
+	sig text;
+	b text;
+BEGIN
+	IF tbl IS NULL THEN
+		RAISE EXCEPTION 'argument "tbl" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	op := CASE WHEN old_row IS NULL THEN 'INSERT'
+			   WHEN new_row IS NULL THEN 'DELETE'
+			   ELSE 'UPDATE' END;
+	IF new_row IS NULL AND old_row IS NULL THEN
+		RAISE EXCEPTION 'a preview needs a new row, an old row, or both'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOR s IN SELECT * FROM webhook.subscriptions sub
+			 WHERE sub.table_name = tbl
+			   AND (preview.subscription IS NULL
+					OR sub.trigger_name = preview.subscription)
+			 ORDER BY sub.trigger_name LOOP
+		SELECT * INTO ep FROM webhook.endpoint e WHERE e.name = s.endpoint;
+		b := webhook._preview_body(tbl, s.trigger_name, op, new_row, old_row);
+		CONTINUE WHEN b IS NULL;
+		msg := 'msg_' || replace(gen_random_uuid()::text, '-', '');
+		ts := extract(epoch FROM now())::bigint;
+		sig := webhook.sign(ep.secret, msg, ts, b);
+		IF ep.previous_secret IS NOT NULL
+			AND ep.previous_secret_expires_at > now() THEN
+			sig := sig || ' ' || webhook.sign(ep.previous_secret, msg, ts, b);
+		END IF;
+		trigger_name := s.trigger_name;
+		endpoint := ep.name;
+		url := ep.url;
+		body := b::json;
+		headers := jsonb_build_object(
+			'Content-Type', 'application/json',
+			'User-Agent', 'webhook/' || (SELECT x.extversion FROM pg_extension x
+										 WHERE x.extname = 'webhook'),
+			'webhook-id', msg,
+			'webhook-timestamp', ts::text,
+			'webhook-signature', sig) || ep.headers;
+		RETURN NEXT;
+	END LOOP;
+	IF NOT FOUND AND NOT EXISTS (SELECT FROM webhook.subscriptions sub
+								 WHERE sub.table_name = tbl) THEN
+		RAISE EXCEPTION 'table "%" is not subscribed to any endpoint',
+			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl)
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.preview(regclass, anyelement, anyelement, name) IS
+'The body and headers each subscription of a table would send for a row change (new_row alone: an insert; old_row alone: a delete; both: an update), without sending anything';
+
+/* ---------------------------------------------------------------------
+ * Operations: retry, replay, discard, test
+ * --------------------------------------------------------------------- */
+
+/*
+ * A manual retry is a probe: the event is due now, and if the breaker holds
+ * its endpoint back, the next probe is due now too, so that this event is
+ * the one sent.  Its success ends the failing state and releases the rest.
+ * A disabled or paused endpoint's event stays parked until the endpoint is
+ * enabled or resumed.
+ */
+CREATE FUNCTION webhook.retry(event_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+	ep_name text;
+	ep_enabled boolean;
+BEGIN
+	IF event_id IS NULL THEN
+		RAISE EXCEPTION 'argument "event_id" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT e.id, e.name, e.enabled INTO ep_id, ep_name, ep_enabled
+	FROM webhook.event ev JOIN webhook.endpoint e ON e.id = ev.endpoint_id
+	WHERE ev.id = retry.event_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'event % does not exist', event_id
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'pending',
+		next_attempt_at = CASE WHEN ep_enabled THEN clock_timestamp()
+							   ELSE 'infinity' END,
+		finished_at = NULL, retry_from = ev.attempts
+	WHERE ev.id = retry.event_id;
+	IF ep_enabled THEN
+		UPDATE webhook.endpoint_health h SET next_probe_at = clock_timestamp()
+		WHERE h.endpoint_id = ep_id AND h.consecutive_failures > 0;
+	ELSE
+		RAISE NOTICE 'event waits for endpoint "%", which is disabled or paused', ep_name
+			USING HINT = 'Enable it with webhook.enable_endpoint() or resume it with webhook.resume(); the event is sent then.';
+	END IF;
+	PERFORM webhook._wake();
+END
+$$;
+
+COMMENT ON FUNCTION webhook.retry(bigint) IS
+'Send an event again now, as a probe if its endpoint is failing, with its original webhook-id and a fresh retry schedule';
+
+/*
+ * Replay: delivered and dead events sent again, with their webhook-ids;
+ * status picks 'delivered' or 'dead' only, NULL both.
+ */
+CREATE FUNCTION webhook.replay(endpoint text, since timestamptz,
+							   "until" timestamptz DEFAULT NULL,
+							   only_dead boolean DEFAULT false,
+							   status text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+	n bigint;
+BEGIN
+	ep := webhook._lookup_endpoint(endpoint, 'endpoint', false);
+	IF since IS NULL THEN
+		RAISE EXCEPTION 'argument "since" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF status IS NOT NULL AND status NOT IN ('delivered', 'dead') THEN
+		RAISE EXCEPTION 'invalid replay status "%"', status
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Replay takes delivered or dead events.';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'pending',
+		next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
+									 WHERE e.id = ev.endpoint_id)
+							   THEN clock_timestamp() ELSE 'infinity' END,
+		finished_at = NULL, retry_from = ev.attempts
+	WHERE ev.endpoint_id = ep.id AND ev.state <> 'pending'
+	  AND ev.created_at >= since
+	  AND (replay."until" IS NULL OR ev.created_at < replay."until")
+	  AND (NOT coalesce(only_dead, false) OR ev.state = 'dead')
+	  AND (replay.status IS NULL OR ev.state::text = replay.status);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	PERFORM webhook._wake();
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.replay(text, timestamptz, timestamptz, boolean, text) IS
+'Send an endpoint''s delivered and dead events created in [since, until) again (only those in state status, if given), with their original webhook-ids';
+
+/*
+ * Discarding: pending events stop being sent and become dead; history is
+ * kept.  An event in flight may still arrive once.
+ */
+CREATE FUNCTION webhook.discard(event_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF event_id IS NULL THEN
+		RAISE EXCEPTION 'argument "event_id" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'dead', finished_at = clock_timestamp()
+	WHERE ev.id = discard.event_id AND ev.state = 'pending';
+	IF NOT FOUND THEN
+		IF NOT EXISTS (SELECT FROM webhook.event ev
+					   WHERE ev.id = discard.event_id) THEN
+			RAISE EXCEPTION 'event % does not exist', event_id
+				USING ERRCODE = 'undefined_object';
+		END IF;
+		RAISE EXCEPTION 'event % is not pending', event_id
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.discard(bigint) IS
+'Stop sending a pending event; it becomes dead and its history is kept';
+
+CREATE FUNCTION webhook.discard(endpoint text,
+								since timestamptz DEFAULT NULL,
+								"until" timestamptz DEFAULT NULL,
+								type text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+	n bigint;
+BEGIN
+	ep := webhook._lookup_endpoint(endpoint, 'endpoint', false);
+	UPDATE webhook.event ev
+	SET state = 'dead', finished_at = clock_timestamp()
+	WHERE ev.endpoint_id = ep.id AND ev.state = 'pending'
+	  AND (discard.since IS NULL OR ev.created_at >= discard.since)
+	  AND (discard."until" IS NULL OR ev.created_at < discard."until")
+	  AND (discard.type IS NULL OR
+		   webhook._event_body(ev.payload, ev.created_at) ->> 'type' = discard.type);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.discard(text, timestamptz, timestamptz, text) IS
+'Stop sending an endpoint''s pending events created in [since, until), of one type if given; returns how many';
+
+/*
+ * A "webhook.test" event through the normal path: signed, retried and
+ * recorded like any other.
+ */
+CREATE FUNCTION webhook.send_test(endpoint text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+	ts timestamptz := clock_timestamp();
+	new_id bigint;
+BEGIN
+	ep := webhook._lookup_endpoint(endpoint, 'endpoint', false);
+	INSERT INTO webhook.event AS ev (endpoint_id, msg_id, created_at,
+									 next_attempt_at, payload)
+	VALUES (ep.id, gen_random_uuid(), ts,
+			CASE WHEN ep.enabled THEN ts ELSE 'infinity' END,
+			json_build_object(
+				'type', 'webhook.test',
+				'timestamp', to_char(ts AT TIME ZONE 'UTC',
+									 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+				'data', json_build_object('endpoint', ep.name)))
+	RETURNING ev.id INTO new_id;
+	PERFORM webhook._wake();
+	RETURN new_id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.send_test(text) IS
+'Queue a "webhook.test" event for an endpoint, sent like any other; returns its event id';
+
+/* ---------------------------------------------------------------------
+ * Views
+ * --------------------------------------------------------------------- */
+
+/* the endpoints, with the transport options that are not secret */
+CREATE VIEW webhook.endpoints AS
+SELECT e.id, e.name, e.url,
+	   ARRAY(SELECT jsonb_object_keys(e.headers)) AS header_names,
+	   e.timeout, e.retry_schedule, e.max_in_flight, e.enabled,
+	   e.disabled_reason, e.disabled_at,
+	   e.previous_secret IS NOT NULL
+		   AND e.previous_secret_expires_at > now() AS rotating,
+	   e.created_at,
+	   e.paused, e.failure_threshold, e.failure_window, e.rate_limit,
+	   e.ordering,
+	   e.tls_insecure,
+	   e.ca_bundle IS NOT NULL AS has_ca_bundle,
+	   e.client_cert IS NOT NULL AS has_client_cert,
+	   e.proxy IS NOT NULL AS has_proxy
+FROM webhook.endpoint e;
+
+COMMENT ON VIEW webhook.endpoints IS
+'Endpoints without their secrets or header values';
+
+CREATE VIEW webhook.subscriptions AS
+SELECT t.tgrelid::regclass AS table_name,
+	   t.tgname AS trigger_name,
+	   args[1] AS endpoint,
+	   args[2:] AS options,
+	   t.tgenabled <> 'D' AS enabled,
+	   pg_catalog.pg_get_triggerdef(t.oid) AS definition
+FROM pg_catalog.pg_trigger t,
+	 LATERAL (SELECT webhook._trigger_args(t.tgargs, t.tgnargs) AS args) x
+WHERE t.tgfoid = 'webhook.capture()'::regprocedure;
+
+COMMENT ON VIEW webhook.subscriptions IS
+'Every trigger that captures events, with its endpoint and options';
+
+/* the events, with the body as sent */
+CREATE VIEW webhook.events AS
+SELECT ev.id, e.name AS endpoint, webhook.webhook_id(ev.msg_id) AS webhook_id,
+	   b.body ->> 'type' AS type, ev.state, ev.attempts, ev.created_at,
+	   -- infinity: parked until its endpoint is enabled again
+	   CASE WHEN ev.state = 'pending' THEN ev.next_attempt_at END
+		   AS next_attempt_at,
+	   ev.finished_at,
+	   (SELECT coalesce(a.status::text, a.error) FROM webhook.attempt a
+		WHERE a.event_id = ev.id ORDER BY a.attempt DESC LIMIT 1)
+		   AS last_result,
+	   b.body AS payload
+FROM webhook.event ev
+CROSS JOIN LATERAL webhook._event_body(ev.payload, ev.created_at) AS b(body)
+LEFT JOIN webhook.endpoint e ON e.id = ev.endpoint_id;
+
+COMMENT ON VIEW webhook.events IS
+'Every event kept in the outbox, with its state and latest result';
+
+CREATE VIEW webhook.attempts AS
+SELECT a.event_id, e.name AS endpoint,
+	   webhook.webhook_id(ev.msg_id) AS webhook_id, a.attempt, a.started_at,
+	   a.duration, a.status, a.error, a.response
+FROM webhook.attempt a
+JOIN webhook.event ev ON ev.id = a.event_id
+LEFT JOIN webhook.endpoint e ON e.id = ev.endpoint_id;
+
+COMMENT ON VIEW webhook.attempts IS
+'Every delivery attempt: when, how long, and what came back';
+
+/*
+ * Per-endpoint figures.  Reads the pending events (event_due_idx), the
+ * events finished in the last hour (event_finished_idx) and their attempts
+ * (by primary key): an attempt made in the last hour belongs to an event
+ * that is pending or finished since, so nothing older is scanned.  Cost
+ * grows with the pending backlog and the last hour's traffic, not with the
+ * history kept.
+ */
+CREATE VIEW webhook.endpoint_stats AS
+WITH recent AS (
+	SELECT ev.id, ev.endpoint_id, ev.state, ev.created_at, ev.attempts
+	FROM webhook.event ev
+	WHERE ev.state <> 'pending' AND ev.finished_at > now() - interval '1 hour'
+	UNION ALL
+	SELECT ev.id, ev.endpoint_id, ev.state, ev.created_at, ev.attempts
+	FROM webhook.event ev
+	WHERE ev.state = 'pending' AND ev.attempts > 0
+),
+pending AS (
+	SELECT ev.endpoint_id, count(*) AS n, min(ev.created_at) AS oldest
+	FROM webhook.event ev WHERE ev.state = 'pending'
+	GROUP BY ev.endpoint_id
+),
+finished AS (
+	SELECT r.endpoint_id,
+		   count(*) FILTER (WHERE r.state = 'delivered') AS delivered,
+		   count(*) FILTER (WHERE r.state = 'dead') AS dead,
+		   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+			   ORDER BY a.started_at + a.duration - r.created_at)
+			   FILTER (WHERE r.state = 'delivered') AS latency
+	FROM recent r
+	LEFT JOIN webhook.attempt a ON a.event_id = r.id AND a.attempt = r.attempts
+	WHERE r.state <> 'pending'
+	GROUP BY r.endpoint_id
+),
+attempts AS (
+	SELECT r.endpoint_id,
+		   count(*) FILTER (WHERE a.status IS NULL
+							OR a.status NOT BETWEEN 200 AND 299) AS failed,
+		   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+			   ORDER BY a.duration) AS latency
+	FROM recent r
+	JOIN webhook.attempt a ON a.event_id = r.id
+	WHERE a.started_at > now() - interval '1 hour'
+	GROUP BY r.endpoint_id
+)
+SELECT e.id, e.name,
+	   CASE WHEN e.paused THEN 'paused'
+			WHEN NOT e.enabled THEN 'disabled'
+			WHEN h.consecutive_failures > 0 THEN 'failing'
+			ELSE 'healthy' END AS state,
+	   coalesce(p.n, 0) AS pending,
+	   now() - p.oldest AS oldest_pending_age,
+	   coalesce(f.delivered, 0) AS delivered_last_hour,
+	   coalesce(f.dead, 0) AS dead_last_hour,
+	   coalesce(a.failed, 0) AS failed_attempts_last_hour,
+	   f.latency[1] AS delivery_p50,
+	   f.latency[2] AS delivery_p95,
+	   f.latency[3] AS delivery_p99,
+	   a.latency[1] AS attempt_p50,
+	   a.latency[2] AS attempt_p95,
+	   a.latency[3] AS attempt_p99,
+	   coalesce(h.consecutive_failures, 0) AS consecutive_failures,
+	   h.failing_since,
+	   h.last_error,
+	   h.last_failure_at,
+	   h.last_success_at,
+	   h.next_probe_at,
+	   e.disabled_reason,
+	   e.disabled_at
+FROM webhook.endpoint e
+LEFT JOIN webhook.endpoint_health h ON h.endpoint_id = e.id
+LEFT JOIN pending p ON p.endpoint_id = e.id
+LEFT JOIN finished f ON f.endpoint_id = e.id
+LEFT JOIN attempts a ON a.endpoint_id = e.id;
+
+COMMENT ON VIEW webhook.endpoint_stats IS
+'Per endpoint: state, backlog, the last hour''s deliveries and failures, delivery latency (capture to 2xx) and attempt latency percentiles, and the last error';
+
+/* ---------------------------------------------------------------------
+ * Event triggers
+ * --------------------------------------------------------------------- */
+
+CREATE EVENT TRIGGER webhook_follow_rename ON ddl_command_end
+	WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER FUNCTION',
+				 'ALTER SCHEMA', 'ALTER TYPE')
+	EXECUTE FUNCTION webhook._follow_rename();
+
+/*
+ * Dropping a column a subscription excludes is refused, naming the
+ * subscription: its list would otherwise name a column that is not there
+ * (and a column added later under that name would be left out unasked).
+ * Columns a subscription watches (UPDATE OF) or its condition reads are
+ * protected by PostgreSQL's own dependencies.  SECURITY DEFINER, since it
+ * runs for whoever drops a column and reads the extension's helpers.
+ */
+CREATE FUNCTION webhook._refuse_drop_excluded()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	d record;
+	s record;
+BEGIN
+	FOR d IN SELECT x.objid, x.address_names
+			 FROM pg_catalog.pg_event_trigger_dropped_objects() x
+			 WHERE x.object_type OPERATOR(pg_catalog.=) 'table column' LOOP
+		FOR s IN SELECT t.tgname, t.tgrelid::pg_catalog.regclass AS tbl,
+						a.args[1] AS endpoint
+				 FROM pg_catalog.pg_trigger t,
+					  LATERAL (SELECT webhook._trigger_args(t.tgargs, t.tgnargs)
+							   AS args) a
+				 WHERE t.tgrelid OPERATOR(pg_catalog.=) d.objid
+				   AND t.tgfoid OPERATOR(pg_catalog.=)
+					   'webhook.capture()'::pg_catalog.regprocedure
+				   AND EXISTS (
+					   SELECT FROM pg_catalog.unnest(a.args[2:]) o(opt)
+					   WHERE pg_catalog.starts_with(o.opt, 'exclude=')
+						 AND d.address_names[3] OPERATOR(pg_catalog.=) ANY (
+							 webhook._column_list_names(
+								 pg_catalog.substr(o.opt, 9))))
+				 ORDER BY t.tgname LIMIT 1 LOOP
+			RAISE EXCEPTION 'cannot drop column "%" of table "%" because subscription "%" excludes it',
+				d.address_names[3], d.address_names[2], s.tgname
+				USING ERRCODE = 'dependent_objects_still_exist',
+					  HINT = pg_catalog.format('Unsubscribe with webhook.unsubscribe(%L, %L, name => %L), drop the column, then subscribe again without excluding it.',
+											   s.tbl::text, s.endpoint, s.tgname);
+		END LOOP;
+	END LOOP;
+END
+$$;
+
+/*
+ * An excluded column is dropped not only by ALTER TABLE ... DROP COLUMN
+ * and DROP TYPE or DROP DOMAIN ... CASCADE, but by any drop that cascades
+ * to it: of its collation, of a function or operator a generated column
+ * uses, of a schema, an extension or a role's objects.  So the refusal
+ * listens to every drop; the function looks only at dropped columns.
+ */
+CREATE EVENT TRIGGER webhook_refuse_drop_excluded ON sql_drop
+	EXECUTE FUNCTION webhook._refuse_drop_excluded();
+
+/* ---------------------------------------------------------------------
+ * Where events are sent from
+ * --------------------------------------------------------------------- */
+
+/*
+ * Installing into a database that "webhook.database" leaves out is allowed
+ * (events are kept), but nothing is sent from it: say so at once, as a
+ * warning, since extension scripts run with client_min_messages at warning.
+ */
+DO $$
+DECLARE
+	only_db text := pg_catalog.current_setting('webhook.database', true);
+BEGIN
+	IF only_db IS NOT NULL AND only_db OPERATOR(pg_catalog.<>) ''
+		AND only_db OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
+		RAISE WARNING 'webhook events of database "%" are not sent',
+			pg_catalog.current_database()
+			USING DETAIL = pg_catalog.format('"webhook.database" is "%s", so only that database has a delivery worker.', only_db),
+			HINT = 'Set "webhook.database" to an empty string to send from every database, and restart the server.';
+	END IF;
+END
+$$;
+
+/* ---------------------------------------------------------------------
+ * Roles and privileges
+ * --------------------------------------------------------------------- */
+
+/*
+ * webhook_admin manages endpoints and deliveries and may read secrets;
+ * webhook_user may subscribe tables it owns (or holds TRIGGER on) to
+ * existing endpoints.  Roles belong to the cluster, not to a database:
+ * they are created only when missing (another database, or an earlier
+ * install, may have made them) and DROP EXTENSION leaves them alone.
+ */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_admin') THEN
+		CREATE ROLE webhook_admin NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_user') THEN
+		CREATE ROLE webhook_user NOLOGIN;
+	END IF;
+END
+$$;
+
+/*
+ * PUBLIC gets schema usage and the pure helpers (sign, webhook_id), and
+ * nothing else.  webhook.capture() is not PUBLIC's: EXECUTE on a trigger
+ * function is checked when a trigger is created, not when it fires, so
+ * writers to a subscribed table need nothing, while only members of
+ * webhook_user or webhook_admin can attach the function to a table (it
+ * writes to the outbox as the extension's owner).
+ */
+REVOKE ALL ON ALL TABLES IN SCHEMA webhook FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA webhook FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA webhook FROM PUBLIC;
+GRANT USAGE ON SCHEMA webhook TO PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook.sign(text, text, bigint, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook.webhook_id(uuid) TO PUBLIC;
+
+/* webhook_admin: everything, secrets included (pg_dump as it keeps them) */
+GRANT SELECT, INSERT, UPDATE, DELETE
+	ON webhook.endpoint, webhook.event, webhook.attempt, webhook.endpoint_health
+	TO webhook_admin;
+GRANT USAGE, SELECT, UPDATE
+	ON webhook.endpoint_id_seq, webhook.event_id_seq TO webhook_admin;
+GRANT SELECT ON webhook.endpoints, webhook.events, webhook.attempts,
+	webhook.subscriptions, webhook.endpoint_stats TO webhook_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA webhook TO webhook_admin;
+
+/*
+ * webhook_user: subscribe tables it may put triggers on, see
+ * subscriptions, and run the helpers subscribe() calls as its caller
+ */
+GRANT SELECT ON webhook.subscriptions TO webhook_user;
+GRANT EXECUTE ON FUNCTION
+	webhook.capture(),
+	webhook.subscribe(regclass, text, text[], text[], text, text[], text,
+					  text, text, regprocedure),
+	webhook.unsubscribe(regclass, text, text),
+	webhook._endpoint_exists(text),
+	webhook._check_capture_args(regclass, text[]),
+	webhook._check_condition(text),
+	webhook._column_list(text[]),
+	webhook._depend_on_function(regclass, name, regprocedure),
+	webhook._trigger_args(bytea, smallint)
+	TO webhook_user;
