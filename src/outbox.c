@@ -64,7 +64,7 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
-#include "optimizer/optimizer.h"
+#include "nodes/nodeFuncs.h"
 #include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
@@ -321,7 +321,12 @@ wh_outbox_cache_build(Relation rel)
 				direct = false;
 			continue;
 		}
-		expr = (Node *) expression_planner((Expr *) expr);
+		/*
+		 * Not planned (which would inline SQL functions, whose later
+		 * replacement would go unseen here): the executor only needs the
+		 * operators' functions filled in.
+		 */
+		fix_opfuncids(expr);
 		wh_cache.defattnum[wh_cache.ndefaults] = att->attnum;
 		wh_cache.defstate[wh_cache.ndefaults] = ExecInitExpr((Expr *) expr,
 															 NULL);
