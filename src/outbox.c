@@ -145,6 +145,7 @@ typedef struct WhOutboxCache
 	int			ndefaults;		/* the other columns that have a default */
 	AttrNumber *defattnum;
 	ExprState **defstate;
+	ExprContext *defcontext;	/* where they are evaluated */
 } WhOutboxCache;
 
 static MemoryContext wh_cache_cxt = NULL;
@@ -269,6 +270,7 @@ wh_outbox_cache_build(Relation rel)
 	wh_cache.ndefaults = 0;
 	wh_cache.defattnum = NULL;
 	wh_cache.defstate = NULL;
+	wh_cache.defcontext = NULL;
 	wh_indexes = NULL;
 	wh_nindexes = 0;
 	wh_indexes_direct = false;
@@ -332,6 +334,7 @@ wh_outbox_cache_build(Relation rel)
 															 NULL);
 		wh_cache.ndefaults++;
 	}
+	wh_cache.defcontext = CreateStandaloneExprContext();
 	MemoryContextSwitchTo(old);
 
 	if (direct)
@@ -449,7 +452,7 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 {
 	ResultRelInfo *rri;
 	EState	   *estate;
-	ExprContext *defcxt;
+	ExprContext *defcxt = wh_cache.defcontext;
 	BulkInsertState bistate;
 	TupleTableSlot **slots;
 	TupleDesc	desc;
@@ -464,8 +467,8 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	if (!wh_indexes_direct)
 		ExecOpenIndices(rri, false);
-	/* defaults are evaluated here, and kept until the rows are written */
-	defcxt = CreateExprContext(estate);
+	/* what the defaults give is kept until the rows are written */
+	ResetExprContext(defcxt);
 	/* a ring of buffers only pays off for real batches */
 	bistate = n > 1 ? GetBulkInsertState() : NULL;
 	cid = GetCurrentCommandId(true);
@@ -541,6 +544,7 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 	}
 	for (i = 0; i < n; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
+	ResetExprContext(defcxt);
 
 	if (bistate)
 		FreeBulkInsertState(bistate);
