@@ -150,6 +150,7 @@ typedef struct WhOutboxCache
 
 static MemoryContext wh_cache_cxt = NULL;
 static WhOutboxCache wh_cache;
+static uint64 wh_cache_invals = 0;	/* invalidations of it seen so far */
 
 /* how many writes are under way; nested ones leave the buffer's memory be */
 static int	wh_writing = 0;
@@ -177,8 +178,8 @@ wh_outbox_relcache_cb(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == wh_cache.relid)
 	{
-		wh_cache.relid = InvalidOid;
 		wh_cache.valid = false;
+		wh_cache_invals++;
 	}
 }
 
@@ -258,6 +259,7 @@ static void
 wh_outbox_cache_build(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	uint64		invals = wh_cache_invals;
 	bool		direct;
 	MemoryContext old;
 	int			i;
@@ -341,7 +343,8 @@ wh_outbox_cache_build(Relation rel)
 		wh_outbox_index_setup(rel);
 	wh_cache.owner = rel->rd_rel->relowner;
 	wh_cache.direct = direct;
-	wh_cache.valid = true;
+	/* opening the indexes may have taken in a change: if so, build again */
+	wh_cache.valid = wh_cache_invals == invals;
 }
 
 /*
@@ -389,7 +392,8 @@ wh_outbox_index_direct(Relation rel, TupleTableSlot **slots, int n)
 }
 
 /*
- * Find webhook.event, once per backend (again after it changes).
+ * Find webhook.event, once per backend (again after it changes, for it may
+ * be another table now, with DROP and CREATE EXTENSION).
  */
 static void
 wh_outbox_lookup(void)
@@ -397,7 +401,7 @@ wh_outbox_lookup(void)
 	static bool registered = false;
 	Oid			relid;
 
-	if (OidIsValid(wh_cache.relid))
+	if (wh_cache.valid)
 		return;
 	if (!registered)
 	{
@@ -410,7 +414,6 @@ wh_outbox_lookup(void)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"webhook.event\" does not exist"),
 				 errhint("Is the webhook extension installed in this database?")));
-	wh_cache.valid = false;
 	wh_cache.relid = relid;
 }
 
@@ -642,7 +645,7 @@ wh_outbox_write(bool all)
 	wh_outbox_lookup();
 	rel = table_open(wh_cache.relid, RowExclusiveLock);
 	/* after table_open, which took in any invalidation of the table */
-	if (!wh_cache.valid)
+	while (!wh_cache.valid)
 		wh_outbox_cache_build(rel);
 
 	batch = palloc(sizeof(WhPendingEvent) * n);
