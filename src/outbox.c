@@ -125,10 +125,17 @@ static const Oid wh_column_types[WH_NCOLUMNS] = {
 	INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONOID, TEXTOID
 };
 
-/* the executor's way in, taken when the direct write is not safe */
+/*
+ * The executor's way in, taken when the direct write is not safe; the
+ * second for a table from before ordering keys (the one column that may be
+ * missing: an extension still at 0.1.0 whose library is newer).
+ */
 static const char wh_insert_sql[] =
 "INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload, ordering_key) VALUES ($1, $2, $3, $4, $5, $6)";
+static const char wh_insert_unkeyed_sql[] =
+"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload) VALUES ($1, $2, $3, $4, $5)";
 static SPIPlanPtr wh_insert_plan = NULL;
+static SPIPlanPtr wh_insert_unkeyed_plan = NULL;
 
 /*
  * What this backend knows of webhook.event: built when the table is first
@@ -141,7 +148,7 @@ typedef struct WhOutboxCache
 	bool		valid;			/* false until built, and after a change */
 	Oid			owner;			/* rows are written as this role */
 	bool		direct;			/* may rows go straight into the heap? */
-	AttrNumber	attnum[WH_NCOLUMNS];	/* where each filled column is */
+	AttrNumber	attnum[WH_NCOLUMNS];	/* where each filled column is, or 0 */
 	int			ndefaults;		/* the other columns that have a default */
 	AttrNumber *defattnum;
 	ExprState **defstate;
@@ -236,7 +243,7 @@ wh_outbox_is_filled(AttrNumber attnum)
 	int			i;
 
 	for (i = 0; i < WH_NCOLUMNS; i++)
-		if (wh_cache.attnum[i] == attnum)
+		if (wh_cache.attnum[i] == attnum && attnum > 0)
 			return true;
 	return false;
 }
@@ -288,6 +295,11 @@ wh_outbox_cache_build(Relation rel)
 		AttrNumber	attnum = attnameAttNum(rel, wh_column_names[i], false);
 		Form_pg_attribute att;
 
+		if (attnum <= 0 && i == WH_COL_ORDERING_KEY)
+		{
+			wh_cache.attnum[i] = 0;
+			continue;
+		}
 		if (attnum <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -300,7 +312,8 @@ wh_outbox_cache_build(Relation rel)
 		wh_cache.attnum[i] = attnum;
 	}
 	/* the only column filled that may be left null */
-	if (TupleDescAttr(desc, wh_cache.attnum[WH_COL_ORDERING_KEY] - 1)->attnotnull)
+	if (wh_cache.attnum[WH_COL_ORDERING_KEY] > 0 &&
+		TupleDescAttr(desc, wh_cache.attnum[WH_COL_ORDERING_KEY] - 1)->attnotnull)
 		direct = false;
 
 	old = MemoryContextSwitchTo(wh_cache_cxt);
@@ -507,7 +520,7 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 		WH_SET(WH_COL_CREATED_AT, TimestampTzGetDatum(ev->created_at));
 		WH_SET(WH_COL_NEXT_ATTEMPT_AT, TimestampTzGetDatum(ev->next_attempt_at));
 		WH_SET(WH_COL_PAYLOAD, PointerGetDatum(ev->payload));
-		if (ev->ordering_key)
+		if (ev->ordering_key && wh_cache.attnum[WH_COL_ORDERING_KEY] > 0)
 			WH_SET(WH_COL_ORDERING_KEY, PointerGetDatum(ev->ordering_key));
 #undef WH_SET
 
@@ -563,23 +576,26 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 static void
 wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 {
+	bool		keyed = wh_cache.attnum[WH_COL_ORDERING_KEY] > 0;
+	SPIPlanPtr *planp = keyed ? &wh_insert_plan : &wh_insert_unkeyed_plan;
 	int			i;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (wh_insert_plan == NULL)
+	if (*planp == NULL)
 	{
 		Oid			argtypes[WH_NCOLUMNS];
 		SPIPlanPtr	plan;
 
 		memcpy(argtypes, wh_column_types, sizeof(argtypes));
-		plan = SPI_prepare(wh_insert_sql, WH_NCOLUMNS, argtypes);
+		plan = SPI_prepare(keyed ? wh_insert_sql : wh_insert_unkeyed_sql,
+						   keyed ? WH_NCOLUMNS : WH_NCOLUMNS - 1, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		wh_insert_plan = plan;
+		*planp = plan;
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -597,7 +613,7 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 		values[WH_COL_ORDERING_KEY] = PointerGetDatum(ev->ordering_key);
 		if (ev->ordering_key == NULL)
 			nulls[WH_COL_ORDERING_KEY] = 'n';
-		rc = SPI_execute_plan(wh_insert_plan, values, nulls, false, 0);
+		rc = SPI_execute_plan(*planp, values, nulls, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not insert into webhook.event: %s",
 				 SPI_result_code_string(rc));
