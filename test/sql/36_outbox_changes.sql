@@ -94,8 +94,8 @@ SELECT row_id, v FROM oc_events() WHERE row_id > 10;
 -- case 5: columns dropped and added back at the end, one with a default and
 -- one in an index: each still gets its own value
 TRUNCATE webhook.event;
-ALTER TABLE webhook.event DROP COLUMN retry_from;
-ALTER TABLE webhook.event ADD COLUMN retry_from smallint NOT NULL DEFAULT 0;
+ALTER TABLE webhook.event DROP COLUMN note;
+ALTER TABLE webhook.event ADD COLUMN note text NOT NULL DEFAULT 'y';
 ALTER TABLE webhook.event DROP COLUMN ordering_key;
 ALTER TABLE webhook.event ADD COLUMN ordering_key text;
 CREATE INDEX event_order_idx ON webhook.event (endpoint_id, ordering_key, id)
@@ -103,6 +103,7 @@ CREATE INDEX event_order_idx ON webhook.event (endpoint_id, ordering_key, id)
 INSERT INTO oc_t VALUES (13, 'moved');
 INSERT INTO oc_t SELECT g, 'moved' FROM generate_series(14, 15) g;
 SELECT * FROM oc_events();
+SELECT DISTINCT note FROM webhook.event;
 SET enable_seqscan = off;
 SELECT count(*) AS found_by_index FROM webhook.event
 WHERE state = 'pending' AND ordering_key IS NOT NULL AND endpoint_id > 0;
