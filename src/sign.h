@@ -7,9 +7,10 @@
  * bytes.  A signature is "v1," followed by the base64 encoding of
  * HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>").
  *
- * The decoding and signing routines never ereport and never allocate, so
- * that the delivery loop and the fuzz harnesses can call them freely; the
- * SQL-facing checks that do ereport live beside them.
+ * The decoding and signing routines never ereport and never allocate (but
+ * for the HMAC context a process's first signature makes), so that the
+ * delivery loop and the fuzz harnesses can call them freely; the SQL-facing
+ * checks that do ereport live beside them.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,7 +40,7 @@ extern char *wh_secret_generate(void);
 
 /*
  * Write "v1,<base64 HMAC-SHA256>" for msg_id.timestamp.body into out, which
- * must hold WH_SIGNATURE_LEN + 1 bytes.  Returns false only if OpenSSL fails.
+ * must hold WH_SIGNATURE_LEN + 1 bytes.  Returns false only if the HMAC fails.
  */
 extern bool wh_sign(const unsigned char *key, int keylen, const char *msg_id,
 					int64 timestamp, const char *body, size_t body_len,

@@ -6,7 +6,10 @@
  *
  * The functions under test (secret decoding, signing, Retry-After parsing)
  * never ereport or allocate; the server symbols below are referenced only
- * by the SQL-facing functions that sit in the same files.  palloc is real
+ * by the SQL-facing functions that sit in the same files.  base64 and HMAC
+ * come from libpgcommon, PostgreSQL's frontend build of them, which needs
+ * no resource owner: the one src/sign.c makes for its HMAC context is a
+ * token here.  palloc is real
  * (malloc) so that a path that does allocate still works; the error
  * reporting entry points abort, so that an unexpected ereport shows up as a
  * crash the fuzzer reports.
@@ -22,12 +25,22 @@
 #include "common/pg_prng.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 
 /* port.h points these at libpgport, which we do not link */
 #undef fprintf
 #undef vsnprintf
 
 pg_prng_state pg_global_prng_state;
+ResourceOwner CurrentResourceOwner = NULL;
+
+ResourceOwner
+ResourceOwnerCreate(ResourceOwner parent, const char *name)
+{
+	static char token;
+
+	return (ResourceOwner) &token;
+}
 
 bool
 errstart_cold(int elevel, const char *domain)
@@ -50,6 +63,12 @@ errcode(int sqlerrcode)
 
 int
 errmsg(const char *fmt,...)
+{
+	abort();
+}
+
+int
+errmsg_internal(const char *fmt,...)
 {
 	abort();
 }
