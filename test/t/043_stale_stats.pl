@@ -64,14 +64,18 @@ q1("SELECT pg_reload_conf()");
 ok( wait_until(sub { scalar @{ $recv->requests('/down') } >= 4 }, 60),
 	'the failing endpoint is being probed');
 
-# single commits to the healthy endpoint, each awaited
+# single commits to the healthy endpoint, each awaited; latency is from
+# just after the commit to the receiver's arrival time (the same clock)
 my @lat;
 for my $i (1 .. 20)
 {
-	my $t0 = time();
-	q1("INSERT INTO t_up (v) VALUES ('$i')");
+	my $committed = q1(
+		"INSERT INTO t_up (v) VALUES ('$i');
+		 SELECT extract(epoch FROM clock_timestamp()) * 1000");
 	my $ok = wait_until(sub { scalar @{ $recv->requests('/up') } >= $i }, 10);
-	push @lat, $ok ? (time() - $t0) : 999;
+	my $reqs = $recv->requests('/up');
+	push @lat,
+	  $ok ? ($reqs->[ $i - 1 ]{time_ms} - $committed) / 1000 : 999;
 }
 my @sorted = sort { $a <=> $b } @lat;
 my $p50 = $sorted[9] * 1000;
