@@ -6,10 +6,14 @@
  * One worker serves one database, the one the launcher (launcher.c) passes
  * as its argument; it exits when the extension is not there.  Its loop:
  *
- *	1. Claim: in a short transaction, select due pending events with
- *	   FOR UPDATE SKIP LOCKED (never ones it already holds, never ones of a
- *	   disabled endpoint or one that is already at its concurrency limit),
- *	   copy them into memory, fetch the endpoints they name, and commit.
+ *	1. Claim: in a short transaction, read which endpoints may send now and
+ *	   how many events each may take (its in-flight room, its breaker, its
+ *	   rate limit); read only that many of each one's earliest due events
+ *	   (never ones the worker already holds), lock them with FOR UPDATE
+ *	   SKIP LOCKED, copy them into memory, fetch the endpoints they name,
+ *	   and commit.  An endpoint held back (disabled, paused, failing,
+ *	   limited, busy) is not read at all: holding it back writes nothing,
+ *	   and a claim costs the same whatever its backlog.
  *	2. Send: outside any transaction, sign each event and hand it to the
  *	   curl multi engine (http.c), up to webhook.max_in_flight requests at
  *	   once and an endpoint's own limit per endpoint.  The worker sleeps on
@@ -576,6 +580,14 @@ wh_claim_quotas(int *nquotas, TimestampTz now, TimestampTz *wake)
 	return q;
 }
 
+/*
+ * Claim what the endpoints that may send now may take, in one transaction:
+ * read each one's earliest due events (step 1), pick those the worker does
+ * not hold (ordered endpoints' by their heads, order.c), lock and copy them
+ * (step 2), fetch the endpoints whose row changed, and find when to claim
+ * next.  Reads a few rows per endpoint; writes only the holding back of
+ * ordered events behind their head.
+ */
 static void
 wh_claim(void)
 {

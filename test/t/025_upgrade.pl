@@ -28,7 +28,7 @@ is(q1("SELECT count(*) FROM webhook.event"), '1', 'capture works on the 0.1.0 sc
 
 # the worker cannot claim on the old schema; it looks again when woken
 q1("ALTER EXTENSION webhook UPDATE; SELECT webhook._wake();");
-is(q1("SELECT extversion FROM pg_extension WHERE extname = 'webhook'"), '0.3.0', 'updated');
+is(q1("SELECT extversion FROM pg_extension WHERE extname = 'webhook'"), '0.4.0', 'updated');
 ok(wait_until(sub { q1("SELECT count(*) FROM webhook.events WHERE state = 'delivered'") eq '1' }),
 	'the event captured before the update is delivered');
 q1("SELECT webhook.set_delivery_policy('up', ordering => 'key')");
