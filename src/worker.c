@@ -6,10 +6,14 @@
  * One worker serves one database, the one the launcher (launcher.c) passes
  * as its argument; it exits when the extension is not there.  Its loop:
  *
- *	1. Claim: in a short transaction, select due pending events with
- *	   FOR UPDATE SKIP LOCKED (never ones it already holds, never ones of a
- *	   disabled endpoint or one that is already at its concurrency limit),
- *	   copy them into memory, fetch the endpoints they name, and commit.
+ *	1. Claim: in a short transaction, read which endpoints may send now and
+ *	   how many events each may take (its in-flight room, its breaker, its
+ *	   rate limit); read only that many of each one's earliest due events
+ *	   (never ones the worker already holds), lock them with FOR UPDATE
+ *	   SKIP LOCKED, copy them into memory, fetch the endpoints they name,
+ *	   and commit.  An endpoint held back (disabled, paused, failing,
+ *	   limited, busy) is not read at all: holding it back writes nothing,
+ *	   and a claim costs the same whatever its backlog.
  *	2. Send: outside any transaction, sign each event and hand it to the
  *	   curl multi engine (http.c), up to webhook.max_in_flight requests at
  *	   once and an endpoint's own limit per endpoint.  The worker sleeps on
@@ -85,6 +89,7 @@
 #include "defer.h"
 #include "http.h"
 #include "order.h"
+#include "pending.h"
 #include "ratelimit.h"
 #include "retry.h"
 #include "sign.h"
@@ -177,12 +182,10 @@ static int	wh_ninflight = 0;
 static MemoryContext wh_outcome_cxt;	/* reset when outcomes are recorded */
 static List *wh_outcomes = NIL;	/* of WhOutcomeRec *, in wh_outcome_cxt */
 static TimestampTz wh_oldest_outcome = 0;
-static Datum *wh_disabled = NULL;	/* ids of disabled endpoints */
-static int	wh_ndisabled = 0;
 static TimestampTz wh_last_claim_at = 0;
 static bool wh_claim_skipped_busy = false;	/* last claim left out an
 											 * endpoint at its limit */
-static int	wh_claim_held_back = 0;	/* events the breaker held back */
+static int	wh_claim_held_back = 0;	/* ordered events held back */
 
 static SPIPlanPtr wh_window_plan;
 static SPIPlanPtr wh_claim_plan;
@@ -496,182 +499,212 @@ wh_held_sorted(int *n)
 	return held;
 }
 
-/*
- * Read the set of disabled endpoints; their events are left out of claims.
- */
-static void
-wh_refresh_disabled(void)
-{
-	static SPIPlanPtr disabled_plan = NULL;
-	Datum	   *ids;
-	bool	   *nulls;
-	int			n;
-	bool		isnull;
-	Datum		arr;
-
-	if (disabled_plan == NULL)
-		disabled_plan = wh_prepare(
-			"SELECT coalesce(pg_catalog.array_agg(id ORDER BY id), '{}') "
-			"FROM webhook.endpoint WHERE NOT enabled", 0, NULL);
-	wh_run(disabled_plan, NULL, true, 1, SPI_OK_SELECT, "fetching disabled endpoints");
-	if (SPI_processed != 1)
-		elog(ERROR, "fetching disabled endpoints returned no row");
-	arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						&isnull);
-	deconstruct_array(DatumGetArrayTypeP(arr), INT4OID, 4, true,
-					  TYPALIGN_INT, &ids, &nulls, &n);
-	if (wh_disabled)
-		pfree(wh_disabled);
-	wh_disabled = MemoryContextAlloc(wh_worker_cxt, sizeof(Datum) * (n + 1));
-	memcpy(wh_disabled, ids, sizeof(Datum) * n);
-	wh_ndisabled = n;
-}
-
-/*
- * Park events of disabled endpoints that a claim came across: their next
- * attempt moves to infinity, out of every later claim's way, until
- * webhook.enable_endpoint() makes them due again.  The endpoint row is
- * locked and checked again, so an endpoint enabled meanwhile keeps its
- * events due.
- */
-static void
-wh_park(Datum *ids, int n)
-{
-	static SPIPlanPtr park_plan = NULL;
-	Datum		args[1];
-
-	if (n == 0)
-		return;
-	if (park_plan == NULL)
-	{
-		Oid			types[1] = {INT8ARRAYOID};
-
-		park_plan = wh_prepare(
-			"UPDATE webhook.event ev SET next_attempt_at = 'infinity' "
-			"FROM (SELECT e.id FROM webhook.endpoint e "
-			"      WHERE NOT e.enabled FOR SHARE) d "
-			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
-			"  AND ev.state OPERATOR(pg_catalog.=) 'pending' "
-			"  AND ev.endpoint_id OPERATOR(pg_catalog.=) d.id", 1, types);
-	}
-	args[0] = wh_int8_array(ids, n);
-	wh_run(park_plan, args, false, 0, SPI_OK_UPDATE, "parking events");
-}
-
 static TimestampTz wh_next_due;
 
+/*
+ * An endpoint the claim may read, and how many of its due events it may
+ * take: what its in-flight room, its breaker and its rate limit allow.
+ */
+typedef struct WhClaimQuota
+{
+	int32		id;
+	int			take;			/* at most this many new events */
+	int			held;			/* events of it the worker holds now */
+} WhClaimQuota;
+
+/*
+ * Step 0 of a claim: read the endpoints that may send now and what each
+ * may take.  Disabled and paused endpoints are not enabled, so not read;
+ * a failing endpoint may take its one probe when due; a rate-limited one
+ * what its queue has room for; any endpoint up to twice its in-flight
+ * limit, counting what the worker holds.  The others are simply not read
+ * by this claim: holding an endpoint back writes nothing.  Sets *wake to
+ * the next probe time of a failing endpoint that may take nothing now.
+ */
+static WhClaimQuota *
+wh_claim_quotas(int *nquotas, TimestampTz now, TimestampTz *wake)
+{
+	static SPIPlanPtr enabled_plan = NULL;
+	WhClaimQuota *q;
+	uint64		i;
+	int			n = 0;
+
+	if (enabled_plan == NULL)
+		enabled_plan = wh_prepare(
+			"SELECT e.id, coalesce(e.max_in_flight, 0) "
+			"FROM webhook.endpoint e WHERE e.enabled ORDER BY e.id",
+			0, NULL);
+	wh_run(enabled_plan, NULL, true, 0, SPI_OK_SELECT,
+		   "reading enabled endpoints");
+	q = palloc(sizeof(WhClaimQuota) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		int			mif = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		WhEndpoint *ep = wh_endpoint_get(id);
+		int			held = 0;
+		int			take;
+		int			limit;
+
+		if (ep && ep->valid)
+		{
+			held = ep->held;
+			mif = ep->max_in_flight;
+		}
+		else if (mif <= 0)
+			mif = wh_max_in_flight_per_endpoint;
+
+		/* no endpoint takes more than twice its limit */
+		take = 2 * mif - held;
+		limit = wh_breaker_quota(id, now, wake);
+		if (limit != WH_BREAKER_ANY)
+			take = Min(take, limit);
+		limit = wh_rate_quota(id, held);
+		if (limit != WH_RATE_ANY)
+			take = Min(take, limit);
+		if (take <= 0)
+		{
+			/* room, or the breaker's leave, may come with an outcome */
+			wh_claim_skipped_busy = true;
+			continue;
+		}
+		q[n].id = id;
+		q[n].take = take;
+		q[n].held = held;
+		n++;
+	}
+	*nquotas = n;
+	return q;
+}
+
+/*
+ * Claim what the endpoints that may send now may take, in one transaction:
+ * read each one's earliest due events (step 1), pick those the worker does
+ * not hold (ordered endpoints' by their heads, order.c), lock and copy them
+ * (step 2), fetch the endpoints whose row changed, and find when to claim
+ * next.  Reads a few rows per endpoint; writes only the holding back of
+ * ordered events behind their head.
+ */
 static void
 wh_claim(void)
 {
 	int			room;
-	Datum	   *busy;
-	int			nbusy = 0;
-	HASH_SEQ_STATUS seq;
 	WhEndpoint *ep;
-	Datum		args[1];
+	Datum		args[2];
 	uint64		i;
 	int			nheld;
 	List	   *epids = NIL;
 	ListCell   *lc;
+	WhClaimQuota *quotas;
+	int			nquotas;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake = DT_NOEND;
 
 	room = wh_batch_size;
-	busy = palloc(sizeof(Datum) * (hash_get_num_entries(wh_endpoints) + 1));
-	hash_seq_init(&seq, wh_endpoints);
-	while ((ep = hash_seq_search(&seq)) != NULL)
-		if (ep->valid && ep->error == NULL &&
-			ep->held >= ep->max_in_flight * 2)
-			busy[nbusy++] = Int32GetDatum(ep->id);
-
-	wh_claim_skipped_busy = (nbusy > 0);
+	wh_claim_skipped_busy = false;
 	wh_xact_begin("claiming events");
-	wh_refresh_disabled();
 	wh_defer_begin();
 	wh_breaker_refresh();
 	wh_rate_refresh();
 	wh_order_refresh();
+	quotas = wh_claim_quotas(&nquotas, now, &wake);
 
 	/*
-	 * Step 1: look at a window of the earliest due events, no larger than
-	 * what the worker holds plus twice what it may take, and pick those it
-	 * does not hold, of endpoints neither disabled nor at their limit.  A
-	 * claim so costs the same whatever the backlog.
+	 * Step 1: read, per endpoint that may send, its earliest due events, up
+	 * to what it may take plus those of them the worker already holds
+	 * (which are still pending, and skipped here).  A claim so reads a few
+	 * rows per endpoint, whatever the backlogs, and never an event it may
+	 * not take.  Across endpoints the earliest due go first.
 	 */
 	if (wh_window_plan == NULL)
 	{
-		Oid			types[1] = {INT4OID};
+		Oid			types[2] = {INT4ARRAYOID, INT4ARRAYOID};
 
 		wh_window_plan = wh_prepare(
-			"SELECT id, endpoint_id FROM webhook.event "
-			"WHERE state OPERATOR(pg_catalog.=) 'pending' "
-			"  AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now() "
-			"ORDER BY next_attempt_at, id LIMIT $1", 1, types);
+			"SELECT ev.id, ev.endpoint_id "
+			"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
+			"  AS c(endpoint_id, n) "
+			"CROSS JOIN LATERAL ("
+			"  SELECT e.id, e.endpoint_id, e.next_attempt_at "
+			"  FROM webhook.event e "
+			"  WHERE e.endpoint_id OPERATOR(pg_catalog.=) c.endpoint_id "
+			"    AND e.state OPERATOR(pg_catalog.=) 'pending' "
+			"    AND e.next_attempt_at OPERATOR(pg_catalog.<=) "
+			"        pg_catalog.now() "
+			"  ORDER BY e.next_attempt_at, e.id LIMIT c.n) ev "
+			"ORDER BY ev.next_attempt_at, ev.id", 2, types);
 	}
-	args[0] = Int32GetDatum(wh_nheld + 2 * room);
+	{
+		Datum	   *qid = palloc(sizeof(Datum) * (nquotas + 1));
+		Datum	   *qn = palloc(sizeof(Datum) * (nquotas + 1));
+
+		for (i = 0; i < nquotas; i++)
+		{
+			qid[i] = Int32GetDatum(quotas[i].id);
+			qn[i] = Int32GetDatum(quotas[i].take + quotas[i].held);
+		}
+		args[0] = wh_int4_array(qid, nquotas);
+		args[1] = wh_int4_array(qn, nquotas);
+	}
 	wh_run(wh_window_plan, args, true, 0, SPI_OK_SELECT, "claiming events");
 	{
 		int64	   *held = wh_held_sorted(&nheld);
 		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
-		Datum	   *park = palloc(sizeof(Datum) * (SPI_processed + 1));
-		int32	   *pick_ep = palloc(sizeof(int32) * (room + 1));
+		int		   *seen = palloc0(sizeof(int) * (nquotas + 1));
+		int		   *taken = palloc0(sizeof(int) * (nquotas + 1));
 		int			npick = 0;
-		int			npark = 0;
 		uint64		nwindow = SPI_processed;
 		SPITupleTable *window = SPI_tuptable;
 
-		for (i = 0; i < nwindow && npick < room; i++)
+		for (i = 0; i < nwindow; i++)
 		{
 			bool		isnull;
 			int64		id;
 			int32		epid;
-			int			j;
-			int			already = 0;
-			int			cap;
-			bool		skip = false;
+			int			lo = 0;
+			int			hi = nquotas - 1;
+			int			k = -1;
 
 			id = DatumGetInt64(SPI_getbinval(window->vals[i],
 											 window->tupdesc, 1, &isnull));
 			epid = DatumGetInt32(SPI_getbinval(window->vals[i],
 											   window->tupdesc, 2, &isnull));
+			/* quotas are sorted by endpoint id */
+			while (lo <= hi)
+			{
+				int			mid = (lo + hi) / 2;
+
+				if (quotas[mid].id == epid)
+				{
+					k = mid;
+					break;
+				}
+				if (quotas[mid].id < epid)
+					lo = mid + 1;
+				else
+					hi = mid - 1;
+			}
+			if (k < 0)
+				continue;
+			/* an endpoint that filled its share may have more waiting */
+			if (++seen[k] >= quotas[k].take + quotas[k].held)
+				wh_claim_skipped_busy = true;
 			if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
 				continue;
-			for (j = 0; j < wh_ndisabled && !skip; j++)
-				skip = DatumGetInt32(wh_disabled[j]) == epid;
-			if (skip)
-			{
-				park[npark++] = Int64GetDatum(id);
-				continue;
-			}
-			for (j = 0; j < nbusy && !skip; j++)
-				skip = DatumGetInt32(busy[j]) == epid;
-			if (skip)
+			if (npick >= room || taken[k] >= quotas[k].take)
 			{
 				wh_claim_skipped_busy = true;
 				continue;
 			}
-
-			/* no endpoint takes more than twice its limit in one claim */
-			ep = wh_endpoint_get(epid);
-			cap = ep && ep->valid ? 2 * ep->max_in_flight - ep->held :
-				2 * wh_max_in_flight_per_endpoint;
-			for (j = 0; j < npick; j++)
-				already += (pick_ep[j] == epid);
-			if (already >= cap)
-			{
-				wh_claim_skipped_busy = true;
-				continue;
-			}
-			/* a failing endpoint gets one probe, a limited one its rate */
-			if (!wh_breaker_admit(epid, id, GetCurrentTimestamp()) ||
-				!wh_rate_admit(epid, id, ep && ep->valid ? ep->held : 0,
-							   GetCurrentTimestamp()))
-				continue;
 			/* an ordered endpoint's events wait for wh_order_heads() */
 			if (wh_order_hold(epid, id))
 				continue;
-			pick_ep[npick] = epid;
+			taken[k]++;
 			pick[npick++] = Int64GetDatum(id);
 		}
-		wh_park(park, npark);
 		npick += wh_order_heads(pick + npick, room - npick,
 								GetCurrentTimestamp());
 		wh_claim_held_back = wh_defer_flush();
@@ -688,7 +721,7 @@ wh_claim(void)
 			"       ev.retry_from, ev.payload, ev.created_at "
 			"FROM webhook.event ev "
 			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
-			"  AND ev.state OPERATOR(pg_catalog.=) 'pending' "
+			"  AND " WH_STILL_PENDING("ev") " "
 			"ORDER BY ev.next_attempt_at, ev.id "
 			"FOR UPDATE OF ev SKIP LOCKED", 1, types);
 	}
@@ -819,31 +852,50 @@ wh_claim(void)
 	}
 
 	/*
-	 * With room to spare, every due event is now held: find when the next
-	 * one falls due (parked events, at infinity, never do).
+	 * With room to spare, every due event of the endpoints that may send is
+	 * now held: find when the next of theirs falls due (parked events, at
+	 * infinity, never do), or the next probe of a failing endpoint,
+	 * whichever comes first.  Endpoints that may take nothing now for want
+	 * of room are claimed again once an outcome is recorded.
 	 */
 	wh_next_due = 0;
 	if (wh_claimed_n < room)
 	{
 		bool		isnull;
+		Datum		d;
+		Datum	   *qid = palloc(sizeof(Datum) * (nquotas + 1));
 
+		for (i = 0; i < nquotas; i++)
+			qid[i] = Int32GetDatum(quotas[i].id);
 		if (wh_next_due_plan == NULL)
+		{
+			Oid			types[1] = {INT4ARRAYOID};
+
 			wh_next_due_plan = wh_prepare(
-				"SELECT ev.next_attempt_at FROM webhook.event ev "
-				"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.>) "
-				"      pg_catalog.now() "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.<) 'infinity' "
-				"ORDER BY ev.next_attempt_at LIMIT 1", 0, NULL);
-		wh_run(wh_next_due_plan, NULL, true, 1, SPI_OK_SELECT, "looking for due events");
+				"SELECT pg_catalog.min(d.next_attempt_at) "
+				"FROM pg_catalog.unnest($1) AS c(endpoint_id) "
+				"CROSS JOIN LATERAL ("
+				"  SELECT e.next_attempt_at FROM webhook.event e "
+				"  WHERE e.endpoint_id OPERATOR(pg_catalog.=) c.endpoint_id "
+				"    AND e.state OPERATOR(pg_catalog.=) 'pending' "
+				"    AND e.next_attempt_at OPERATOR(pg_catalog.>) "
+				"        pg_catalog.now() "
+				"    AND e.next_attempt_at OPERATOR(pg_catalog.<) "
+				"        'infinity'::pg_catalog.timestamptz "
+				"  ORDER BY e.next_attempt_at LIMIT 1) d", 1, types);
+		}
+		args[0] = wh_int4_array(qid, nquotas);
+		wh_run(wh_next_due_plan, args, true, 1, SPI_OK_SELECT,
+			   "looking for due events");
 		if (SPI_processed > 0)
 		{
-			wh_next_due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-															SPI_tuptable->tupdesc,
-															1, &isnull));
-			if (isnull)
-				wh_next_due = 0;
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							  1, &isnull);
+			if (!isnull && DatumGetTimestampTz(d) < wake)
+				wake = DatumGetTimestampTz(d);
 		}
+		if (wake != DT_NOEND)
+			wh_next_due = wake;
 	}
 
 	wh_xact_end();
@@ -1303,7 +1355,7 @@ wh_record(void)
 			"    WHEN r.state OPERATOR(pg_catalog.<>) 'pending' "
 			"    THEN pg_catalog.clock_timestamp() END "
 			"FROM r WHERE ev.id OPERATOR(pg_catalog.=) r.id "
-			"  AND ev.state OPERATOR(pg_catalog.=) 'pending'",
+			"  AND " WH_STILL_PENDING("ev"),
 			9, types);
 	}
 	wh_run(wh_record_plan, args, false, 0, SPI_OK_UPDATE, "recording attempts");
@@ -1437,15 +1489,15 @@ wh_retention_step(void)
 
 		wh_retention_plan = wh_prepare(
 			"WITH d AS ("
-			"  DELETE FROM webhook.event e "
-			"  WHERE e.id OPERATOR(pg_catalog.=) ANY ("
+			"  DELETE FROM webhook.event e USING ("
 			"    SELECT id FROM webhook.event "
 			"    WHERE state OPERATOR(pg_catalog.<>) 'pending' "
 			"      AND finished_at OPERATOR(pg_catalog.<) "
 			"          (pg_catalog.now() OPERATOR(pg_catalog.-) "
 			"           ($1 OPERATOR(pg_catalog.*) interval '1 second')) "
-			"    LIMIT $2) "
-			"    AND e.state OPERATOR(pg_catalog.<>) 'pending' "
+			"    LIMIT $2) f "
+			"  WHERE e.id OPERATOR(pg_catalog.=) f.id "
+			"    AND " WH_NO_LONGER_PENDING("e") " "
 			"    AND e.finished_at OPERATOR(pg_catalog.<) "
 			"        (pg_catalog.now() OPERATOR(pg_catalog.-) "
 			"         ($1 OPERATOR(pg_catalog.*) interval '1 second')) "
@@ -1594,9 +1646,13 @@ wh_worker_main(Datum main_arg)
 	 * would be chosen whenever the estimate is small, and likewise a hash
 	 * of every pending event to record a few hundred results.  Every query
 	 * the worker runs is an index range scan or a small set of index
-	 * lookups, so steer the planner to exactly that.
+	 * lookups, so steer the planner to exactly that.  A bitmap scan would
+	 * AND a whole partial index into a look-up by id; statements that name
+	 * events by id re-check their state in a form no partial index serves
+	 * (pending.h), so their only index is the primary key.
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_bitmapscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_mergejoin", "off", PGC_USERSET, PGC_S_OVERRIDE);
 
