@@ -282,7 +282,6 @@ wh_endpoints_fetch(WhWorker *w, List *epids)
 			MemoryContextSwitchTo(old);
 		}
 	}
-
 }
 
 /*
