@@ -88,8 +88,9 @@ endif
 PROVE_FLAGS = -I test/t
 
 # the library is built with the version it serves (WEBHOOK_VERSION): a new
-# default_version rebuilds it
-$(OBJS): webhook.control
+# default_version rebuilds it; and a changed header rebuilds every object
+# (PGXS tracks no header dependencies of its own)
+$(OBJS): webhook.control $(wildcard src/*.h src/*/*.h)
 
 .PHONY: check-regress check-isolation check-tap check-fuzz test demo deps bench \
 	test-matrix

@@ -747,3 +747,22 @@ GRANT EXECUTE ON FUNCTION webhook._lookup_endpoint(text, text, boolean),
 	webhook._endpoint_url_check(),
 	webhook._refuse_drop_excluded()
 	TO webhook_admin;
+
+/* ---------------------------------------------------------------------
+ * Claims
+ * --------------------------------------------------------------------- */
+
+/*
+ * The worker claims per endpoint: for each endpoint that may send now
+ * (enabled, not at its in-flight or rate limit, or due a probe while it
+ * fails), the earliest due pending events, up to what that endpoint may
+ * take.  An endpoint held back for any reason is simply not read, so its
+ * backlog costs nothing and is never rewritten.  This index serves those
+ * reads, the per-endpoint look-up of the next due time, and the release of
+ * an endpoint's backlog; it replaces the single due-time index.  Events
+ * parked at 'infinity' by earlier versions stay parked until
+ * webhook.enable_endpoint() or webhook.resume() makes them due.
+ */
+CREATE INDEX event_claim_idx ON webhook.event (endpoint_id, next_attempt_at, id)
+	WHERE state = 'pending';
+DROP INDEX webhook.event_due_idx;

@@ -186,13 +186,17 @@ CREATE TABLE webhook.event (
 ALTER SEQUENCE webhook.event_id_seq OWNED BY webhook.event.id;
 
 /*
- * The outbox's indexes, all of them here.  The worker claims due events
- * through event_due_idx with FOR UPDATE SKIP LOCKED; retention and the
+ * The outbox's indexes, all of them here.  The worker claims per
+ * endpoint: for each endpoint that may send now (enabled, not at its
+ * in-flight or rate limit, or due a probe while it fails), the earliest due
+ * pending events, up to what that endpoint may take, through
+ * event_claim_idx; an endpoint held back for any reason is simply not read,
+ * so its backlog costs nothing and is never rewritten.  Retention and the
  * last hour's figures read finished events through event_finished_idx; an
  * ordered endpoint sends only the oldest pending event of each key, found
  * through event_order_idx, which holds those events only.
  */
-CREATE INDEX event_due_idx ON webhook.event (next_attempt_at, id)
+CREATE INDEX event_claim_idx ON webhook.event (endpoint_id, next_attempt_at, id)
 	WHERE state = 'pending';
 CREATE INDEX event_finished_idx ON webhook.event (finished_at)
 	WHERE state <> 'pending';
@@ -1689,7 +1693,7 @@ COMMENT ON VIEW webhook.attempts IS
 'Every delivery attempt: when, how long, and what came back';
 
 /*
- * Per-endpoint figures.  Reads the pending events (event_due_idx), the
+ * Per-endpoint figures.  Reads the pending events (event_claim_idx), the
  * events finished in the last hour (event_finished_idx) and their attempts
  * (by primary key): an attempt made in the last hour belongs to an event
  * that is pending or finished since, so nothing older is scanned.  Cost

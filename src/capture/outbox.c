@@ -35,10 +35,19 @@
  * (expressions, exclusion constraints, deferrable uniqueness, another
  * access method) sends every write down the executor's general path.
  *
- * Rows are written straight into the heap and indexes, without permission
- * checks: the table belongs to the extension, and users who can write
- * their own tables must be able to capture events without being able to
- * write (or forge) events directly.
+ * Rows are written straight into the heap and indexes only while that is
+ * exactly what an INSERT would do: webhook.event is a plain heap table with
+ * no triggers, rules, CHECK constraints or generated columns, and every
+ * NOT NULL column gets a value (see wh_outbox_cache_build).  Columns are
+ * found by name and defaults are evaluated, so added, dropped or reordered
+ * columns keep the direct path.  When any condition fails, each event goes
+ * through a prepared INSERT instead, and the executor applies triggers,
+ * rules and constraints.  What is known of the table is rebuilt after any
+ * relcache invalidation of it, so a change is seen by the next write.
+ *
+ * Either way rows are written as the table's owner: the table belongs to
+ * the extension, and users who can write their own tables must be able to
+ * capture events without being able to write (or forge) events directly.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,18 +57,23 @@
 #include "access/heapam.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "commands/sequence.h"
-#include "executor/executor.h"
-#include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "catalog/index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_relation.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/builtins.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 #include "capture/outbox.h"
@@ -88,10 +102,67 @@ static bool wh_callbacks_registered = false;
 
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 
-/* webhook.event, its sequence and the "pending" label, looked up once */
-static Oid	wh_event_relid = InvalidOid;
-static Oid	wh_event_seqid = InvalidOid;
-static Datum wh_pending_label = (Datum) 0;
+/*
+ * The columns the capture fills, found by name, and the type of the value
+ * it has for each.  Every other column gets its default, or null, as an
+ * INSERT naming only these columns would give it.
+ */
+typedef enum WhOutboxColumn
+{
+	WH_COL_ENDPOINT_ID,
+	WH_COL_MSG_ID,
+	WH_COL_CREATED_AT,
+	WH_COL_NEXT_ATTEMPT_AT,
+	WH_COL_PAYLOAD,
+	WH_COL_ORDERING_KEY,
+	WH_NCOLUMNS
+} WhOutboxColumn;
+
+static const char *const wh_column_names[WH_NCOLUMNS] = {
+	"endpoint_id", "msg_id", "created_at", "next_attempt_at", "payload",
+	"ordering_key"
+};
+
+static const Oid wh_column_types[WH_NCOLUMNS] = {
+	INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONOID, TEXTOID
+};
+
+/*
+ * The executor's way in, taken when the direct write is not safe; the
+ * second for a table from before ordering keys (the one column that may be
+ * missing: an extension still at 0.1.0 whose library is newer).
+ */
+static const char wh_insert_sql[] =
+"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload, ordering_key) VALUES ($1, $2, $3, $4, $5, $6)";
+static const char wh_insert_unkeyed_sql[] =
+"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload) VALUES ($1, $2, $3, $4, $5)";
+static SPIPlanPtr wh_insert_plan = NULL;
+static SPIPlanPtr wh_insert_unkeyed_plan = NULL;
+
+/*
+ * What this backend knows of webhook.event: built when the table is first
+ * written after it changed (see wh_outbox_cache_build), forgotten by the
+ * relcache callback.
+ */
+typedef struct WhOutboxCache
+{
+	Oid			relid;			/* InvalidOid until looked up */
+	bool		valid;			/* false until built, and after a change */
+	Oid			owner;			/* rows are written as this role */
+	bool		direct;			/* may rows go straight into the heap? */
+	AttrNumber	attnum[WH_NCOLUMNS];	/* where each filled column is, or 0 */
+	int			ndefaults;		/* the other columns that have a default */
+	AttrNumber *defattnum;
+	ExprState **defstate;
+	ExprContext *defcontext;	/* where they are evaluated */
+} WhOutboxCache;
+
+static MemoryContext wh_cache_cxt = NULL;
+static WhOutboxCache wh_cache;
+static uint64 wh_cache_invals = 0;	/* invalidations of it seen so far */
+
+/* how many writes are under way; nested ones leave the buffer's memory be */
+static int	wh_writing = 0;
 
 /* webhook.event's indexes, when the direct path can maintain them */
 typedef struct WhOutboxIndex
@@ -101,30 +172,30 @@ typedef struct WhOutboxIndex
 	ExprState  *predicate;		/* NULL unless partial */
 } WhOutboxIndex;
 
-static MemoryContext wh_index_cxt = NULL;
 static WhOutboxIndex *wh_indexes = NULL;
 static int	wh_nindexes = 0;
 static bool wh_indexes_direct = false;
-static bool wh_indexes_checked = false;
 static ExprContext *wh_index_econtext = NULL;
 
 /*
- * Relcache callback: forget the OIDs above when webhook.event changes (or
- * goes, with DROP EXTENSION).
+ * Relcache callback: forget what is known of webhook.event when it changes
+ * (a column, a default, a constraint, a trigger, a rule, an index) or goes,
+ * with DROP EXTENSION.
  */
 static void
 wh_outbox_relcache_cb(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || relid == wh_event_relid)
+	if (!OidIsValid(relid) || relid == wh_cache.relid)
 	{
-		wh_event_relid = InvalidOid;
-		wh_indexes_checked = false;
+		wh_cache.valid = false;
+		wh_cache_invals++;
 	}
 }
 
 /*
  * Work out, for the open webhook.event, whether its index entries can be
- * written directly, and keep what that needs (see the file header).
+ * written directly, and keep what that needs (see the file header), in
+ * wh_cache_cxt.
  */
 static void
 wh_outbox_index_setup(Relation rel)
@@ -133,17 +204,7 @@ wh_outbox_index_setup(Relation rel)
 	ListCell   *lc;
 	MemoryContext old;
 
-	if (wh_index_cxt == NULL)
-		wh_index_cxt = AllocSetContextCreate(CacheMemoryContext,
-											 "webhook outbox indexes",
-											 ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(wh_index_cxt);
-	wh_indexes = NULL;
-	wh_nindexes = 0;
-	wh_indexes_direct = false;
-	wh_index_econtext = NULL;
-
-	old = MemoryContextSwitchTo(wh_index_cxt);
+	old = MemoryContextSwitchTo(wh_cache_cxt);
 	wh_indexes = palloc0(sizeof(WhOutboxIndex) * (list_length(indexes) + 1));
 	foreach(lc, indexes)
 	{
@@ -156,12 +217,11 @@ wh_outbox_index_setup(Relation rel)
 		plain = irel->rd_rel->relam == BTREE_AM_OID &&
 			ii->ii_Expressions == NIL && ii->ii_ExclusionOps == NULL &&
 			(!ii->ii_Unique || irel->rd_index->indimmediate);
-			index_close(irel, AccessShareLock);
+		index_close(irel, AccessShareLock);
 		if (!plain)
 		{
+			/* what was kept is freed with the next rebuild */
 			MemoryContextSwitchTo(old);
-			MemoryContextReset(wh_index_cxt);
-			wh_indexes = NULL;
 			wh_nindexes = 0;
 			return;
 		}
@@ -174,6 +234,132 @@ wh_outbox_index_setup(Relation rel)
 	wh_index_econtext = CreateStandaloneExprContext();
 	MemoryContextSwitchTo(old);
 	wh_indexes_direct = true;
+}
+
+/*
+ * Is attnum one of the columns the capture fills?
+ */
+static bool
+wh_outbox_is_filled(AttrNumber attnum)
+{
+	int			i;
+
+	for (i = 0; i < WH_NCOLUMNS; i++)
+		if (wh_cache.attnum[i] == attnum && attnum > 0)
+			return true;
+	return false;
+}
+
+/*
+ * Learn the shape of the open webhook.event, and whether writing it
+ * directly is safe.
+ *
+ * The direct write forms each row itself and puts it in the heap, so it is
+ * safe only where the executor would do nothing more: a plain heap table
+ * with no triggers (which also covers foreign keys and deferred uniqueness)
+ * and no rules, no CHECK constraint, no generated column, no column of a
+ * domain type (whose constraints it would skip) other than those it fills,
+ * and no NOT NULL column it would leave null.  Defaults are not a reason to
+ * fall back: the direct write evaluates them, as COPY does.  Otherwise rows
+ * go through an INSERT, and the executor applies everything.  Either way,
+ * columns are found by name, so any column order works.
+ */
+static void
+wh_outbox_cache_build(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	uint64		invals = wh_cache_invals;
+	bool		direct;
+	MemoryContext old;
+	int			i;
+
+	if (wh_cache_cxt == NULL)
+		wh_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+											 "webhook outbox cache",
+											 ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(wh_cache_cxt);
+	wh_cache.ndefaults = 0;
+	wh_cache.defattnum = NULL;
+	wh_cache.defstate = NULL;
+	wh_cache.defcontext = NULL;
+	wh_indexes = NULL;
+	wh_nindexes = 0;
+	wh_indexes_direct = false;
+	wh_index_econtext = NULL;
+
+	direct = rel->rd_rel->relkind == RELKIND_RELATION &&
+		rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
+		rel->trigdesc == NULL && !rel->rd_rel->relhasrules &&
+		(desc->constr == NULL || desc->constr->num_check == 0);
+
+	for (i = 0; i < WH_NCOLUMNS; i++)
+	{
+		AttrNumber	attnum = attnameAttNum(rel, wh_column_names[i], false);
+		Form_pg_attribute att;
+
+		if (attnum <= 0 && i == WH_COL_ORDERING_KEY)
+		{
+			wh_cache.attnum[i] = 0;
+			continue;
+		}
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"webhook.event\" does not exist",
+							wh_column_names[i]),
+					 errhint("The webhook extension writes every captured event to this column.")));
+		att = TupleDescAttr(desc, attnum - 1);
+		if (att->atttypid != wh_column_types[i] || att->attgenerated)
+			direct = false;
+		wh_cache.attnum[i] = attnum;
+	}
+	/* the only column filled that may be left null */
+	if (wh_cache.attnum[WH_COL_ORDERING_KEY] > 0 &&
+		TupleDescAttr(desc, wh_cache.attnum[WH_COL_ORDERING_KEY] - 1)->attnotnull)
+		direct = false;
+
+	old = MemoryContextSwitchTo(wh_cache_cxt);
+	wh_cache.defattnum = palloc(sizeof(AttrNumber) * (desc->natts + 1));
+	wh_cache.defstate = palloc(sizeof(ExprState *) * (desc->natts + 1));
+	for (i = 0; direct && i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Node	   *expr;
+
+		if (att->attisdropped || wh_outbox_is_filled(att->attnum))
+			continue;
+		if (att->attgenerated || get_typtype(att->atttypid) == TYPTYPE_DOMAIN)
+		{
+			direct = false;
+			break;
+		}
+		expr = build_column_default(rel, att->attnum);
+		if (expr == NULL)
+		{
+			if (att->attnotnull)
+				direct = false;
+			continue;
+		}
+		/*
+		 * Not planned (which would inline SQL functions, whose later
+		 * replacement would go unseen here): the executor only needs the
+		 * operators' functions filled in.
+		 */
+		fix_opfuncids(expr);
+		wh_cache.defattnum[wh_cache.ndefaults] = att->attnum;
+		wh_cache.defstate[wh_cache.ndefaults] = ExecInitExpr((Expr *) expr,
+															 NULL);
+		wh_cache.ndefaults++;
+	}
+	wh_cache.defcontext = CreateStandaloneExprContext();
+	MemoryContextSwitchTo(old);
+
+	if (direct)
+		wh_outbox_index_setup(rel);
+	wh_cache.owner = rel->rd_rel->relowner;
+	wh_cache.direct = direct;
+	/* opening the indexes may have taken in a change: if so, build again */
+	wh_cache.valid = wh_cache_invals == invals;
 }
 
 /*
@@ -221,41 +407,29 @@ wh_outbox_index_direct(Relation rel, TupleTableSlot **slots, int n)
 }
 
 /*
- * Look up webhook.event, its id sequence and the enum value "pending", once
- * per backend (again after webhook.event changes).
+ * Find webhook.event, once per backend (again after it changes, for it may
+ * be another table now, with DROP and CREATE EXTENSION).
  */
 static void
 wh_outbox_lookup(void)
 {
 	static bool registered = false;
-	Oid			nsp;
 	Oid			relid;
-	Oid			seqid;
-	Oid			state_type;
 
-	if (OidIsValid(wh_event_relid))
+	if (wh_cache.valid)
 		return;
 	if (!registered)
 	{
 		CacheRegisterRelcacheCallback(wh_outbox_relcache_cb, (Datum) 0);
 		registered = true;
 	}
-	nsp = get_namespace_oid("webhook", false);
-	relid = get_relname_relid("event", nsp);
-	seqid = get_relname_relid("event_id_seq", nsp);
-	state_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-								 CStringGetDatum("event_state"),
-								 ObjectIdGetDatum(nsp));
-	if (!OidIsValid(relid) || !OidIsValid(seqid) || !OidIsValid(state_type))
+	relid = get_relname_relid("event", get_namespace_oid("webhook", false));
+	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"webhook.event\" does not exist"),
 				 errhint("Is the webhook extension installed in this database?")));
-	wh_pending_label = DirectFunctionCall2(enum_in, CStringGetDatum("pending"),
-										   ObjectIdGetDatum(state_type));
-	wh_event_seqid = seqid;
-	wh_indexes_checked = false;
-	wh_event_relid = relid;
+	wh_cache.relid = relid;
 }
 
 /*
@@ -270,6 +444,8 @@ wh_outbox_discard_from(SubTransactionId subid)
 		wh_nbuf--;
 		wh_buf_bytes -= VARSIZE(wh_buf[wh_nbuf].payload);
 		pfree(wh_buf[wh_nbuf].payload);
+		if (wh_buf[wh_nbuf].ordering_key)
+			pfree(wh_buf[wh_nbuf].ordering_key);
 	}
 }
 
@@ -280,61 +456,28 @@ wh_outbox_reset(void)
 	wh_buf_bytes = 0;
 	wh_buf = NULL;
 	wh_bufsize = 0;
+	wh_writing = 0;
 	if (wh_outbox_cxt)
 		MemoryContextReset(wh_outbox_cxt);
 }
 
 /*
- * Write buffered events into webhook.event: all of them (all = true, at
- * commit), or only those captured by the current subtransaction and its
- * committed children.  Events of an enclosing (sub)transaction must not be
- * written from inside a subtransaction, or rolling it back would take them
- * along; they wait for a flush at their own level, or for the commit.
+ * The direct write: n rows formed here, one table_multi_insert(), then the
+ * index entries.  Runs as the table's owner (see wh_outbox_write).
  */
 static void
-wh_outbox_write(bool all)
+wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 {
-	Relation	rel;
-	Oid			seqid;
 	ResultRelInfo *rri;
 	EState	   *estate;
+	ExprContext *defcxt = wh_cache.defcontext;
 	BulkInsertState bistate;
 	TupleTableSlot **slots;
 	TupleDesc	desc;
-	Datum		pending;
 	CommandId	cid;
 	MemoryContext old;
-	int			first = 0;
-	int			n;
 	int			i;
-
-	if (!all)
-	{
-		SubTransactionId cur = GetCurrentSubTransactionId();
-
-		first = wh_nbuf;
-		while (first > 0 && wh_buf[first - 1].subid >= cur)
-			first--;
-	}
-	n = wh_nbuf - first;
-	if (n == 0)
-		return;
-
-	wh_outbox_lookup();
-	seqid = wh_event_seqid;
-	pending = wh_pending_label;
-	rel = table_open(wh_event_relid, RowExclusiveLock);
-	desc = RelationGetDescr(rel);
-	if (desc->natts < 10)
-		elog(ERROR, "webhook.event has %d columns, expected at least 10",
-			 desc->natts);
-
-	/* after table_open, which took in any invalidation of the table */
-	if (!wh_indexes_checked)
-	{
-		wh_outbox_index_setup(rel);
-		wh_indexes_checked = true;
-	}
+	int			k;
 
 	estate = CreateExecutorState();
 	old = MemoryContextSwitchTo(estate->es_query_cxt);
@@ -342,6 +485,8 @@ wh_outbox_write(bool all)
 	InitResultRelInfo(rri, rel, 1, NULL, 0);
 	if (!wh_indexes_direct)
 		ExecOpenIndices(rri, false);
+	/* what the defaults give is kept until the rows are written */
+	ResetExprContext(defcxt);
 	/* a ring of buffers only pays off for real batches */
 	bistate = n > 1 ? GetBulkInsertState() : NULL;
 	cid = GetCurrentCommandId(true);
@@ -351,33 +496,43 @@ wh_outbox_write(bool all)
 	 * counted: with the relcache's own, each slot would register with the
 	 * resource owner, and forgetting n of them costs O(n^2).
 	 */
-	desc = CreateTupleDescCopy(desc);
+	desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	slots = palloc(sizeof(TupleTableSlot *) * n);
 	for (i = 0; i < n; i++)
 	{
-		WhPendingEvent *ev = &wh_buf[first + i];
+		WhPendingEvent *ev = &batch[i];
 		TupleTableSlot *slot;
+		Datum	   *values;
+		bool	   *isnull;
 
 		slot = MakeSingleTupleTableSlot(desc, table_slot_callbacks(rel));
 		ExecClearTuple(slot);
-		/* columns added after the first ten are left null */
-		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
-		memset(slot->tts_isnull, false, sizeof(bool) * 10);
-		slot->tts_values[0] = Int64GetDatum(nextval_internal(seqid, false));
-		slot->tts_values[1] = Int32GetDatum(ev->endpoint_id);
-		slot->tts_values[2] = UUIDPGetDatum(&ev->msg_id);
-		slot->tts_values[3] = pending;
-		slot->tts_values[4] = Int16GetDatum(0);
-		slot->tts_values[5] = Int16GetDatum(0);
-		slot->tts_values[6] = TimestampTzGetDatum(ev->created_at);
-		slot->tts_values[7] = TimestampTzGetDatum(ev->next_attempt_at);
-		slot->tts_values[8] = (Datum) 0;
-		slot->tts_isnull[8] = true;
-		slot->tts_values[9] = PointerGetDatum(ev->payload);
-		if (desc->natts > 10)
+		values = slot->tts_values;
+		isnull = slot->tts_isnull;
+		memset(isnull, true, sizeof(bool) * desc->natts);
+
+#define WH_SET(col, datum) \
+		do { \
+			values[wh_cache.attnum[col] - 1] = (datum); \
+			isnull[wh_cache.attnum[col] - 1] = false; \
+		} while (0)
+
+		WH_SET(WH_COL_ENDPOINT_ID, Int32GetDatum(ev->endpoint_id));
+		WH_SET(WH_COL_MSG_ID, UUIDPGetDatum(&ev->msg_id));
+		WH_SET(WH_COL_CREATED_AT, TimestampTzGetDatum(ev->created_at));
+		WH_SET(WH_COL_NEXT_ATTEMPT_AT, TimestampTzGetDatum(ev->next_attempt_at));
+		WH_SET(WH_COL_PAYLOAD, PointerGetDatum(ev->payload));
+		if (ev->ordering_key && wh_cache.attnum[WH_COL_ORDERING_KEY] > 0)
+			WH_SET(WH_COL_ORDERING_KEY, PointerGetDatum(ev->ordering_key));
+#undef WH_SET
+
+		for (k = 0; k < wh_cache.ndefaults; k++)
 		{
-			slot->tts_values[10] = PointerGetDatum(ev->ordering_key);
-			slot->tts_isnull[10] = (ev->ordering_key == NULL);
+			AttrNumber	attnum = wh_cache.defattnum[k];
+
+			values[attnum - 1] = ExecEvalExprSwitchContext(wh_cache.defstate[k],
+														   defcxt,
+														   &isnull[attnum - 1]);
 		}
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
@@ -407,31 +562,158 @@ wh_outbox_write(bool all)
 	}
 	for (i = 0; i < n; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
+	ResetExprContext(defcxt);
 
 	if (bistate)
 		FreeBulkInsertState(bistate);
 	MemoryContextSwitchTo(old);
 	FreeExecutorState(estate);
+}
+
+/*
+ * The executor's write: one INSERT per event, so that triggers, rules,
+ * defaults and constraints all apply.  Runs as the table's owner (see
+ * wh_outbox_write).
+ */
+static void
+wh_outbox_insert_executor(WhPendingEvent *batch, int n)
+{
+	bool		keyed = wh_cache.attnum[WH_COL_ORDERING_KEY] > 0;
+	SPIPlanPtr *planp = keyed ? &wh_insert_plan : &wh_insert_unkeyed_plan;
+	int			i;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (*planp == NULL)
+	{
+		Oid			argtypes[WH_NCOLUMNS];
+		SPIPlanPtr	plan;
+
+		memcpy(argtypes, wh_column_types, sizeof(argtypes));
+		plan = SPI_prepare(keyed ? wh_insert_sql : wh_insert_unkeyed_sql,
+						   keyed ? WH_NCOLUMNS : WH_NCOLUMNS - 1, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*planp = plan;
+	}
+	for (i = 0; i < n; i++)
+	{
+		WhPendingEvent *ev = &batch[i];
+		Datum		values[WH_NCOLUMNS];
+		char		nulls[WH_NCOLUMNS];
+		int			rc;
+
+		memset(nulls, ' ', sizeof(nulls));
+		values[WH_COL_ENDPOINT_ID] = Int32GetDatum(ev->endpoint_id);
+		values[WH_COL_MSG_ID] = UUIDPGetDatum(&ev->msg_id);
+		values[WH_COL_CREATED_AT] = TimestampTzGetDatum(ev->created_at);
+		values[WH_COL_NEXT_ATTEMPT_AT] = TimestampTzGetDatum(ev->next_attempt_at);
+		values[WH_COL_PAYLOAD] = PointerGetDatum(ev->payload);
+		values[WH_COL_ORDERING_KEY] = PointerGetDatum(ev->ordering_key);
+		if (ev->ordering_key == NULL)
+			nulls[WH_COL_ORDERING_KEY] = 'n';
+		rc = SPI_execute_plan(*planp, values, nulls, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into webhook.event: %s",
+				 SPI_result_code_string(rc));
+	}
+	SPI_finish();
+}
+
+/*
+ * Write buffered events into webhook.event: all of them (all = true, at
+ * commit), or only those captured by the current subtransaction and its
+ * committed children.  Events of an enclosing (sub)transaction must not be
+ * written from inside a subtransaction, or rolling it back would take them
+ * along; they wait for a flush at their own level, or for the commit.
+ *
+ * The rows are written as the table's owner, so that users need no
+ * privilege on it, directly when that is safe and through the executor
+ * otherwise (see wh_outbox_cache_build).  The batch leaves the buffer
+ * before it is written: a default or a trigger on the table may capture
+ * more events, which are buffered, and written, on their own.
+ */
+static void
+wh_outbox_write(bool all)
+{
+	Relation	rel;
+	WhPendingEvent *batch;
+	Oid			save_userid;
+	int			save_sec;
+	bool		pushed = false;
+	int			first = 0;
+	int			n;
+	int			i;
+
+	if (!all)
+	{
+		SubTransactionId cur = GetCurrentSubTransactionId();
+
+		first = wh_nbuf;
+		while (first > 0 && wh_buf[first - 1].subid >= cur)
+			first--;
+	}
+	n = wh_nbuf - first;
+	if (n == 0)
+		return;
+
+	wh_outbox_lookup();
+	rel = table_open(wh_cache.relid, RowExclusiveLock);
+	/* after table_open, which took in any invalidation of the table */
+	while (!wh_cache.valid)
+		wh_outbox_cache_build(rel);
+
+	batch = palloc(sizeof(WhPendingEvent) * n);
+	memcpy(batch, &wh_buf[first], sizeof(WhPendingEvent) * n);
+	for (i = 0; i < n; i++)
+		wh_buf_bytes -= VARSIZE(batch[i].payload);
+	wh_nbuf = first;
+	wh_writing++;
+
+	/* before commit, after COPY, no statement's snapshot is left */
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(wh_cache.owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (wh_cache.direct)
+		wh_outbox_insert_direct(rel, batch, n);
+	else
+		wh_outbox_insert_executor(batch, n);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (pushed)
+		PopActiveSnapshot();
 	table_close(rel, NoLock);
 
-	if (first == 0)
-		wh_outbox_reset();
-	else
+	wh_writing--;
+	for (i = 0; i < n; i++)
 	{
-		for (i = first; i < wh_nbuf; i++)
-		{
-			wh_buf_bytes -= VARSIZE(wh_buf[i].payload);
-			pfree(wh_buf[i].payload);
-		}
-		wh_nbuf = first;
+		pfree(batch[i].payload);
+		if (batch[i].ordering_key)
+			pfree(batch[i].ordering_key);
 	}
+	pfree(batch);
+	if (wh_nbuf == 0 && wh_writing == 0)
+		wh_outbox_reset();
 	wh_wake_at_commit();
 }
 
+/*
+ * Write every buffered event (before commit or prepare).  Writing can
+ * capture more events (see wh_outbox_write); they are written too.
+ */
 void
 wh_outbox_flush(void)
 {
-	wh_outbox_write(true);
+	while (wh_nbuf > 0)
+		wh_outbox_write(true);
 }
 
 static void

@@ -10,10 +10,14 @@
  * is "whsec_" followed by the base64 encoding of the key bytes, the form
  * the Standard Webhooks libraries expect on the receiving side.
  *
- * Nothing here calls the server: the worker signs from inside its delivery
- * loop, so wh_secret_decode() and wh_sign() never ereport and never palloc,
- * and wh_sign() frees what OpenSSL allocates on every path; the fuzz
- * harnesses link this file alone.  The SQL-facing side (checking a user's
+ * The base64 and the HMAC are PostgreSQL's own (common/base64.h and
+ * common/hmac.h, which use OpenSSL where the server was built with it).
+ *
+ * The worker signs from inside its delivery loop, so wh_secret_decode() and
+ * wh_sign() never ereport and never palloc, except that a process's first
+ * signature makes the HMAC context it keeps (under a resource owner of its
+ * own, the one server call here).  The fuzz harnesses link this file with
+ * PostgreSQL's frontend libraries.  The SQL-facing side (checking a user's
  * secret, generating one, webhook.sign()) is delivery/secret.c.
  *
  * Secrets never appear in any message: the reasons wh_secret_decode() gives
@@ -26,15 +30,30 @@
  */
 #include "postgres.h"
 
-#include <openssl/core_names.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include "common/base64.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "utils/resowner.h"
 
 #include "common/sign.h"
 
 /* Length of an HMAC-SHA256 value */
-#define WH_MAC_BYTES		32
+#define WH_MAC_BYTES		PG_SHA256_DIGEST_LENGTH
+
+/*
+ * The text of a secret is judged this many characters at a time (the
+ * encoding of the longest key), so that a text of any length is judged
+ * without allocating.
+ */
+#define WH_B64_PIECE		WH_B64_ENC_LEN(WH_SECRET_MAX_BYTES)
+#define WH_B64_PIECE_BYTES	(WH_B64_PIECE / 4 * 3)
+
+/* PostgreSQL 18 types the binary side of its base64 routines as uint8 */
+#if PG_VERSION_NUM >= 180000
+typedef uint8 wh_b64_byte;
+#else
+typedef char wh_b64_byte;
+#endif
 
 StaticAssertDecl(WH_SIGNATURE_LEN == 3 + WH_B64_ENC_LEN(WH_MAC_BYTES),
 				 "WH_SIGNATURE_LEN does not match \"v1,\" plus a base64 MAC");
@@ -46,144 +65,81 @@ StaticAssertDecl(WH_SECRET_GEN_BYTES >= WH_SECRET_MIN_BYTES &&
 				 WH_SECRET_GEN_BYTES <= WH_SECRET_MAX_BYTES,
 				 "generated secrets must be valid secrets");
 
-static const char wh_b64_alphabet[] =
-"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/*
+ * wh_b64_decode_canonical
+ *		Is src[0..len) canonical, padded, standard-alphabet base64?
+ *
+ * On success sets *decoded_len to the number of bytes it encodes, and
+ * leaves the first WH_B64_PIECE_BYTES of them in first.  Anything else is
+ * refused: whitespace, the URL-safe alphabet, missing or misplaced padding,
+ * and nonzero bits left over in the last character (which would let several
+ * strings stand for one key).  PostgreSQL's decoder refuses whitespace,
+ * other alphabets and missing padding, but not text after the padding or
+ * leftover bits; so each piece it decodes is encoded again, and must give
+ * back the text it came from.
+ * Reads no byte outside src[0..len).
+ */
+static bool
+wh_b64_decode_canonical(const char *src, size_t len, unsigned char *first,
+						size_t *decoded_len)
+{
+	unsigned char piece[WH_B64_PIECE_BYTES];
+	char		again[WH_B64_PIECE];
+	size_t		done = 0;
+	size_t		total = 0;
+	bool		ok = true;
+
+	if (len == 0 || len % 4 != 0)
+		return false;
+
+	while (ok && done < len)
+	{
+		int			nchars = (int) Min(len - done, (size_t) WH_B64_PIECE);
+		unsigned char *dst = done == 0 ? first : piece;
+		int			nbytes;
+
+		nbytes = pg_b64_decode(src + done, nchars, (wh_b64_byte *) dst,
+							   WH_B64_PIECE_BYTES);
+		/* only the last piece may end in padding */
+		if (nbytes < 0 ||
+			(done + nchars < len && nbytes != WH_B64_PIECE_BYTES) ||
+			pg_b64_encode((const wh_b64_byte *) dst, nbytes, again,
+						  sizeof(again)) != nchars ||
+			memcmp(again, src + done, nchars) != 0)
+			ok = false;
+		total += Max(nbytes, 0);
+		done += nchars;
+	}
+
+	explicit_bzero(piece, sizeof(piece));
+	explicit_bzero(again, sizeof(again));
+	if (!ok)
+	{
+		explicit_bzero(first, WH_B64_PIECE_BYTES);
+		return false;
+	}
+	*decoded_len = total;
+	return true;
+}
 
 /*
  * wh_b64_encode
  *		Write the padded base64 encoding of src, and a NUL, into dst.
  *
- * dst must hold WH_B64_ENC_LEN(len) + 1 bytes.
+ * dst must hold WH_B64_ENC_LEN(len) + 1 bytes.  Returns false only if it
+ * does not, which is a bug in the caller.
  */
-void
+bool
 wh_b64_encode(const unsigned char *src, size_t len, char *dst)
 {
-	size_t		i;
+	int			n = pg_b64_encode((const wh_b64_byte *) src, (int) len, dst,
+								  WH_B64_ENC_LEN(len));
 
-	for (i = 0; i + 2 < len; i += 3)
-	{
-		uint32		v = ((uint32) src[i] << 16) |
-			((uint32) src[i + 1] << 8) |
-			(uint32) src[i + 2];
-
-		*dst++ = wh_b64_alphabet[(v >> 18) & 0x3F];
-		*dst++ = wh_b64_alphabet[(v >> 12) & 0x3F];
-		*dst++ = wh_b64_alphabet[(v >> 6) & 0x3F];
-		*dst++ = wh_b64_alphabet[v & 0x3F];
-	}
-
-	if (len - i == 1)
-	{
-		uint32		v = (uint32) src[i] << 16;
-
-		*dst++ = wh_b64_alphabet[(v >> 18) & 0x3F];
-		*dst++ = wh_b64_alphabet[(v >> 12) & 0x3F];
-		*dst++ = '=';
-		*dst++ = '=';
-	}
-	else if (len - i == 2)
-	{
-		uint32		v = ((uint32) src[i] << 16) | ((uint32) src[i + 1] << 8);
-
-		*dst++ = wh_b64_alphabet[(v >> 18) & 0x3F];
-		*dst++ = wh_b64_alphabet[(v >> 12) & 0x3F];
-		*dst++ = wh_b64_alphabet[(v >> 6) & 0x3F];
-		*dst++ = '=';
-	}
-
-	*dst = '\0';
-}
-
-/*
- * wh_b64_value
- *		The 6-bit value of a base64 character, or -1 if it is not one.
- *
- * Spelled out rather than using a ctype function so that the locale cannot
- * change what counts as a letter.
- */
-static int
-wh_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * wh_b64_check
- *		Is src[0..len) canonical, padded, standard-alphabet base64?
- *
- * On success sets *decoded_len to the number of bytes it encodes.  Anything
- * else is refused: whitespace, the URL-safe alphabet, missing or misplaced
- * padding, and nonzero bits left over in the last character (which would let
- * several strings stand for one key).  Reads no byte outside src[0..len).
- */
-static bool
-wh_b64_check(const char *src, size_t len, size_t *decoded_len)
-{
-	size_t		pad = 0;
-	size_t		ndata;
-	size_t		i;
-
-	if (len == 0 || len % 4 != 0)
+	if (n != WH_B64_ENC_LEN(len))
 		return false;
-
-	if (src[len - 1] == '=')
-	{
-		pad++;
-		if (src[len - 2] == '=')
-			pad++;
-	}
-	ndata = len - pad;
-
-	for (i = 0; i < ndata; i++)
-	{
-		if (wh_b64_value((unsigned char) src[i]) < 0)
-			return false;
-	}
-
-	/* the bits the padding stands for must be zero */
-	if (pad == 1 && (wh_b64_value((unsigned char) src[ndata - 1]) & 0x03) != 0)
-		return false;
-	if (pad == 2 && (wh_b64_value((unsigned char) src[ndata - 1]) & 0x0F) != 0)
-		return false;
-
-	*decoded_len = (len / 4) * 3 - pad;
+	dst[n] = '\0';
 	return true;
-}
-
-/*
- * wh_b64_decode
- *		Decode base64 that wh_b64_check() has accepted into dst.
- *
- * dst must hold the length wh_b64_check() reported.
- */
-static void
-wh_b64_decode(const char *src, size_t len, unsigned char *dst)
-{
-	uint32		acc = 0;
-	int			nbits = 0;
-	size_t		i;
-
-	for (i = 0; i < len && src[i] != '='; i++)
-	{
-		acc = (acc << 6) | (uint32) wh_b64_value((unsigned char) src[i]);
-		nbits += 6;
-		if (nbits >= 8)
-		{
-			nbits -= 8;
-			*dst++ = (unsigned char) ((acc >> nbits) & 0xFF);
-		}
-	}
 }
 
 /*
@@ -201,6 +157,7 @@ wh_secret_decode(const char *secret, unsigned char *key, const char **why)
 	const char *body;
 	size_t		len;
 	size_t		keylen;
+	unsigned char raw[WH_B64_PIECE_BYTES];
 	const char *dummy;
 
 	if (why == NULL)
@@ -226,25 +183,58 @@ wh_secret_decode(const char *secret, unsigned char *key, const char **why)
 		return -1;
 	}
 
-	if (!wh_b64_check(body, len, &keylen))
+	if (!wh_b64_decode_canonical(body, len, raw, &keylen))
 	{
 		*why = "the text after \"whsec_\" is not valid base64";
 		return -1;
 	}
 	if (keylen < WH_SECRET_MIN_BYTES)
 	{
+		explicit_bzero(raw, sizeof(raw));
 		*why = "it decodes to fewer than 24 bytes";
 		return -1;
 	}
 	if (keylen > WH_SECRET_MAX_BYTES)
 	{
+		explicit_bzero(raw, sizeof(raw));
 		*why = "it decodes to more than 64 bytes";
 		return -1;
 	}
 
-	wh_b64_decode(body, len, key);
+	memcpy(key, raw, keylen);
+	explicit_bzero(raw, sizeof(raw));
 	*why = NULL;
 	return (int) keylen;
+}
+
+/*
+ * wh_sign_context
+ *		This process's HMAC-SHA256 context, made on first use.
+ *
+ * One context serves every signature: pg_hmac_init() starts it afresh with
+ * each key.  In a server process PostgreSQL ties the context to the current
+ * resource owner, which in the worker is none at all between transactions,
+ * and in a transaction goes at its end; so it is made under an owner of its
+ * own that lives as long as the process.  Making it can fail only for want
+ * of memory.
+ */
+static pg_hmac_ctx *
+wh_sign_context(void)
+{
+	static pg_hmac_ctx *hmac = NULL;
+	static ResourceOwner owner = NULL;
+
+	if (hmac == NULL)
+	{
+		ResourceOwner save = CurrentResourceOwner;
+
+		if (owner == NULL)
+			owner = ResourceOwnerCreate(NULL, "webhook signing");
+		CurrentResourceOwner = owner;
+		hmac = pg_hmac_create(PG_SHA256);
+		CurrentResourceOwner = save;
+	}
+	return hmac;
 }
 
 /*
@@ -252,23 +242,19 @@ wh_secret_decode(const char *secret, unsigned char *key, const char **why)
  *		Compute the Standard Webhooks "v1" signature of one message.
  *
  * The MAC is fed the id, the timestamp and the body in turn, so a large body
- * is never copied.  Everything OpenSSL allocates is freed, and its error
- * queue cleared, on every path, since this runs once per delivery in a
- * long-lived worker that also does TLS through libcurl.
+ * is never copied.  Nothing is allocated after the process's first
+ * signature (see wh_sign_context), since this runs once per delivery in a
+ * long-lived worker.
  */
 bool
 wh_sign(const unsigned char *key, int keylen, const char *msg_id,
 		int64 timestamp, const char *body, size_t body_len, char *out)
 {
-	static char digest_name[] = "SHA256";
-	EVP_MAC    *mac = NULL;
-	EVP_MAC_CTX *ctx = NULL;
-	OSSL_PARAM	params[2];
+	pg_hmac_ctx *hmac;
 	char		ts[32];
 	int			tslen;
-	unsigned char mac_value[EVP_MAX_MD_SIZE];
-	size_t		mac_len = 0;
-	bool		ok = false;
+	uint8		mac_value[WH_MAC_BYTES];
+	bool		ok;
 
 	if (key == NULL || keylen <= 0 || msg_id == NULL || out == NULL ||
 		(body == NULL && body_len > 0))
@@ -278,38 +264,23 @@ wh_sign(const unsigned char *key, int keylen, const char *msg_id,
 	if (tslen <= 0 || tslen >= (int) sizeof(ts))
 		return false;
 
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-												 digest_name, 0);
-	params[1] = OSSL_PARAM_construct_end();
+	hmac = wh_sign_context();
+	ok = hmac != NULL &&
+		pg_hmac_init(hmac, key, (size_t) keylen) == 0 &&
+		pg_hmac_update(hmac, (const uint8 *) msg_id, strlen(msg_id)) == 0 &&
+		pg_hmac_update(hmac, (const uint8 *) ".", 1) == 0 &&
+		pg_hmac_update(hmac, (const uint8 *) ts, (size_t) tslen) == 0 &&
+		pg_hmac_update(hmac, (const uint8 *) ".", 1) == 0 &&
+		(body_len == 0 ||
+		 pg_hmac_update(hmac, (const uint8 *) body, body_len) == 0) &&
+		pg_hmac_final(hmac, mac_value, sizeof(mac_value)) == 0;
 
-	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (mac == NULL)
-		goto done;
-	ctx = EVP_MAC_CTX_new(mac);
-	if (ctx == NULL)
-		goto done;
-
-	if (EVP_MAC_init(ctx, key, (size_t) keylen, params) != 1 ||
-		EVP_MAC_update(ctx, (const unsigned char *) msg_id,
-					   strlen(msg_id)) != 1 ||
-		EVP_MAC_update(ctx, (const unsigned char *) ".", 1) != 1 ||
-		EVP_MAC_update(ctx, (const unsigned char *) ts, (size_t) tslen) != 1 ||
-		EVP_MAC_update(ctx, (const unsigned char *) ".", 1) != 1 ||
-		(body_len > 0 &&
-		 EVP_MAC_update(ctx, (const unsigned char *) body, body_len) != 1) ||
-		EVP_MAC_final(ctx, mac_value, &mac_len, sizeof(mac_value)) != 1 ||
-		mac_len != WH_MAC_BYTES)
-		goto done;
-
-	memcpy(out, "v1,", 3);
-	wh_b64_encode(mac_value, mac_len, out + 3);
-	ok = true;
-
-done:
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
-	if (!ok)
-		ERR_clear_error();
+	if (ok)
+	{
+		memcpy(out, "v1,", 3);
+		ok = wh_b64_encode(mac_value, sizeof(mac_value), out + 3);
+	}
+	explicit_bzero(mac_value, sizeof(mac_value));
 	return ok;
 }
 

@@ -7,9 +7,10 @@
  * bytes.  A signature is "v1," followed by the base64 encoding of
  * HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>").
  *
- * The decoding and signing routines never ereport and never allocate, so
- * that the delivery loop and the fuzz harnesses can call them freely; the
- * SQL-facing checks that do ereport are delivery/secret.h.
+ * The decoding and signing routines never ereport and never allocate (but
+ * for the HMAC context a process's first signature makes), so that the
+ * delivery loop and the fuzz harnesses can call them freely; the SQL-facing
+ * checks that do ereport are delivery/secret.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,11 +36,11 @@ extern int	wh_secret_decode(const char *secret, unsigned char *key,
 #define WH_B64_ENC_LEN(n)	((((n) + 2) / 3) * 4)
 
 /* Write the padded base64 encoding of src, and a NUL, into dst */
-extern void wh_b64_encode(const unsigned char *src, size_t len, char *dst);
+extern bool wh_b64_encode(const unsigned char *src, size_t len, char *dst);
 
 /*
  * Write "v1,<base64 HMAC-SHA256>" for msg_id.timestamp.body into out, which
- * must hold WH_SIGNATURE_LEN + 1 bytes.  Returns false only if OpenSSL fails.
+ * must hold WH_SIGNATURE_LEN + 1 bytes.  Returns false only if the HMAC fails.
  */
 extern bool wh_sign(const unsigned char *key, int keylen, const char *msg_id,
 					int64 timestamp, const char *body, size_t body_len,

@@ -8,11 +8,11 @@
  * it sends one request at a time, a probe, at the pace of the endpoint's
  * retry schedule (the first probe one step after the failures began, the
  * next one step later, and so on, staying on the last step).  Every other
- * event of the endpoint that falls due is held back: its next attempt moves
- * to the next probe's time, without counting as an attempt.  When a probe
- * (or any attempt) succeeds, the endpoint is healthy again and its
- * held-back events are due at once; events waiting for the retry of a
- * failure of their own keep their time.
+ * event of the endpoint waits in the table as it is: the claim does not
+ * read a failing endpoint's events beyond its one probe, and writes nothing
+ * to hold them back.  When a probe (or any attempt) succeeds, the endpoint
+ * is healthy again and its due events go at once; events waiting for the
+ * retry of a failure of their own keep their time.
  *
  * The breaker trips, disabling the endpoint with a reason and a timestamp,
  * when failure_threshold attempts in a row have failed, or when every
@@ -51,16 +51,7 @@
 #include "utils/memutils.h"
 
 #include "delivery/breaker.h"
-#include "delivery/defer.h"
 #include "delivery/spi.h"
-
-/*
- * Events held back while a probe is in flight (or due) wait one schedule
- * step, or this long when the step is not known (after a restart); a
- * failed probe then sets the time of the next one, a successful one
- * releases them at once.
- */
-#define WH_BREAKER_HOLD_MS		(30 * 1000L)
 
 /*
  * An endpoint is probed once this many attempts in a row have failed: one
@@ -287,46 +278,34 @@ wh_breaker_refresh(void)
 }
 
 /*
- * May the claim take this event?  Events of healthy endpoints always; of a
- * failing endpoint, one probe once its time has come and none is in
- * flight.  An event not admitted is held back (defer.c) until the next
- * probe (or, while one is in flight, one schedule step).  Disabled
- * endpoints' events are the claim's own business (it parks them).
+ * How many events of this endpoint may the claim take now?  WH_BREAKER_ANY
+ * for a healthy endpoint; for a failing one, one probe once its time has
+ * come and none is in flight, else none.  The claim reads only as many of
+ * the endpoint's events as this allows, so a failing endpoint's backlog is
+ * neither read nor rewritten while it waits.  When none may go and the
+ * next probe's time is known, *wake is set to it (else left alone), so
+ * the worker wakes for the probe.  Disabled endpoints are left out of
+ * claims before this is asked.
  */
-bool
-wh_breaker_admit(int32 endpoint_id, int64 event_id, TimestampTz now)
+int
+wh_breaker_quota(int32 endpoint_id, TimestampTz now, TimestampTz *wake)
 {
 	WhHealth   *h;
-	TimestampTz until;
 
 	if (wh_nfailing == 0)
-		return true;
+		return WH_BREAKER_ANY;
 	h = wh_health_get(endpoint_id, false);
 	if (h == NULL || h->disabled || h->failures < WH_BREAKER_PROBE_AFTER)
-		return true;
+		return WH_BREAKER_ANY;
 	if (!h->probing && !h->picked && h->next_probe_at <= now)
 	{
 		h->picked = true;
-		return true;
+		return 1;
 	}
-
-	/*
-	 * While a probe is in flight (or due), wait as long as its failure
-	 * would make the endpoint wait; its success releases the held-back
-	 * events at once.  All the events held back meanwhile wait until the
-	 * same time, so that the recovery knows which they are.
-	 */
-	until = h->next_probe_at;
-	if (until <= now)
-	{
-		if (h->hold_until <= now)
-			h->hold_until = now + (h->next_step_ms > 0 ? h->next_step_ms :
-								   WH_BREAKER_HOLD_MS) * 1000;
-		until = h->hold_until;
-	}
-	wh_health_add_hold(h, until, now);
-	wh_defer_add(event_id, until);
-	return false;
+	/* a probe in flight wakes the worker when its outcome arrives */
+	if (!h->probing && h->next_probe_at > now && h->next_probe_at < *wake)
+		*wake = h->next_probe_at;
+	return 0;
 }
 
 /*

@@ -6,8 +6,8 @@
  * The worker calls these at fixed points of its loop:
  *
  *	claim		wh_breaker_refresh() once, in the claim transaction; then
- *				wh_breaker_admit() for each event it would take (the others
- *				are held back through defer.c).
+ *				wh_breaker_quota() for each endpoint it would read, which
+ *				caps how many of its events the claim takes.
  *	dispatch	wh_breaker_may_send() before starting a request, and
  *				wh_breaker_probe_not_sent() if the probe it allowed did not
  *				start after all.
@@ -30,8 +30,11 @@ typedef enum WhHealthNote
 } WhHealthNote;
 
 extern void wh_breaker_refresh(void);
-extern bool wh_breaker_admit(int32 endpoint_id, int64 event_id,
-							 TimestampTz now);
+/* wh_breaker_quota()'s "no limit" */
+#define WH_BREAKER_ANY	(-1)
+
+extern int	wh_breaker_quota(int32 endpoint_id, TimestampTz now,
+							 TimestampTz *wake);
 extern bool wh_breaker_may_send(int32 endpoint_id, TimestampTz now,
 								bool *probe);
 extern void wh_breaker_probe_not_sent(int32 endpoint_id);

@@ -3,15 +3,16 @@
  * claim.c
  *	  Claiming due events: the first step of the worker's loop.
  *
- * In one short transaction, a claim looks at a window of the earliest due
- * pending events, picks those the worker does not hold already, of
- * endpoints that are neither disabled nor at their concurrency limit, and
- * that the breaker, the rate limits and the ordering rules admit; locks and
- * reads them with FOR UPDATE SKIP LOCKED, copies them into memory and
- * fetches the endpoints they name.  Once it commits the events are the
- * worker's (queued); if it fails they are forgotten, still pending in the
- * table.  Events of disabled endpoints that a claim comes across are
- * parked until the endpoint is enabled again.
+ * In one short transaction, a claim reads which endpoints may send now
+ * and how many events each may take (its in-flight room, its breaker, its
+ * rate limit), reads only that many of each one's earliest due events,
+ * picks those the worker does not hold already (an ordered endpoint's by
+ * their heads, order.c), locks and reads them with FOR UPDATE SKIP LOCKED,
+ * copies them into memory and fetches the endpoints they name.  An
+ * endpoint held back (disabled, paused, failing, limited, busy) is not read
+ * at all: holding it back writes nothing.  Once the claim commits its
+ * events are the worker's (queued); if it fails they are forgotten, still
+ * pending in the table.
  *
  * IDENTIFICATION
  *	  src/delivery/claim.c
@@ -34,6 +35,7 @@
 #include "delivery/defer.h"
 #include "delivery/endpoints.h"
 #include "delivery/order.h"
+#include "delivery/pending.h"
 #include "delivery/ratelimit.h"
 #include "delivery/spi.h"
 #include "guc.h"
@@ -78,186 +80,213 @@ wh_held_sorted(WhWorker *w, int *n)
 }
 
 /*
- * Read the set of disabled endpoints; their events are left out of claims.
+ * An endpoint the claim may read, and how many of its due events it may
+ * take: what its in-flight room, its breaker and its rate limit allow.
  */
-static void
-wh_refresh_disabled(WhWorker *w)
+typedef struct WhClaimQuota
 {
-	static SPIPlanPtr disabled_plan = NULL;
-	Datum	   *ids;
-	bool	   *nulls;
-	int			n;
-	bool		isnull;
-	Datum		arr;
-
-	if (disabled_plan == NULL)
-		disabled_plan = wh_prepare(
-			"SELECT coalesce(pg_catalog.array_agg(id ORDER BY id), '{}') "
-			"FROM webhook.endpoint WHERE NOT enabled", 0, NULL);
-	wh_run(disabled_plan, NULL, true, 1, SPI_OK_SELECT, "fetching disabled endpoints");
-	if (SPI_processed != 1)
-		elog(ERROR, "fetching disabled endpoints returned no row");
-	arr = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						&isnull);
-	deconstruct_array(DatumGetArrayTypeP(arr), INT4OID, 4, true,
-					  TYPALIGN_INT, &ids, &nulls, &n);
-	if (w->disabled)
-		pfree(w->disabled);
-	w->disabled = MemoryContextAlloc(w->worker_cxt, sizeof(Datum) * (n + 1));
-	memcpy(w->disabled, ids, sizeof(Datum) * n);
-	w->ndisabled = n;
-}
+	int32		id;
+	int			take;			/* at most this many new events */
+	int			held;			/* events of it the worker holds now */
+} WhClaimQuota;
 
 /*
- * Park events of disabled endpoints that a claim came across: their next
- * attempt moves to infinity, out of every later claim's way, until
- * webhook.enable_endpoint() makes them due again.  The endpoint row is
- * locked and checked again, so an endpoint enabled meanwhile keeps its
- * events due.
+ * Step 0 of a claim: read the endpoints that may send now and what each
+ * may take.  Disabled and paused endpoints are not enabled, so not read;
+ * a failing endpoint may take its one probe when due; a rate-limited one
+ * what its queue has room for; any endpoint up to twice its in-flight
+ * limit, counting what the worker holds.  The others are simply not read
+ * by this claim: holding an endpoint back writes nothing.  Sets *wake to
+ * the next probe time of a failing endpoint that may take nothing now.
  */
-static void
-wh_park(Datum *ids, int n)
+static WhClaimQuota *
+wh_claim_quotas(WhWorker *w, int *nquotas, TimestampTz now,
+				TimestampTz *wake)
 {
-	static SPIPlanPtr park_plan = NULL;
-	Datum		args[1];
+	static SPIPlanPtr enabled_plan = NULL;
+	WhClaimQuota *q;
+	uint64		i;
+	int			n = 0;
 
-	if (n == 0)
-		return;
-	if (park_plan == NULL)
+	if (enabled_plan == NULL)
+		enabled_plan = wh_prepare(
+			"SELECT e.id, coalesce(e.max_in_flight, 0), "
+			"       coalesce(e.batch_max_events, 0) "
+			"FROM webhook.endpoint e WHERE e.enabled ORDER BY e.id",
+			0, NULL);
+	wh_run(enabled_plan, NULL, true, 0, SPI_OK_SELECT,
+		   "reading enabled endpoints");
+	q = palloc(sizeof(WhClaimQuota) * (SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
 	{
-		Oid			types[1] = {INT8ARRAYOID};
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		int			mif = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		int			per = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		WhEndpoint *ep = wh_endpoint_get(w, id);
+		int			held = 0;
+		int			take;
+		int			limit;
 
-		park_plan = wh_prepare(
-			"UPDATE webhook.event ev SET next_attempt_at = 'infinity' "
-			"FROM (SELECT e.id FROM webhook.endpoint e "
-			"      WHERE NOT e.enabled FOR SHARE) d "
-			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
-			"  AND ev.state OPERATOR(pg_catalog.=) 'pending' "
-			"  AND ev.endpoint_id OPERATOR(pg_catalog.=) d.id", 1, types);
+		if (ep && ep->valid)
+		{
+			held = ep->held;
+			mif = ep->max_in_flight;
+		}
+		else if (mif <= 0)
+			mif = wh_max_in_flight_per_endpoint;
+
+		/*
+		 * No endpoint takes more than twice its limit: in events, its
+		 * requests times the events a request carries.
+		 */
+		take = 2 * mif * Max(per, 1) - held;
+		limit = wh_breaker_quota(id, now, wake);
+		if (limit != WH_BREAKER_ANY)
+			take = Min(take, limit);
+		limit = wh_rate_quota(id, held);
+		if (limit != WH_RATE_ANY)
+			take = Min(take, limit);
+		if (take <= 0)
+		{
+			/* room, or the breaker's leave, may come with an outcome */
+			w->claim_skipped_busy = true;
+			continue;
+		}
+		q[n].id = id;
+		q[n].take = take;
+		q[n].held = held;
+		n++;
 	}
-	args[0] = wh_int8_array(ids, n);
-	wh_run(park_plan, args, false, 0, SPI_OK_UPDATE, "parking events");
+	*nquotas = n;
+	return q;
 }
 
 /*
- * Claim due events into memory, and fetch the endpoints they name when the
- * worker has no current copy.  Runs in its own transaction.
+ * Claim what the endpoints that may send now may take, in one transaction:
+ * read each one's earliest due events (step 1), pick those the worker does
+ * not hold (ordered endpoints' by their heads, order.c), lock and copy them
+ * (step 2), fetch the endpoints whose row changed, and find when to claim
+ * next.  Reads a few rows per endpoint; writes only the holding back of
+ * ordered events behind their head.
  */
 void
 wh_claim(WhWorker *w)
 {
 	int			room;
-	Datum	   *busy;
-	int			nbusy = 0;
-	HASH_SEQ_STATUS seq;
-	WhEndpoint *ep;
-	Datum		args[1];
+	Datum		args[2];
 	uint64		i;
 	int			nheld;
 	List	   *epids = NIL;
+	WhClaimQuota *quotas;
+	int			nquotas;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake = DT_NOEND;
 
 	room = wh_batch_size;
-	busy = palloc(sizeof(Datum) * (hash_get_num_entries(w->endpoints) + 1));
-	hash_seq_init(&seq, w->endpoints);
-	while ((ep = hash_seq_search(&seq)) != NULL)
-		if (ep->valid && ep->error == NULL &&
-			ep->held >= ep->max_in_flight * 2 * Max(ep->batch_max_events, 1))
-			busy[nbusy++] = Int32GetDatum(ep->id);
-
-	w->claim_skipped_busy = (nbusy > 0);
+	w->claim_skipped_busy = false;
 	wh_xact_begin("claiming events");
-	wh_refresh_disabled(w);
 	wh_defer_begin();
 	wh_breaker_refresh();
 	wh_rate_refresh();
 	wh_order_refresh();
+	quotas = wh_claim_quotas(w, &nquotas, now, &wake);
 
 	/*
-	 * Step 1: look at a window of the earliest due events, no larger than
-	 * what the worker holds plus twice what it may take, and pick those it
-	 * does not hold, of endpoints neither disabled nor at their limit.  A
-	 * claim so costs the same whatever the backlog.
+	 * Step 1: read, per endpoint that may send, its earliest due events, up
+	 * to what it may take plus those of them the worker already holds
+	 * (which are still pending, and skipped here).  A claim so reads a few
+	 * rows per endpoint, whatever the backlogs, and never an event it may
+	 * not take.  Across endpoints the earliest due go first.
 	 */
 	if (wh_window_plan == NULL)
 	{
-		Oid			types[1] = {INT4OID};
+		Oid			types[2] = {INT4ARRAYOID, INT4ARRAYOID};
 
 		wh_window_plan = wh_prepare(
-			"SELECT id, endpoint_id FROM webhook.event "
-			"WHERE state OPERATOR(pg_catalog.=) 'pending' "
-			"  AND next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now() "
-			"ORDER BY next_attempt_at, id LIMIT $1", 1, types);
+			"SELECT ev.id, ev.endpoint_id "
+			"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
+			"  AS c(endpoint_id, n) "
+			"CROSS JOIN LATERAL ("
+			"  SELECT e.id, e.endpoint_id, e.next_attempt_at "
+			"  FROM webhook.event e "
+			"  WHERE e.endpoint_id OPERATOR(pg_catalog.=) c.endpoint_id "
+			"    AND e.state OPERATOR(pg_catalog.=) 'pending' "
+			"    AND e.next_attempt_at OPERATOR(pg_catalog.<=) "
+			"        pg_catalog.now() "
+			"  ORDER BY e.next_attempt_at, e.id LIMIT c.n) ev "
+			"ORDER BY ev.next_attempt_at, ev.id", 2, types);
 	}
-	args[0] = Int32GetDatum(w->nheld + 2 * room);
+	{
+		Datum	   *qid = palloc(sizeof(Datum) * (nquotas + 1));
+		Datum	   *qn = palloc(sizeof(Datum) * (nquotas + 1));
+
+		for (i = 0; i < nquotas; i++)
+		{
+			qid[i] = Int32GetDatum(quotas[i].id);
+			qn[i] = Int32GetDatum(quotas[i].take + quotas[i].held);
+		}
+		args[0] = wh_int4_array(qid, nquotas);
+		args[1] = wh_int4_array(qn, nquotas);
+	}
 	wh_run(wh_window_plan, args, true, 0, SPI_OK_SELECT, "claiming events");
 	{
 		int64	   *held = wh_held_sorted(w, &nheld);
 		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
-		Datum	   *park = palloc(sizeof(Datum) * (SPI_processed + 1));
-		int32	   *pick_ep = palloc(sizeof(int32) * (room + 1));
+		int		   *seen = palloc0(sizeof(int) * (nquotas + 1));
+		int		   *taken = palloc0(sizeof(int) * (nquotas + 1));
 		int			npick = 0;
-		int			npark = 0;
 		uint64		nwindow = SPI_processed;
 		SPITupleTable *window = SPI_tuptable;
 
-		for (i = 0; i < nwindow && npick < room; i++)
+		for (i = 0; i < nwindow; i++)
 		{
 			bool		isnull;
 			int64		id;
 			int32		epid;
-			int			j;
-			int			already = 0;
-			int			cap;
-			bool		skip = false;
+			int			lo = 0;
+			int			hi = nquotas - 1;
+			int			k = -1;
 
 			id = DatumGetInt64(SPI_getbinval(window->vals[i],
 											 window->tupdesc, 1, &isnull));
 			epid = DatumGetInt32(SPI_getbinval(window->vals[i],
 											   window->tupdesc, 2, &isnull));
+			/* quotas are sorted by endpoint id */
+			while (lo <= hi)
+			{
+				int			mid = (lo + hi) / 2;
+
+				if (quotas[mid].id == epid)
+				{
+					k = mid;
+					break;
+				}
+				if (quotas[mid].id < epid)
+					lo = mid + 1;
+				else
+					hi = mid - 1;
+			}
+			if (k < 0)
+				continue;
+			/* an endpoint that filled its share may have more waiting */
+			if (++seen[k] >= quotas[k].take + quotas[k].held)
+				w->claim_skipped_busy = true;
 			if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
 				continue;
-			for (j = 0; j < w->ndisabled && !skip; j++)
-				skip = DatumGetInt32(w->disabled[j]) == epid;
-			if (skip)
-			{
-				park[npark++] = Int64GetDatum(id);
-				continue;
-			}
-			for (j = 0; j < nbusy && !skip; j++)
-				skip = DatumGetInt32(busy[j]) == epid;
-			if (skip)
+			if (npick >= room || taken[k] >= quotas[k].take)
 			{
 				w->claim_skipped_busy = true;
 				continue;
 			}
-
-			/*
-			 * No endpoint takes more than twice its limit in one claim (in
-			 * events: its requests times its batch size).
-			 */
-			ep = wh_endpoint_get(w, epid);
-			cap = ep && ep->valid ?
-				2 * ep->max_in_flight * Max(ep->batch_max_events, 1) - ep->held :
-				2 * wh_max_in_flight_per_endpoint;
-			for (j = 0; j < npick; j++)
-				already += (pick_ep[j] == epid);
-			if (already >= cap)
-			{
-				w->claim_skipped_busy = true;
-				continue;
-			}
-			/* a failing endpoint gets one probe, a limited one its rate */
-			if (!wh_breaker_admit(epid, id, GetCurrentTimestamp()) ||
-				!wh_rate_admit(epid, id, ep && ep->valid ? ep->held : 0,
-							   GetCurrentTimestamp()))
-				continue;
 			/* an ordered endpoint's events wait for wh_order_heads() */
 			if (wh_order_hold(epid, id))
 				continue;
-			pick_ep[npick] = epid;
+			taken[k]++;
 			pick[npick++] = Int64GetDatum(id);
 		}
-		wh_park(park, npark);
 		npick += wh_order_heads(pick + npick, room - npick,
 								GetCurrentTimestamp(), held, nheld);
 		w->claim_held_back = wh_defer_flush();
@@ -274,7 +303,7 @@ wh_claim(WhWorker *w)
 			"       ev.retry_from, ev.payload, ev.created_at "
 			"FROM webhook.event ev "
 			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
-			"  AND ev.state OPERATOR(pg_catalog.=) 'pending' "
+			"  AND " WH_STILL_PENDING("ev") " "
 			"ORDER BY ev.next_attempt_at, ev.id "
 			"FOR UPDATE OF ev SKIP LOCKED", 1, types);
 	}
@@ -362,31 +391,50 @@ wh_claim(WhWorker *w)
 	wh_endpoints_fetch(w, epids);
 
 	/*
-	 * With room to spare, every due event is now held: find when the next
-	 * one falls due (parked events, at infinity, never do).
+	 * With room to spare, every due event of the endpoints that may send is
+	 * now held: find when the next of theirs falls due (parked events, at
+	 * infinity, never do), or the next probe of a failing endpoint,
+	 * whichever comes first.  Endpoints that may take nothing now for want
+	 * of room are claimed again once an outcome is recorded.
 	 */
 	w->next_due = 0;
 	if (w->claimed_n < room)
 	{
 		bool		isnull;
+		Datum		d;
+		Datum	   *qid = palloc(sizeof(Datum) * (nquotas + 1));
 
+		for (i = 0; i < nquotas; i++)
+			qid[i] = Int32GetDatum(quotas[i].id);
 		if (wh_next_due_plan == NULL)
+		{
+			Oid			types[1] = {INT4ARRAYOID};
+
 			wh_next_due_plan = wh_prepare(
-				"SELECT ev.next_attempt_at FROM webhook.event ev "
-				"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.>) "
-				"      pg_catalog.now() "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.<) 'infinity' "
-				"ORDER BY ev.next_attempt_at LIMIT 1", 0, NULL);
-		wh_run(wh_next_due_plan, NULL, true, 1, SPI_OK_SELECT, "looking for due events");
+				"SELECT pg_catalog.min(d.next_attempt_at) "
+				"FROM pg_catalog.unnest($1) AS c(endpoint_id) "
+				"CROSS JOIN LATERAL ("
+				"  SELECT e.next_attempt_at FROM webhook.event e "
+				"  WHERE e.endpoint_id OPERATOR(pg_catalog.=) c.endpoint_id "
+				"    AND e.state OPERATOR(pg_catalog.=) 'pending' "
+				"    AND e.next_attempt_at OPERATOR(pg_catalog.>) "
+				"        pg_catalog.now() "
+				"    AND e.next_attempt_at OPERATOR(pg_catalog.<) "
+				"        'infinity'::pg_catalog.timestamptz "
+				"  ORDER BY e.next_attempt_at LIMIT 1) d", 1, types);
+		}
+		args[0] = wh_int4_array(qid, nquotas);
+		wh_run(wh_next_due_plan, args, true, 1, SPI_OK_SELECT,
+			   "looking for due events");
 		if (SPI_processed > 0)
 		{
-			w->next_due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-															SPI_tuptable->tupdesc,
-															1, &isnull));
-			if (isnull)
-				w->next_due = 0;
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							  1, &isnull);
+			if (!isnull && DatumGetTimestampTz(d) < wake)
+				wake = DatumGetTimestampTz(d);
 		}
+		if (wake != DT_NOEND)
+			w->next_due = wake;
 	}
 
 	wh_xact_end();

@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * defer.c
- *	  Holding events back: moving their next attempt later, in the claim.
+ *	  Holding ordered events back: moving their next attempt later.
  *
- * The claim looks at a window of the earliest due events.  Events it may
- * not take now (a failing endpoint's backlog, see breaker.c; a rate-limited
- * endpoint's excess, see ratelimit.c) would otherwise stay at the head of
- * that window and crowd out every other endpoint's events.  So the claim
- * moves them out of the way: their next attempt becomes the time they may
- * go, which is not an attempt and changes nothing else.
+ * The claim reads each endpoint's earliest due events.  Of an ordered
+ * endpoint (order.c), events that are not the head of their key may not go
+ * yet; left due, they would take the endpoint's share of every claim and
+ * keep the heads of other keys waiting.  So the claim moves them out of the
+ * way: their next attempt becomes their head's, which is not an attempt and
+ * changes nothing else.  Endpoints held back as a whole (disabled, paused,
+ * failing, rate-limited, at their in-flight limit) need none of this: the
+ * claim does not read their events at all.
  *
  * wh_defer_begin() starts a claim's list (in the claim's memory context),
  * wh_defer_add() adds to it, and wh_defer_flush() writes it in the claim
@@ -23,6 +25,7 @@
 #include "utils/array.h"
 
 #include "delivery/defer.h"
+#include "delivery/pending.h"
 #include "delivery/spi.h"
 
 static Datum *wh_defer_ids = NULL;
@@ -78,7 +81,7 @@ wh_defer_flush(void)
 			"FROM ROWS FROM (pg_catalog.unnest($1), "
 			"                pg_catalog.unnest($2)) AS d(id, until) "
 			"WHERE ev.id OPERATOR(pg_catalog.=) d.id "
-			"  AND ev.state OPERATOR(pg_catalog.=) 'pending'", 2, types);
+			"  AND " WH_STILL_PENDING("ev"), 2, types);
 	}
 	args[0] = PointerGetDatum(construct_array(wh_defer_ids, n, INT8OID, 8,
 											  FLOAT8PASSBYVAL,

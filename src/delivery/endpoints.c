@@ -299,7 +299,6 @@ wh_endpoints_fetch(WhWorker *w, List *epids)
 			MemoryContextSwitchTo(old);
 		}
 	}
-
 }
 
 /*

@@ -16,7 +16,8 @@
  * already in flight.  The claim checks the candidates of ordered endpoints
  * against event_order_idx, which holds only keyed pending events; events
  * that are not heads are held back (defer.c) until their head's next
- * attempt, so they neither go early nor crowd the claim's window.  When a
+ * attempt, so they neither go early nor take the endpoint's share of the
+ * claim.  When a
  * head is delivered or dead, the record transaction makes the next event
  * of its key due at once.  A failed head so holds back only its own key.
  *
@@ -45,6 +46,7 @@
 
 #include "delivery/defer.h"
 #include "delivery/order.h"
+#include "delivery/pending.h"
 #include "delivery/spi.h"
 
 /* Fallback wait of an event whose head is due or in flight */
@@ -370,7 +372,7 @@ wh_order_heads(Datum *pick, int room, TimestampTz now,
 			"    AND o.ordering_key OPERATOR(pg_catalog.=) ev.ordering_key "
 			"    AND o.id OPERATOR(pg_catalog.<) ev.id "
 			"  ORDER BY o.id LIMIT 1) h ON true "
-			"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
+			"WHERE " WH_STILL_PENDING("ev") " "
 			"ORDER BY ev.id", 1, types);
 	}
 	args[0] = PointerGetDatum(construct_array(wh_cand, wh_ncand, INT8OID, 8,

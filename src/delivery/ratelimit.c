@@ -10,10 +10,10 @@
  * until the next token is due.  Other endpoints' events go past it: the
  * queue is not first-in first-out across endpoints.
  *
- * So that a limited endpoint's backlog can neither fill the worker's queue
- * nor crowd the claim's window, the claim takes only WH_RATE_QUEUE_S
- * seconds' worth of its events and moves the rest of those it sees later
- * (defer.c), spread at the endpoint's rate.
+ * So that a limited endpoint's backlog cannot fill the worker's queue, the
+ * claim takes only WH_RATE_QUEUE_S seconds' worth of its events
+ * (wh_rate_quota()); the rest wait in the table, unread and unwritten,
+ * until the queue has room again.
  *
  * Limits are read from webhook.endpoint by the claims (at most every
  * 100 ms); buckets live in the worker's memory, so a restart begins with
@@ -29,7 +29,6 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
-#include "delivery/defer.h"
 #include "delivery/ratelimit.h"
 #include "delivery/spi.h"
 
@@ -46,8 +45,6 @@ typedef struct WhRate
 	double		rate;			/* tokens a second; 0: not limited */
 	double		tokens;
 	TimestampTz refilled_at;
-	int			admitted;		/* taken by the current claim */
-	int			deferred;		/* held back by the current claim */
 	bool		waiting;		/* an event waits for a token */
 } WhRate;
 
@@ -114,15 +111,6 @@ wh_rate_refresh(void)
 	int			rc;
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (wh_rates)
-	{
-		hash_seq_init(&seq, wh_rates);
-		while ((r = hash_seq_search(&seq)) != NULL)
-		{
-			r->admitted = 0;
-			r->deferred = 0;
-		}
-	}
 	/* claims come every few milliseconds under load; limits change seldom */
 	if (now - wh_refreshed_at < WH_RATE_REFRESH_MS * 1000 &&
 		now >= wh_refreshed_at)
@@ -160,33 +148,23 @@ wh_rate_refresh(void)
 }
 
 /*
- * May the claim take this event of an endpoint that already has "held"
- * events in the worker?  Up to WH_RATE_QUEUE_S seconds' worth; the rest
- * are held back until the queue will have room, one rate interval apart.
+ * How many more events may the claim take of an endpoint that already has
+ * "held" events in the worker?  Up to WH_RATE_QUEUE_S seconds' worth in
+ * all; WH_RATE_ANY when the endpoint is not limited.
  */
-bool
-wh_rate_admit(int32 endpoint_id, int64 event_id, int held, TimestampTz now)
+int
+wh_rate_quota(int32 endpoint_id, int held)
 {
 	WhRate	   *r;
 	int			cap;
-	double		wait_s;
 
 	if (wh_nlimited == 0)
-		return true;
+		return WH_RATE_ANY;
 	r = wh_rate_get(endpoint_id, false);
 	if (r == NULL || r->rate <= 0)
-		return true;
+		return WH_RATE_ANY;
 	cap = (int) Max(1.0, ceil(r->rate * WH_RATE_QUEUE_S));
-	if (held + r->admitted < cap)
-	{
-		r->admitted++;
-		return true;
-	}
-	/* due once the queue has drained to half, then one per interval */
-	wait_s = (held + r->admitted - cap / 2.0 + r->deferred + 1) / r->rate;
-	r->deferred++;
-	wh_defer_add(event_id, now + (int64) (wait_s * 1e6));
-	return false;
+	return Max(0, cap - held);
 }
 
 /* A new pass over the queue: no event is known to wait yet */

@@ -32,6 +32,7 @@
 #include "delivery/breaker.h"
 #include "delivery/endpoints.h"
 #include "delivery/order.h"
+#include "delivery/pending.h"
 #include "delivery/record.h"
 #include "delivery/spi.h"
 
@@ -319,7 +320,7 @@ wh_record(WhWorker *w)
 			"    WHEN r.state OPERATOR(pg_catalog.<>) 'pending' "
 			"    THEN pg_catalog.clock_timestamp() END "
 			"FROM r WHERE ev.id OPERATOR(pg_catalog.=) r.id "
-			"  AND ev.state OPERATOR(pg_catalog.=) 'pending'",
+			"  AND " WH_STILL_PENDING("ev"),
 			9, types);
 	}
 	wh_run(wh_record_plan, args, false, 0, SPI_OK_UPDATE, "recording attempts");

@@ -16,6 +16,7 @@
 
 #include "catalog/pg_type.h"
 
+#include "delivery/pending.h"
 #include "delivery/retention.h"
 #include "delivery/spi.h"
 #include "guc.h"
@@ -40,15 +41,15 @@ wh_retention_step(WhWorker *w)
 
 		wh_retention_plan = wh_prepare(
 			"WITH d AS ("
-			"  DELETE FROM webhook.event e "
-			"  WHERE e.id OPERATOR(pg_catalog.=) ANY ("
+			"  DELETE FROM webhook.event e USING ("
 			"    SELECT id FROM webhook.event "
 			"    WHERE state OPERATOR(pg_catalog.<>) 'pending' "
 			"      AND finished_at OPERATOR(pg_catalog.<) "
 			"          (pg_catalog.now() OPERATOR(pg_catalog.-) "
 			"           ($1 OPERATOR(pg_catalog.*) interval '1 second')) "
-			"    LIMIT $2) "
-			"    AND e.state OPERATOR(pg_catalog.<>) 'pending' "
+			"    LIMIT $2) f "
+			"  WHERE e.id OPERATOR(pg_catalog.=) f.id "
+			"    AND " WH_NO_LONGER_PENDING("e") " "
 			"    AND e.finished_at OPERATOR(pg_catalog.<) "
 			"        (pg_catalog.now() OPERATOR(pg_catalog.-) "
 			"         ($1 OPERATOR(pg_catalog.*) interval '1 second')) "

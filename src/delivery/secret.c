@@ -89,7 +89,8 @@ wh_secret_generate(void)
 
 	result = palloc(prefixlen + WH_B64_ENC_LEN(sizeof(raw)) + 1);
 	memcpy(result, WH_SECRET_PREFIX, prefixlen);
-	wh_b64_encode(raw, sizeof(raw), result + prefixlen);
+	if (!wh_b64_encode(raw, sizeof(raw), result + prefixlen))
+		elog(ERROR, "could not encode random secret");
 	explicit_bzero(raw, sizeof(raw));
 
 	return result;

@@ -8,11 +8,15 @@
  * file is its loop; each step is a file of its own, and all of them share
  * one WhWorker (worker_state.h), which the loop owns and passes down:
  *
- *	1. Claim (claim.c): in a short transaction, select due pending events
- *	   with FOR UPDATE SKIP LOCKED (never ones it already holds, never ones
- *	   of a disabled endpoint or one that is already at its concurrency
- *	   limit), copy them into memory, fetch the endpoints they name (kept
- *	   in the endpoint cache, endpoints.c), and commit.
+ *	1. Claim (claim.c): in a short transaction, read which endpoints may
+ *	   send now and how many events each may take (its in-flight room, its
+ *	   breaker, its rate limit); read only that many of each one's earliest
+ *	   due events (never ones the worker already holds), lock them with FOR
+ *	   UPDATE SKIP LOCKED, copy them into memory, fetch the endpoints they
+ *	   name (kept in the endpoint cache, endpoints.c), and commit.  An
+ *	   endpoint held back (disabled, paused, failing, limited, busy) is not
+ *	   read at all: holding it back writes nothing, and a claim costs the
+ *	   same whatever its backlog.
  *	2. Send (send.c): outside any transaction, sign each event and hand it
  *	   to the curl multi engine (http.c), up to webhook.max_in_flight
  *	   requests at once and an endpoint's own limit per endpoint; an
@@ -209,9 +213,13 @@ wh_tune_session(void)
 	 * would be chosen whenever the estimate is small, and likewise a hash
 	 * of every pending event to record a few hundred results.  Every query
 	 * the worker runs is an index range scan or a small set of index
-	 * lookups, so steer the planner to exactly that.
+	 * lookups, so steer the planner to exactly that.  A bitmap scan would
+	 * AND a whole partial index into a look-up by id; statements that name
+	 * events by id re-check their state in a form no partial index serves
+	 * (pending.h), so their only index is the primary key.
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_bitmapscan", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_mergejoin", "off", PGC_USERSET, PGC_S_OVERRIDE);
 

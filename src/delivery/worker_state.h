@@ -99,12 +99,10 @@ typedef struct WhWorker
 	TimestampTz oldest_outcome;
 
 	/* what the last claim found */
-	Datum	   *disabled;		/* ids of disabled endpoints */
-	int			ndisabled;
 	TimestampTz last_claim_at;
 	bool		claim_skipped_busy; /* last claim left out an endpoint at its
 									 * limit */
-	int			claim_held_back;	/* events the breaker held back */
+	int			claim_held_back;	/* ordered events held back */
 	List	   *claimed_rows;	/* of WhEndpointRow *, built after commit */
 	uint64		claimed_n;		/* events the last claim took */
 	TimestampTz next_due;		/* when the next pending event falls due */

@@ -4,7 +4,10 @@
 #   bash test/fuzz/run.sh [TARGET...]     (all targets by default)
 #
 # FUZZ_SECONDS (default 10) bounds each run; PG_CONFIG finds the server
-# headers (only headers: nothing links against the server).  Each target
+# headers and PostgreSQL's static libraries libpgcommon and libpgport (the
+# frontend builds of its base64 and HMAC, which src/common/sign.c uses; Debian's
+# postgresql-server-dev-NN ships them): nothing links against the server
+# itself.  Each target
 # starts from its seed corpus in test/fuzz/corpus/TARGET, which is read but
 # never written: new inputs go to a scratch copy under test/fuzz/build.  A
 # crash leaves its input in test/fuzz/build/crash-TARGET-*; add it to the
@@ -27,6 +30,13 @@ fi
 
 mkdir -p "$build"
 inc=$("$pg_config" --includedir-server)
+pglibs=
+for d in "$("$pg_config" --pkglibdir)" "$("$pg_config" --libdir)"; do
+	if [ -f "$d/libpgcommon.a" ] && [ -f "$d/libpgport.a" ]; then
+		pglibs="-L$d -lpgcommon -lpgport"
+		break
+	fi
+done
 cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	-Wno-ignored-attributes -Isrc -I"$inc")
 
@@ -39,12 +49,18 @@ declare -A srcs=(
 	[sign]="src/common/sign.c test/fuzz/pgshim.c"
 	[cidr]="src/common/netguard.c"
 )
-declare -A libs=([url]="-lcurl" [header]="-lcurl" [secret]="-lcrypto" [sign]="-lcrypto")
+declare -A libs=([url]="-lcurl" [header]="-lcurl"
+	[secret]="$pglibs -lcrypto" [sign]="$pglibs -lcrypto")
 
 passed=0
 failed=0
 for t in "${targets[@]}"; do
 	bin="$build/fuzz_$t"
+	if [ -z "$pglibs" ] && { [ "$t" = secret ] || [ "$t" = sign ]; }; then
+		echo "fuzz $t: build failed: libpgcommon.a and libpgport.a not found under \"$("$pg_config" --pkglibdir)\" (install postgresql-server-dev-NN)"
+		failed=$((failed + 1))
+		continue
+	fi
 	# shellcheck disable=SC2086
 	if ! $cc "${cflags[@]}" -o "$bin" "test/fuzz/fuzz_$t.c" ${srcs[$t]} \
 		${libs[$t]:-} >"$build/$t.build.log" 2>&1; then
