@@ -97,8 +97,8 @@ typedef struct WhHealth
 	int32		id;				/* hash key: endpoint id */
 	int			failures;		/* consecutive failed attempts */
 	bool		down;			/* probed one request at a time */
-	uint32		window;			/* recent attempts, latest in bit 0: 1 failed */
-	int			nwindow;		/* attempts in window, up to WH_BREAKER_WINDOW */
+	uint32		window;			/* recent attempts, latest in bit 0; 1: failed */
+	int			nwindow;		/* how many, up to WH_BREAKER_WINDOW */
 	int			probe_step;		/* failed probes so far */
 	TimestampTz failing_since;	/* 0 when healthy */
 	TimestampTz next_probe_at;
