@@ -839,7 +839,10 @@ wh_breaker_apply(void)
 	 * back replaced its retry time by one of the breaker's hold times, so
 	 * those times (not the attempt counts) tell that it was held back.
 	 * Without this, such events waited out the whole hold (30 s after a
-	 * restart) although the endpoint works again.
+	 * restart) although the endpoint works again.  An event another
+	 * session has locked is skipped, not waited for: waiting could make
+	 * the record transaction, and with it every outcome, fail on one
+	 * user's lock.  It is due at its hold time, as if held back once more.
 	 */
 	if (nrecovered > 0)
 	{
@@ -853,16 +856,21 @@ wh_breaker_apply(void)
 			wh_release_plan = wh_prepare(
 				"UPDATE webhook.event ev "
 				"SET next_attempt_at = pg_catalog.clock_timestamp() "
-				"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
-				"  AND ev.endpoint_id OPERATOR(pg_catalog.=) ANY ($1) "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.>) "
-				"      pg_catalog.now() "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.<) 'infinity' "
-				"  AND (ev.attempts OPERATOR(pg_catalog.=) ev.retry_from "
-				"       OR (ev.endpoint_id, ev.next_attempt_at) "
-				"          OPERATOR(pg_catalog.=) ANY "
-				"          (SELECT * FROM ROWS FROM (pg_catalog.unnest($2), "
-				"                                    pg_catalog.unnest($3))))",
+				"FROM (SELECT h.id FROM webhook.event h "
+				"      WHERE h.state OPERATOR(pg_catalog.=) 'pending' "
+				"        AND h.endpoint_id OPERATOR(pg_catalog.=) ANY ($1) "
+				"        AND h.next_attempt_at OPERATOR(pg_catalog.>) "
+				"            pg_catalog.now() "
+				"        AND h.next_attempt_at OPERATOR(pg_catalog.<) "
+				"            'infinity' "
+				"        AND (h.attempts OPERATOR(pg_catalog.=) h.retry_from "
+				"             OR (h.endpoint_id, h.next_attempt_at) "
+				"                OPERATOR(pg_catalog.=) ANY "
+				"                (SELECT * FROM ROWS FROM "
+				"                   (pg_catalog.unnest($2), "
+				"                    pg_catalog.unnest($3)))) "
+				"      FOR NO KEY UPDATE OF h SKIP LOCKED) r "
+				"WHERE ev.id OPERATOR(pg_catalog.=) r.id",
 				3, types);
 		}
 		args[0] = wh_array(recovered, NULL, nrecovered, INT4OID);
