@@ -705,8 +705,9 @@ section "3b. WAL and disk per delivered event: $wal_n events"
 #   cleanup:  retention removing them, then VACUUM of the extension's tables.
 # Each is pg_current_wal_insert_lsn() after minus before, / $wal_n.  No
 # checkpoint falls between capture and cleanup (as in production, where an
-# event is delivered seconds after its capture), so no part pays for full
-# page images the others would not.  That is also why delivery is off here
+# event is delivered seconds after its capture; the CHECKPOINT just before
+# the capture restarts checkpoint_timeout's 30 minutes), so no part pays
+# for full page images the others would not.  That is also why delivery is off here
 # by holding the worker (SIGSTOP, while it waits for work, so it holds no
 # lock a commit needs) and not by a restart, which writes a shutdown
 # checkpoint, nor by disabling the endpoint, whose events the worker parks.
@@ -1029,7 +1030,7 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 	echo
 	echo "Same run, same table, same pgbench scripts, delivery off; each ratio to the same round's run with no trigger."
 	echo
-	echo "| capture | single-row INSERT TPS / none | 100k-row INSERT time / none | extra WAL per captured row |"
+	echo "| capture | single-row INSERT TPS / none | $bulk_rows-row INSERT time / none | extra WAL per captured row |"
 	echo "| --- | --- | --- | --- |"
 	echo "| webhook | ${R[insert_ratio]} | ${R[bulk_ins_ratio]} | $(fmt_n "${R[wal_ins]}") B |"
 	echo "| PL/pgSQL outbox (to_jsonb(NEW), bigserial key) | ${R[insert_outbox_ratio]} | ${R[bulk_ins_outbox_ratio]} | $(fmt_n "${R[wal_ins_outbox]}") B |"
@@ -1048,14 +1049,14 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 	echo "- **Receiver ceiling**: \`wrk -t 2 -c 64 -d ${wrk_secs}s\` POSTs a real captured event" \
 		"($body_bytes bytes, with the same headers the worker sends) to nginx (\`return 204\`, keep-alive)."
 	echo "- **Single-row INSERT / UPDATE**: \`pgbench -c 4 -j 2 -T $pgb_secs -M prepared\`" \
-		"(bench/insert.sql, bench/update.sql), $pairs alternating pairs (off/on, on/off, ...)," \
+		"(bench/insert.sql, bench/update.sql), $pairs rounds, each one run with no trigger and one with each trigger in turn (the order reversed every other round)," \
 		"orders and the outbox truncated (UPDATE: orders vacuumed) and a CHECKPOINT before each run." \
 		"Delivery off: the server is restarted with \`webhook.database\` naming an empty database, so the worker takes no CPU;" \
-		"the figure is the trigger's cost on the write path. Ratio = median of the per-pair ratios." \
-		"The INSERT pairs then run again with delivery on (the worker delivering each event to nginx alongside, on the same 2 cores)."
+		"the figure is the trigger's cost on the write path. Ratio = median of the per-round ratios to the round's run with no trigger." \
+		"The webhook INSERT rounds then run again with delivery on (the worker delivering each event to nginx alongside, on the same 2 cores)."
 	echo "- **Bulk INSERT / UPDATE**: one statement over $bulk_rows rows, time including its commit;" \
 		"WAL = \`pg_current_wal_insert_lsn()\` after minus before; per-row figure = (with - without) / $bulk_rows." \
-		"Delivery is off during these, so the WAL is the capture's alone. Median of $pairs pairs."
+		"Delivery is off during these, so the WAL is the capture's alone. Median of $pairs rounds."
 	echo "- **Peers**: the single-row and bulk INSERT figures are taken in the same rounds for each capture in turn" \
 		"(no trigger, webhook, the PL/pgSQL outbox, PgQ; the order reversed every other round), only one trigger enabled at a time." \
 		"The PL/pgSQL outbox is an AFTER INSERT OR UPDATE trigger writing \`to_jsonb(NEW)\` into a table keyed by a bigserial;" \
