@@ -684,13 +684,15 @@ drain drain 1
 batch_arg=$(val "SELECT a FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace,
 		unnest(p.proargnames) a
 	WHERE n.nspname = 'webhook' AND p.proname = 'alter_endpoint'
-	  AND a IN ('batch_size', 'batch_max_events', 'max_batch_events', 'batch_events')
+	  AND a IN ('batch_max_events', 'batch_size', 'max_batch_events', 'batch_events')
 	LIMIT 1")
 if [ -n "$batch_arg" ]; then
 	echo "-- again with batching on: alter_endpoint($batch_arg => 50)"
 	sql -c "SELECT webhook.alter_endpoint('bench', $batch_arg => 50)" >/dev/null
 	drain drain_batch 50
-	sql -c "SELECT webhook.alter_endpoint('bench', $batch_arg => 1)" >/dev/null
+	# 0 turns batching off; where 0 is not taken, batches of one
+	sql -c "SELECT webhook.alter_endpoint('bench', $batch_arg => 0)" >/dev/null 2>&1 ||
+		sql -c "SELECT webhook.alter_endpoint('bench', $batch_arg => 1)" >/dev/null
 else
 	note "no batching in this build (webhook.alter_endpoint takes no batch size): n/a"
 	R[drain_batch]=n/a R[drain_batch_frac]=n/a R[drain_batch_cpu]=n/a
