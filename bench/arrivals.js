@@ -5,8 +5,11 @@
  * A bare HTTP server on 127.0.0.1 that answers every request 204 as soon as
  * its body has arrived, and remembers, for each one, the `webhook-id` header
  * and the arrival time in milliseconds since the epoch with sub-millisecond
- * precision (performance.timeOrigin + performance.now(): the same wall clock
- * as PostgreSQL's clock_timestamp() on this machine).  bench.sh points the
+ * precision: performance.now(), from an origin set on the wall clock (the
+ * one PostgreSQL's clock_timestamp() reads) at the instant Date.now() ticks
+ * to a new millisecond.  performance.timeOrigin alone can be a millisecond
+ * or more off that clock, which is the size of what is measured here.  The
+ * origin is set again at every reset, so it cannot drift far.  bench.sh points the
  * endpoint here for the latency phases; nginx ($msec) only has whole
  * milliseconds, and the test receiver (test/receiver) checks signatures and
  * keeps whole requests, which is more work per request than we want to time.
@@ -36,18 +39,37 @@ if (!portFile) {
 
 let arrivals = [];
 
+/*
+ * The wall clock in ms at performance.now() == 0: read at the edge of a
+ * millisecond of Date.now() (a wait of at most 1 ms), so within
+ * microseconds of it.
+ */
+function wallOrigin() {
+	const t0 = Date.now();
+	let t;
+	let p;
+	do {
+		p = performance.now();
+		t = Date.now();
+	} while (t === t0);
+	return t - p;
+}
+let origin = wallOrigin();
+
 const server = http.createServer((req, res) => {
 	if (req.url.startsWith('/_arrivals')) {
 		const out = arrivals.join('');
-		if (req.url.includes('reset=1'))
+		if (req.url.includes('reset=1')) {
 			arrivals = [];
+			origin = wallOrigin();
+		}
 		res.writeHead(200, { 'content-type': 'text/plain' });
 		res.end(out);
 		return;
 	}
 	req.on('data', () => {});
 	req.on('end', () => {
-		const t = performance.timeOrigin + performance.now();
+		const t = origin + performance.now();
 		arrivals.push(`${req.headers['webhook-id'] || ''}\t${t.toFixed(3)}\n`);
 		res.writeHead(204);
 		res.end();

@@ -7,7 +7,9 @@
 # Debian has it for that version; the compiler, libcurl and OpenSSL
 # headers; Perl's IPC::Run for the TAP tests; Node.js and npm for the test
 # receiver; clang and its libFuzzer runtime for the fuzz harnesses; openssl
-# to make the TLS test's certificates.  Then the receiver's npm packages.
+# to make the TLS test's certificates; the packages named in
+# $WEBHOOK_EXTRA_PKGS, and those in $WEBHOOK_OPTIONAL_PKGS where Debian has
+# them.  Then the receiver's npm packages.
 # Safe to run again: it only installs what is not there.  Needs root, or
 # sudo, when a package is missing.
 set -euo pipefail
@@ -32,8 +34,10 @@ pkgs=(build-essential "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 [ -n "${WEBHOOK_EXTRA_PKGS:-}" ] && pkgs+=($WEBHOOK_EXTRA_PKGS)
-# optional: without it, the failover test says why it skips
+# optional: without it, the failover test says why it skips (and
+# $WEBHOOK_OPTIONAL_PKGS: without them, the bench prints n/a for a peer)
 optional=("postgresql-$PG_MAJOR-auto-failover")
+[ -n "${WEBHOOK_OPTIONAL_PKGS:-}" ] && optional+=($WEBHOOK_OPTIONAL_PKGS)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
@@ -54,7 +58,7 @@ if [ ${#missing[@]} -gt 0 ] || [ ${#want[@]} -gt 0 ]; then
 		if apt-cache show "$p" >/dev/null 2>&1; then
 			missing+=("$p")
 		else
-			echo "deps: Debian has no $p here; the failover test will skip"
+			echo "deps: Debian has no $p here; what needs it will skip"
 		fi
 	done
 fi

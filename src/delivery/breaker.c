@@ -3,15 +3,23 @@
  * breaker.c
  *	  Endpoint health: a circuit breaker per endpoint.
  *
- * An endpoint whose last attempts failed (WH_BREAKER_PROBE_AFTER in a row)
- * is "failing".  While it fails, the worker does not send it its backlog:
- * it sends one request at a time, a probe, at the pace of the endpoint's
- * retry schedule (the first probe one step after the failures began, the
- * next one step later, and so on, staying on the last step).  Every other
- * event of the endpoint waits in the table as it is: the claim does not
- * read a failing endpoint's events beyond its one probe, and writes nothing
- * to hold them back.  When a probe (or any attempt) succeeds, the endpoint
- * is healthy again and its due events go at once; events waiting for the
+ * An endpoint is "down" when its receiver looks dead rather than unlucky:
+ * its last WH_BREAKER_PROBE_AFTER attempts failed in a row, and so did at
+ * least nine in ten of the attempts the worker remembers (the last
+ * WH_BREAKER_WINDOW).  A receiver that loses a share of its requests at
+ * random, and answers the rest, meets the first condition now and then but
+ * practically never the second, so it keeps its full concurrency; each
+ * failed event is retried on its own schedule.  One that answers nothing
+ * meets both after three attempts, or, after a good run, after 29.
+ *
+ * While an endpoint is down, the worker does not send it its backlog: it
+ * sends one request at a time, a probe, at the pace of the endpoint's
+ * retry schedule (the first probe one step after it went down, the next
+ * one step later, and so on, staying on the last step).  Every other event
+ * of the endpoint waits in the table as it is: the claim does not read a
+ * down endpoint's events beyond its one probe, and writes nothing to hold
+ * them back.  When a probe (or any attempt) succeeds, the endpoint is
+ * healthy again and its due events go at once; events waiting for the
  * retry of a failure of their own keep their time.
  *
  * The breaker trips, disabling the endpoint with a reason and a timestamp,
@@ -23,8 +31,10 @@
  * disable"), which goes through the same path.
  *
  * State: the table webhook.endpoint_health holds, per endpoint that ever
- * failed, the consecutive failures, when they began, the last error and
- * the probe schedule; it survives restarts and feeds the views.  The
+ * failed, the consecutive failures, when they began, the last error and,
+ * while it is down (and only then), the probe schedule: next_probe_at is
+ * set exactly while the endpoint is down.  It survives restarts and feeds
+ * the views.  The window of recent outcomes is the worker's alone.  The
  * worker keeps a copy in memory, read again from the table by the claims
  * (by every claim while it holds an endpoint back, else at most every
  * 100 ms, so that webhook.enable_endpoint(), a changed URL and
@@ -43,6 +53,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -54,10 +65,14 @@
 #include "delivery/spi.h"
 
 /*
- * An endpoint is probed once this many attempts in a row have failed: one
- * failure is more often the event's than the endpoint's.
+ * An endpoint is probed once this many attempts in a row have failed (one
+ * failure is more often the event's than the endpoint's) and at least
+ * nine in ten of its last WH_BREAKER_WINDOW attempts have: a receiver that
+ * fails 30% of requests at random does that about once in 10^12 attempts,
+ * one that fails half of them once in a million.
  */
 #define WH_BREAKER_PROBE_AFTER	3
+#define WH_BREAKER_WINDOW		32
 /* The table is read again at most this often */
 #define WH_BREAKER_REFRESH_MS	100
 
@@ -72,6 +87,9 @@ typedef struct WhHealth
 {
 	int32		id;				/* hash key: endpoint id */
 	int			failures;		/* consecutive failed attempts */
+	bool		down;			/* probed one request at a time */
+	uint32		window;			/* recent attempts, latest in bit 0; 1: failed */
+	int			nwindow;		/* how many, up to WH_BREAKER_WINDOW */
 	int			probe_step;		/* failed probes so far */
 	TimestampTz failing_since;	/* 0 when healthy */
 	TimestampTz next_probe_at;
@@ -144,6 +162,37 @@ wh_health_get(int32 id, bool create)
 		h->id = id;
 	}
 	return h;
+}
+
+/*
+ * Remember one attempt's outcome in the endpoint's window.
+ */
+static void
+wh_health_push(WhHealth *h, bool failed)
+{
+	h->window = (h->window << 1) | (failed ? 1 : 0);
+	if (h->nwindow < WH_BREAKER_WINDOW)
+		h->nwindow++;
+}
+
+/*
+ * Does the endpoint look down (see the file header)?  Only failures since
+ * the last success and the window say so; the time the failures took does
+ * not, so that a dead receiver is found as fast at one event a minute as
+ * at a thousand a second.
+ */
+static bool
+wh_health_looks_down(const WhHealth *h)
+{
+	uint32		mask = h->nwindow >= 32 ? PG_UINT32_MAX :
+		(((uint32) 1 << h->nwindow) - 1);
+	int			failed = pg_popcount32(h->window & mask);
+
+	StaticAssertStmt(WH_BREAKER_WINDOW <= 32,
+					 "the window of outcomes is one uint32");
+
+	return h->failures >= WH_BREAKER_PROBE_AFTER &&
+		failed * 10 >= h->nwindow * 9;
 }
 
 /*
@@ -237,6 +286,7 @@ wh_breaker_refresh(void)
 		if (h->changed)
 			continue;
 		h->failures = 0;
+		h->down = false;
 		h->probe_step = 0;
 		h->failing_since = 0;
 		h->next_probe_at = 0;
@@ -263,6 +313,8 @@ wh_breaker_refresh(void)
 															 &isnull));
 		if (isnull)
 			h->next_probe_at = 0;
+		/* a next probe is written only while the endpoint is down */
+		h->down = !isnull && h->failures >= WH_BREAKER_PROBE_AFTER;
 	}
 
 	wh_nfailing = 0;
@@ -272,7 +324,7 @@ wh_breaker_refresh(void)
 	{
 		if (h->failures > 0 || h->disabled)
 			wh_nfailing++;
-		if (h->failures >= WH_BREAKER_PROBE_AFTER && !h->disabled)
+		if (h->down && !h->disabled)
 			wh_holding = true;
 	}
 }
@@ -295,7 +347,7 @@ wh_breaker_quota(int32 endpoint_id, TimestampTz now, TimestampTz *wake)
 	if (wh_nfailing == 0)
 		return WH_BREAKER_ANY;
 	h = wh_health_get(endpoint_id, false);
-	if (h == NULL || h->disabled || h->failures < WH_BREAKER_PROBE_AFTER)
+	if (h == NULL || h->disabled || !h->down)
 		return WH_BREAKER_ANY;
 	if (!h->probing && !h->picked && h->next_probe_at <= now)
 	{
@@ -327,7 +379,7 @@ wh_breaker_may_send(int32 endpoint_id, TimestampTz now, bool *probe)
 	h = wh_health_get(endpoint_id, false);
 	if (h == NULL)
 		return true;
-	if (h->failures < WH_BREAKER_PROBE_AFTER && !h->disabled)
+	if (!h->down && !h->disabled)
 		return true;
 	if (!h->disabled && !h->probing && h->next_probe_at <= now)
 	{
@@ -363,7 +415,9 @@ wh_breaker_probe_not_sent(int32 endpoint_id)
 
 /*
  * Take one recorded outcome into account.  schedule_ms is the endpoint's
- * retry schedule, which paces the probes.
+ * retry schedule, which paces the probes.  Every success and failure goes
+ * into the endpoint's window, healthy or not (memory only: a success of a
+ * healthy endpoint writes nothing); a failure may put the endpoint down.
  */
 void
 wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
@@ -381,14 +435,15 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 	}
 	if (note == WH_HEALTH_SUCCESS)
 	{
-		h = wh_health_get(endpoint_id, false);
-		if (h == NULL || (h->failures == 0 && !h->changed))
+		h = wh_health_get(endpoint_id, true);
+		wh_health_push(h, false);
+		if (h->failures == 0 && !h->changed)
 		{
-			if (h)
-				h->probing = false;
+			h->probing = false;
 			return;
 		}
-		if (h->failures > 0)
+		/* only an endpoint that was down can have held events back */
+		if (h->down)
 			h->recovered = true;
 
 		/*
@@ -400,6 +455,7 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 		if (h->next_probe_at > 0)
 			wh_health_add_hold(h, h->next_probe_at, GetCurrentTimestamp());
 		h->failures = 0;
+		h->down = false;
 		h->probe_step = 0;
 		h->failing_since = 0;
 		h->next_probe_at = 0;
@@ -413,8 +469,7 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 	if (h->failures == 0 && !h->disabled)
 		wh_nfailing++;
 	h->failures++;
-	if (h->failures >= WH_BREAKER_PROBE_AFTER && !h->disabled)
-		wh_holding = true;
+	wh_health_push(h, true);
 	if (h->failing_since == 0)
 		h->failing_since = started_at;
 	h->last_failure_at = started_at;
@@ -423,11 +478,19 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 	h->changed = true;
 
 	/*
-	 * A probe (or the first failure) moves the next probe one step along
-	 * the schedule; the other requests that were already in flight when
-	 * the endpoint began failing do not.
+	 * Going down sets the first probe one step ahead; after that, a probe
+	 * moves the next one a step along the schedule, and the requests that
+	 * were already in flight when the endpoint went down do not.
 	 */
-	if (started_at >= h->next_probe_at)
+	if (!h->down && wh_health_looks_down(h))
+	{
+		h->down = true;
+		h->probe_step = 0;
+		h->next_probe_at = 0;
+	}
+	if (h->down && !h->disabled)
+		wh_holding = true;
+	if (h->down && started_at >= h->next_probe_at)
 	{
 		int64		step = 0;
 
@@ -449,15 +512,16 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 }
 
 /*
- * The receiver said when to come back (Retry-After on a 429 or 503): the
- * next probe goes then, rather than at the schedule's pace.
+ * The receiver said when to come back (Retry-After on a 429 or 503): if
+ * the endpoint is down, the next probe goes then, rather than at the
+ * schedule's pace.
  */
 void
 wh_breaker_retry_after(int32 endpoint_id, TimestampTz at)
 {
 	WhHealth   *h = wh_health_get(endpoint_id, false);
 
-	if (h && h->failures > 0)
+	if (h && h->down)
 	{
 		h->next_probe_at = at;
 		h->changed = true;
@@ -754,7 +818,10 @@ wh_breaker_apply(void)
 	 * back replaced its retry time by one of the breaker's hold times, so
 	 * those times (not the attempt counts) tell that it was held back.
 	 * Without this, such events waited out the whole hold (30 s after a
-	 * restart) although the endpoint works again.
+	 * restart) although the endpoint works again.  An event another
+	 * session has locked is skipped, not waited for: waiting could make
+	 * the record transaction, and with it every outcome, fail on one
+	 * user's lock.  It is due at its hold time, as if held back once more.
 	 */
 	if (nrecovered > 0)
 	{
@@ -768,16 +835,21 @@ wh_breaker_apply(void)
 			wh_release_plan = wh_prepare(
 				"UPDATE webhook.event ev "
 				"SET next_attempt_at = pg_catalog.clock_timestamp() "
-				"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
-				"  AND ev.endpoint_id OPERATOR(pg_catalog.=) ANY ($1) "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.>) "
-				"      pg_catalog.now() "
-				"  AND ev.next_attempt_at OPERATOR(pg_catalog.<) 'infinity' "
-				"  AND (ev.attempts OPERATOR(pg_catalog.=) ev.retry_from "
-				"       OR (ev.endpoint_id, ev.next_attempt_at) "
-				"          OPERATOR(pg_catalog.=) ANY "
-				"          (SELECT * FROM ROWS FROM (pg_catalog.unnest($2), "
-				"                                    pg_catalog.unnest($3))))",
+				"FROM (SELECT h.id FROM webhook.event h "
+				"      WHERE h.state OPERATOR(pg_catalog.=) 'pending' "
+				"        AND h.endpoint_id OPERATOR(pg_catalog.=) ANY ($1) "
+				"        AND h.next_attempt_at OPERATOR(pg_catalog.>) "
+				"            pg_catalog.now() "
+				"        AND h.next_attempt_at OPERATOR(pg_catalog.<) "
+				"            'infinity' "
+				"        AND (h.attempts OPERATOR(pg_catalog.=) h.retry_from "
+				"             OR (h.endpoint_id, h.next_attempt_at) "
+				"                OPERATOR(pg_catalog.=) ANY "
+				"                (SELECT * FROM ROWS FROM "
+				"                   (pg_catalog.unnest($2), "
+				"                    pg_catalog.unnest($3)))) "
+				"      FOR NO KEY UPDATE OF h SKIP LOCKED) r "
+				"WHERE ev.id OPERATOR(pg_catalog.=) r.id",
 				3, types);
 		}
 		args[0] = wh_array(recovered, NULL, nrecovered, INT4OID);

@@ -49,18 +49,9 @@ static SPIPlanPtr wh_next_due_plan;
 
 /*
  * The ids of every event the worker holds: queued, in flight, or waiting
- * for its outcome to be recorded.  Claims must not take them again.
+ * for its outcome to be recorded, sorted for bsearch.  Claims must not take
+ * them again.
  */
-static int
-wh_cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* The held ids, sorted, for bsearch */
 static int64 *
 wh_held_sorted(WhWorker *w, int *n)
 {

@@ -95,15 +95,6 @@ wh_cmp_datum_int64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int
-wh_cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* Append to a growable Datum array in TopMemoryContext */
 static void
 wh_order_push(Datum **arr, int *n, int *size, Datum d)

@@ -9,7 +9,11 @@
  * written in batches, since each record transaction has a fixed cost: one
  * attempt row each, and each event moved to delivered, dead, or pending
  * with its next attempt time; endpoints that answered 410 Gone are
- * disabled.  The events are then released, whether or not the record
+ * disabled.  An event that a user's session keeps locked does not hold up
+ * the others: the outcomes are written in a subtransaction, and if one of
+ * their rows cannot be locked, those that can are written and the others
+ * kept in memory, their events still held, for a later record.  The
+ * events recorded are then released, whether or not the record
  * transaction succeeded: an event not recorded is still pending in the
  * table, and is claimed and sent again.
  *
@@ -27,6 +31,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #include "common/retry.h"
 #include "delivery/breaker.h"
@@ -42,6 +47,8 @@
 #define WH_RECORD_BATCH			256
 /* ... or once the oldest has waited this long */
 #define WH_RECORD_DELAY_MS		10
+/* Outcomes whose event a user's session locks are tried this often */
+#define WH_RECORD_RETRY_MS		100
 
 static SPIPlanPtr wh_record_plan;
 static SPIPlanPtr wh_gone_plan;
@@ -57,7 +64,7 @@ wh_add_outcome(WhWorker *w, WhEvent *ev, TimestampTz started_at,
 	MemoryContext old = MemoryContextSwitchTo(w->outcome_cxt);
 	WhOutcomeRec *o = palloc0(sizeof(WhOutcomeRec));
 
-	if (w->outcomes == NIL)
+	if (list_length(w->outcomes) == w->nkept)
 		w->oldest_outcome = GetCurrentTimestamp();
 
 	o->ev = ev;
@@ -122,13 +129,105 @@ wh_note_health(WhEvent *ev, WhEndpoint *ep, WhOutcomeRec *o,
 }
 
 /*
- * Write every collected outcome in one transaction: the attempt rows, the
- * events' new states, and endpoints that answered 410 Gone.
+ * Decide what one outcome makes of its event: delivered, dead, or pending
+ * with the time of its next attempt.  Decided once, when the outcome is
+ * first recorded; an outcome kept for a later record (its event was
+ * locked) keeps its decision, so the breaker, the endpoint's state and the
+ * wake-up time learn of it only once.  Endpoints that answered 410 Gone
+ * are added to gone.
  */
 static void
-wh_record(WhWorker *w)
+wh_outcome_decide(WhWorker *w, WhOutcomeRec *o, TimestampTz now, Datum *gone,
+				  int *ngone)
 {
-	int			n = list_length(w->outcomes);
+	WhEvent    *ev = o->ev;
+	WhEndpoint *ep = wh_endpoint_get(w, ev->endpoint_id);
+	WhOutcome	outcome = wh_classify(o->status);
+	const char *st = "pending";
+	int64		delay = 0;
+
+	/* keep only a prefix that is valid text in this database */
+	if (o->response)
+	{
+		int			len = strlen(o->response);
+
+		len = pg_encoding_verifymbstr(GetDatabaseEncoding(),
+									  o->response, len);
+		o->response[len] = '\0';
+	}
+
+	if (outcome == WH_OUTCOME_DELIVERED)
+		st = "delivered";
+	else if (outcome == WH_OUTCOME_GONE)
+	{
+		/* the endpoint is disabled; the event waits for it */
+		if (ep && ep->enabled)
+		{
+			/*
+			 * Stop sending to it now; and fetch its row again at the next
+			 * claim, so memory follows the table even if this record
+			 * transaction fails.
+			 */
+			ep->enabled = false;
+			ep->xmin = InvalidTransactionId;
+			gone[(*ngone)++] = Int32GetDatum(ev->endpoint_id);
+		}
+	}
+	else if (o->delivery == WH_DELIVERY_DISABLE)
+	{
+		/* pending: the endpoint is disabled below, the event waits */
+	}
+	else if (o->delivery == WH_DELIVERY_ABORT)
+		st = "dead";			/* the receiver wants no more tries */
+	else if (ep == NULL || !ep->valid)
+	{
+		st = "dead";			/* its endpoint row is gone */
+	}
+	else
+	{
+		delay = wh_retry_delay_ms(ep->schedule_ms, ep->nschedule,
+								  ev->attempts + 1 - ev->retry_from, 0.2);
+		/* a batch's members that retry, retry together */
+		if (delay >= 0 && o->batch_delay)
+		{
+			if (*o->batch_delay < 0)
+				*o->batch_delay = delay;
+			else
+				delay = *o->batch_delay;
+		}
+		if (delay < 0)
+			st = "dead";
+		else if (o->retry_after && (o->status == 429 || o->status == 503))
+		{
+			int64		ra = wh_parse_retry_after(o->retry_after,
+												  (int64) time(NULL));
+
+			if (ra >= 0)
+			{
+				delay = Min(ra, WH_MAX_RETRY_AFTER_MS);
+				wh_breaker_retry_after(ev->endpoint_id, now + delay * 1000);
+			}
+		}
+	}
+	if (!o->noted)
+		wh_note_health(ev, ep, o, outcome);
+	o->state = st;
+	o->next_at = now + delay * 1000;
+	o->decided = true;
+	/* wake up in time for the retry */
+	if (strcmp(st, "pending") == 0 && outcome == WH_OUTCOME_RETRY &&
+		o->next_at < w->next_claim_at)
+		w->next_claim_at = o->next_at;
+}
+
+/*
+ * Write the attempt rows and the events' new states for these outcomes,
+ * in one statement.
+ */
+static void
+wh_record_rows(List *outcomes)
+{
+	int			n = list_length(outcomes);
 	Datum	   *ids,
 			   *attempt,
 			   *started,
@@ -142,15 +241,14 @@ wh_record(WhWorker *w)
 			   *error_null,
 			   *response_null,
 			   *next_null;
-	Datum	   *gone;
-	int			ngone = 0;
 	int			dims[1];
 	int			lbs[1] = {1};
 	Datum		args[9];
 	ListCell   *lc;
 	int			i = 0;
-	TimestampTz now = GetCurrentTimestamp();
 
+	if (n == 0)
+		return;
 	ids = palloc(sizeof(Datum) * n);
 	attempt = palloc(sizeof(Datum) * n);
 	started = palloc(sizeof(Datum) * n);
@@ -164,102 +262,24 @@ wh_record(WhWorker *w)
 	error_null = palloc0(sizeof(bool) * n);
 	response_null = palloc0(sizeof(bool) * n);
 	next_null = palloc0(sizeof(bool) * n);
-	gone = palloc(sizeof(Datum) * n);
 
-	foreach(lc, w->outcomes)
+	foreach(lc, outcomes)
 	{
 		WhOutcomeRec *o = lfirst(lc);
-		WhEvent    *ev = o->ev;
-		WhEndpoint *ep = wh_endpoint_get(w, ev->endpoint_id);
-		WhOutcome	outcome = wh_classify(o->status);
-		const char *st = "pending";
-		int64		delay = 0;
 
-		ids[i] = Int64GetDatum(ev->id);
-		attempt[i] = Int16GetDatum(ev->attempts + 1);
+		ids[i] = Int64GetDatum(o->ev->id);
+		attempt[i] = Int16GetDatum(o->ev->attempts + 1);
 		started[i] = TimestampTzGetDatum(o->started_at);
 		dur[i] = Int64GetDatum(o->duration_us);
 		status[i] = Int16GetDatum((int16) o->status);
 		status_null[i] = (o->status == 0);
 		error[i] = o->error ? CStringGetTextDatum(o->error) : (Datum) 0;
 		error_null[i] = (o->error == NULL);
-		/* keep only a prefix that is valid text in this database */
-		if (o->response)
-		{
-			int			len = strlen(o->response);
-
-			len = pg_encoding_verifymbstr(GetDatabaseEncoding(),
-										  o->response, len);
-			o->response[len] = '\0';
-		}
 		response[i] = o->response ? CStringGetTextDatum(o->response) : (Datum) 0;
 		response_null[i] = (o->response == NULL);
-
-		if (outcome == WH_OUTCOME_DELIVERED)
-			st = "delivered";
-		else if (outcome == WH_OUTCOME_GONE)
-		{
-			/* the endpoint is disabled; the event waits for it */
-			if (ep && ep->enabled)
-			{
-				/*
-				 * Stop sending to it now; and fetch its row again at the
-				 * next claim, so memory follows the table even if this
-				 * record transaction fails.
-				 */
-				ep->enabled = false;
-				ep->xmin = InvalidTransactionId;
-				gone[ngone++] = Int32GetDatum(ev->endpoint_id);
-			}
-		}
-		else if (o->delivery == WH_DELIVERY_DISABLE)
-		{
-			/* pending: the endpoint is disabled below, the event waits */
-		}
-		else if (o->delivery == WH_DELIVERY_ABORT)
-			st = "dead";		/* the receiver wants no more tries */
-		else if (ep == NULL || !ep->valid)
-		{
-			st = "dead";		/* its endpoint row is gone */
-		}
-		else
-		{
-			delay = wh_retry_delay_ms(ep->schedule_ms, ep->nschedule,
-									  ev->attempts + 1 - ev->retry_from, 0.2);
-			/* a batch's members that retry, retry together */
-			if (delay >= 0 && o->batch_delay)
-			{
-				if (*o->batch_delay < 0)
-					*o->batch_delay = delay;
-				else
-					delay = *o->batch_delay;
-			}
-			if (delay < 0)
-				st = "dead";
-			else if (o->retry_after && (o->status == 429 || o->status == 503))
-			{
-				int64		ra = wh_parse_retry_after(o->retry_after,
-													  (int64) time(NULL));
-
-				if (ra >= 0)
-				{
-					delay = Min(ra, WH_MAX_RETRY_AFTER_MS);
-					wh_breaker_retry_after(ev->endpoint_id,
-										   now + delay * 1000);
-				}
-			}
-		}
-		if (!o->noted)
-			wh_note_health(ev, ep, o, outcome);
-		if (strcmp(st, "pending") != 0)
-			wh_order_finished(ev->id);
-		state[i] = CStringGetTextDatum(st);
-		next_at[i] = TimestampTzGetDatum(now + delay * 1000);
-		next_null[i] = strcmp(st, "pending") != 0;
-		/* wake up in time for the retry */
-		if (!next_null[i] && outcome == WH_OUTCOME_RETRY &&
-			now + delay * 1000 < w->next_claim_at)
-			w->next_claim_at = now + delay * 1000;
+		state[i] = CStringGetTextDatum(o->state);
+		next_at[i] = TimestampTzGetDatum(o->next_at);
+		next_null[i] = strcmp(o->state, "pending") != 0;
 		i++;
 	}
 
@@ -286,7 +306,6 @@ wh_record(WhWorker *w)
 												 FLOAT8PASSBYVAL,
 												 TYPALIGN_DOUBLE));
 
-	wh_xact_begin("recording attempts");
 	if (wh_record_plan == NULL)
 	{
 		Oid			types[9] = {INT8ARRAYOID, INT2ARRAYOID,
@@ -324,6 +343,181 @@ wh_record(WhWorker *w)
 			9, types);
 	}
 	wh_run(wh_record_plan, args, false, 0, SPI_OK_UPDATE, "recording attempts");
+}
+
+/*
+ * Write these outcomes in a subtransaction of the record transaction.
+ * Returns false, with nothing written, when a row was locked by another
+ * session for longer than lock_timeout (or a deadlock broke the wait);
+ * any other error goes up.  A subtransaction costs the common case almost
+ * nothing (no WAL of its own, one more XID in the commit record), whereas
+ * without it one user's lock would abort the whole record.
+ */
+static bool
+wh_record_try(List *outcomes)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		wh_record_rows(outcomes);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE &&
+			edata->sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(LOG,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not lock an event to record its attempt"),
+				 errdetail("Another session holds a lock on the event. Its attempt is recorded once the lock is released; the other attempts are recorded now.")));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Lock, without waiting, the events of these outcomes and return the
+ * outcomes that can be written now.  Those whose event another session
+ * holds are marked kept, for a later record; those whose event is gone
+ * are neither.
+ */
+static List *
+wh_record_lockable(List *outcomes)
+{
+	static SPIPlanPtr lock_plan = NULL;
+	static SPIPlanPtr exists_plan = NULL;
+	int			n = list_length(outcomes);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	int64	   *locked;
+	int64	   *exists;
+	int			nlocked;
+	int			nexists;
+	Datum		args[1];
+	List	   *ready = NIL;
+	ListCell   *lc;
+	int			i = 0;
+	uint64		j;
+
+	foreach(lc, outcomes)
+		ids[i++] = Int64GetDatum(((WhOutcomeRec *) lfirst(lc))->ev->id);
+	args[0] = wh_int8_array(ids, n);
+
+	if (lock_plan == NULL)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+
+		lock_plan = wh_prepare(
+			"SELECT ev.id FROM webhook.event ev "
+			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
+			"FOR NO KEY UPDATE OF ev SKIP LOCKED", 1, types);
+		exists_plan = wh_prepare(
+			"SELECT ev.id FROM webhook.event ev "
+			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1)", 1, types);
+	}
+	wh_run(lock_plan, args, false, 0, SPI_OK_SELECT, "locking events");
+	nlocked = (int) SPI_processed;
+	locked = palloc(sizeof(int64) * (nlocked + 1));
+	for (j = 0; j < SPI_processed; j++)
+	{
+		bool		isnull;
+
+		locked[j] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
+												SPI_tuptable->tupdesc, 1,
+												&isnull));
+	}
+	qsort(locked, nlocked, sizeof(int64), wh_cmp_int64);
+
+	wh_run(exists_plan, args, true, 0, SPI_OK_SELECT, "locking events");
+	nexists = (int) SPI_processed;
+	exists = palloc(sizeof(int64) * (nexists + 1));
+	for (j = 0; j < SPI_processed; j++)
+	{
+		bool		isnull;
+
+		exists[j] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j],
+												SPI_tuptable->tupdesc, 1,
+												&isnull));
+	}
+	qsort(exists, nexists, sizeof(int64), wh_cmp_int64);
+
+	foreach(lc, outcomes)
+	{
+		WhOutcomeRec *o = lfirst(lc);
+
+		if (bsearch(&o->ev->id, locked, nlocked, sizeof(int64), wh_cmp_int64))
+			ready = lappend(ready, o);
+		else if (bsearch(&o->ev->id, exists, nexists, sizeof(int64),
+						 wh_cmp_int64))
+			o->kept = true;
+	}
+	return ready;
+}
+
+/*
+ * Write every collected outcome in one transaction: the attempt rows, the
+ * events' new states, and endpoints that answered 410 Gone.
+ *
+ * A row that another session has locked must not cost the other outcomes
+ * their record (they would be sent again).  So the outcomes are written in
+ * a subtransaction; if it cannot get a lock within lock_timeout, it is
+ * rolled back and the events that can be locked at once are written, the
+ * others kept in memory (still held, so never claimed and sent again) for
+ * the next record.  While outcomes are kept, records take the second path
+ * straight away, so a lock held long costs one wait, not one per record.
+ */
+static void
+wh_record(WhWorker *w)
+{
+	int			n = list_length(w->outcomes);
+	Datum	   *gone;
+	int			ngone = 0;
+	List	   *written;
+	ListCell   *lc;
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	gone = palloc(sizeof(Datum) * n);
+	foreach(lc, w->outcomes)
+	{
+		WhOutcomeRec *o = lfirst(lc);
+
+		if (!o->decided)
+			wh_outcome_decide(w, o, now, gone, &ngone);
+		o->kept = false;
+	}
+
+	wh_xact_begin("recording attempts");
+	written = w->outcomes;
+	if (w->nkept > 0 || !wh_record_try(w->outcomes))
+	{
+		written = wh_record_lockable(w->outcomes);
+		wh_record_rows(written);
+	}
+	foreach(lc, written)
+	{
+		WhOutcomeRec *o = lfirst(lc);
+
+		if (strcmp(o->state, "pending") != 0)
+			wh_order_finished(o->ev->id);
+	}
 
 	if (ngone > 0)
 	{
@@ -352,24 +546,76 @@ wh_record(WhWorker *w)
 	wh_xact_end();
 }
 
+/* A copy of a kept outcome, in the current memory context */
+static WhOutcomeRec *
+wh_outcome_copy(const WhOutcomeRec *src)
+{
+	WhOutcomeRec *o = palloc(sizeof(WhOutcomeRec));
+
+	memcpy(o, src, sizeof(WhOutcomeRec));
+	o->error = src->error ? pstrdup(src->error) : NULL;
+	o->response = src->response ? pstrdup(src->response) : NULL;
+	o->retry_after = src->retry_after ? pstrdup(src->retry_after) : NULL;
+	o->batch_delay = NULL;		/* decided already; it lived with the old */
+	return o;
+}
+
 /*
  * Record the collected outcomes and release their events.  If recording
  * fails the events are released all the same: still pending in the table,
- * they will be claimed and sent again.
+ * they will be claimed and sent again.  Outcomes whose event another
+ * session had locked are kept, their events still held, and written by a
+ * later record.
  */
 void
 wh_flush_outcomes(WhWorker *w)
 {
 	ListCell   *lc;
+	List	   *kept = NIL;
 
 	if (w->outcomes == NIL)
 		return;
 	if (!wh_guarded(wh_record, w))
+	{
 		w->next_claim_at = GetCurrentTimestamp() + WH_ERROR_PAUSE_MS * 1000;
+		foreach(lc, w->outcomes)
+			((WhOutcomeRec *) lfirst(lc))->kept = false;
+	}
 	foreach(lc, w->outcomes)
-		wh_release(w, ((WhOutcomeRec *) lfirst(lc))->ev);
-	w->outcomes = NIL;
-	MemoryContextReset(w->outcome_cxt);
+	{
+		WhOutcomeRec *o = lfirst(lc);
+
+		if (o->kept)
+			kept = lappend(kept, o);
+		else
+			wh_release(w, o->ev);
+	}
+
+	w->nkept = list_length(kept);
+	if (w->nkept == 0)
+	{
+		w->outcomes = NIL;
+		MemoryContextReset(w->outcome_cxt);
+	}
+	else
+	{
+		/* carry the kept outcomes over into a fresh context */
+		MemoryContext old_cxt = w->outcome_cxt;
+		MemoryContext cxt;
+
+		w->outcome_cxt = AllocSetContextCreate(w->worker_cxt,
+											   "webhook outcomes",
+											   ALLOCSET_DEFAULT_SIZES);
+		cxt = MemoryContextSwitchTo(w->outcome_cxt);
+		w->outcomes = NIL;
+		foreach(lc, kept)
+			w->outcomes = lappend(w->outcomes,
+								  wh_outcome_copy(lfirst(lc)));
+		MemoryContextSwitchTo(cxt);
+		MemoryContextDelete(old_cxt);
+		w->kept_retry_at = GetCurrentTimestamp() +
+			WH_RECORD_RETRY_MS * 1000;
+	}
 
 	/* an endpoint held back at the last claim may have room again */
 	if (w->claim_skipped_busy)
@@ -381,14 +627,19 @@ wh_flush_outcomes(WhWorker *w)
  * When to record: outcomes are written in batches, since each record
  * transaction has a fixed cost.  A batch is written once it is large, once
  * its oldest outcome has waited WH_RECORD_DELAY_MS, or as soon as the
- * worker has nothing else to do.
+ * worker has nothing else to do.  Outcomes kept because their event was
+ * locked are tried again with the next batch, or every WH_RECORD_RETRY_MS.
  */
 TimestampTz
 wh_record_due(WhWorker *w)
 {
-	if (w->outcomes == NIL)
+	int			n = list_length(w->outcomes);
+
+	if (n == 0)
 		return DT_NOEND;
-	if (list_length(w->outcomes) >= WH_RECORD_BATCH ||
+	if (n == w->nkept)
+		return w->kept_retry_at;
+	if (n >= WH_RECORD_BATCH ||
 		(w->ninflight == 0 && w->nqueued == 0))
 		return 0;
 	return w->oldest_outcome + WH_RECORD_DELAY_MS * 1000;

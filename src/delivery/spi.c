@@ -140,3 +140,15 @@ wh_guarded(void (*fn) (struct WhWorker *w), struct WhWorker *w)
 	PG_END_TRY();
 	return ok;
 }
+
+/*
+ * Order of two int64 ids, for qsort and bsearch.
+ */
+int
+wh_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}

@@ -25,6 +25,9 @@ extern void wh_run(SPIPlanPtr plan, Datum *args, bool read_only, long count,
 extern Datum wh_int8_array(Datum *elems, int n);
 extern Datum wh_int4_array(Datum *elems, int n);
 
+/* Order of two int64 ids, for qsort and bsearch */
+extern int	wh_cmp_int64(const void *a, const void *b);
+
 /* Run fn(w), reporting and surviving any error; false if it failed */
 struct WhWorker;
 extern bool wh_guarded(void (*fn) (struct WhWorker *w), struct WhWorker *w);

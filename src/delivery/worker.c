@@ -26,7 +26,9 @@
  *	   request or a signal all wake it.
  *	3. Record (record.c): in another short transaction, insert one attempt
  *	   row per finished request and move each event to delivered, dead, or
- *	   pending with its next attempt time.
+ *	   pending with its next attempt time.  An event that a user's session
+ *	   keeps locked does not hold up the others: its outcome stays in
+ *	   memory, the event still held, until a later record can lock it.
  *	4. Clean up (retention.c): now and then, delete finished events (and
  *	   their attempts) older than webhook.retention, a small batch at a
  *	   time.
@@ -232,9 +234,9 @@ wh_tune_session(void)
 					PGC_S_OVERRIDE);
 	/*
 	 * Never wait long for a row a user's session has locked: the worker
-	 * serves every endpoint, so a claim, record or clean-up that cannot get
-	 * its lock gives up and is tried again (a result not recorded only means
-	 * that attempt is repeated).
+	 * serves every endpoint, so a claim or clean-up that cannot get its
+	 * lock gives up and is tried again, and a record writes the outcomes
+	 * of the events it can lock and keeps the others for later.
 	 */
 	SetConfigOption("lock_timeout", "1s", PGC_USERSET, PGC_S_OVERRIDE);
 	/* and its small, frequent queries gain nothing from JIT compilation */

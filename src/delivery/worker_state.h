@@ -77,6 +77,10 @@ typedef struct WhOutcomeRec
 	bool		noted;			/* the breaker has seen it */
 	int64	   *batch_delay;	/* shared by a batch's members: the retry
 								 * delay, -1 until one is chosen; or NULL */
+	bool		decided;		/* state and next_at are set */
+	const char *state;			/* "pending", "delivered" or "dead" */
+	TimestampTz next_at;		/* if pending: its next attempt */
+	bool		kept;			/* its event was locked: record it later */
 } WhOutcomeRec;
 
 typedef struct WhWorker
@@ -97,6 +101,8 @@ typedef struct WhWorker
 	MemoryContext outcome_cxt;	/* reset when outcomes are recorded */
 	List	   *outcomes;		/* of WhOutcomeRec *, in outcome_cxt */
 	TimestampTz oldest_outcome;
+	int			nkept;			/* outcomes kept: their event was locked */
+	TimestampTz kept_retry_at;
 
 	/* what the last claim found */
 	TimestampTz last_claim_at;

@@ -62,6 +62,7 @@
  *       answered     the status answered, or "drop" for a dropped connection
  *       batch_members  for a batch (a body that is a JSON array), the "id" of
  *                    each element in order; null for any other body
+ *       overlapped   another request to the path was there at the same time
  *     }
  *   Verification is `new Webhook(secret).verify(body, headers)` of the
  *   standardwebhooks package (which accepts a space-separated list of
@@ -79,6 +80,8 @@
  *     close        true: answer with "Connection: close" and close
  *     trickle      true: send the headers, then one byte ("x") per
  *                  trickle_interval_ms (default 1000) until the client gives up
+ *     flaky, flaky_status  fail a random share of the requests (see
+ *                  "Flaky answers" below)
  *     huge_mb      answer with a body of this many MiB, streamed in chunks
  *     chunked      with huge_mb: no Content-Length (chunked encoding), so the
  *                  client cannot know the size in advance
@@ -253,6 +256,7 @@ function checkBehaviour(b) {
         throw new Error('headers must be an object');
     if (b.body !== undefined && typeof b.body !== 'string')
         throw new Error('body must be a string');
+    checkFlaky(b);
 }
 
 /* Settings per path: Map key = path string, or null for the default.
@@ -477,7 +481,7 @@ function handleWebhook(req, res, url) {
         const body = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes)).toString('utf8');
         const v = verify(body, req.headers);
         const path = url.pathname;
-        const b = behaviourFor(path);
+        const b = flakyBehaviour(behaviourFor(path));
         const entry = {
             seq: ++seq,
             time_ms,
@@ -495,11 +499,60 @@ function handleWebhook(req, res, url) {
             batch_members: batchMembers(body),
         };
         record(entry, req.socket);
+        trackOverlap(entry, res);
         afterLog(() => {
             if (b.delay_ms) later(b.delay_ms, () => answer(req, res, b));
             else answer(req, res, b);
         });
     });
+}
+
+/* ------------------------------------------------------------------ */
+/* Flaky answers, and requests that overlap                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Behaviour key "flaky": a share in [0, 1] of the requests, drawn at
+ * random, that are answered with "flaky_status" (default 500) instead of
+ * the behaviour's own status; the rest are answered as the behaviour says.
+ *
+ * Every entry also has "overlapped": true once another request to the same
+ * path was at the receiver (read, not yet answered) at the same time as
+ * it.  It is complete in /_control/requests once the entry is answered;
+ * the --log line, written on arrival, only knows whether another request
+ * was already there.
+ */
+BEHAVIOUR_KEYS.add('flaky');
+BEHAVIOUR_KEYS.add('flaky_status');
+
+function checkFlaky(b) {
+    if (b.flaky !== undefined &&
+        !(typeof b.flaky === 'number' && b.flaky >= 0 && b.flaky <= 1))
+        throw new Error('flaky must be a number in [0, 1]');
+    if (b.flaky_status !== undefined &&
+        !(Number.isInteger(b.flaky_status) && b.flaky_status >= 100 && b.flaky_status <= 999))
+        throw new Error('flaky_status must be an integer 100..999');
+}
+
+/* The behaviour for one request: b, or b failing, at b.flaky's odds. */
+function flakyBehaviour(b) {
+    if (!b.flaky || Math.random() >= b.flaky) return b;
+    return Object.assign({}, b, { status: b.flaky_status !== undefined ? b.flaky_status : 500 });
+}
+
+/* Requests read and not yet answered, per path. */
+const unanswered = new Map();
+
+function trackOverlap(entry, res) {
+    let set = unanswered.get(entry.path);
+    if (!set) {
+        set = new Set();
+        unanswered.set(entry.path, set);
+    }
+    entry.overlapped = set.size > 0;
+    for (const other of set) other.overlapped = true;
+    set.add(entry);
+    res.on('close', () => set.delete(entry));
 }
 
 /* ------------------------------------------------------------------ */
