@@ -1,4 +1,4 @@
-/* webhook--0.4.0.sql: install script for the webhook extension */
+/* webhook--0.5.0.sql: install script for the webhook extension */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION webhook" to load this file. \quit
@@ -204,32 +204,101 @@ CREATE INDEX event_order_idx ON webhook.event (endpoint_id, ordering_key, id)
 	WHERE state = 'pending' AND ordering_key IS NOT NULL;
 
 /*
- * Delivery history: one row per attempt.
+ * Delivery history: one narrow row per attempt, written once and never
+ * updated.  It carries what the views show of an event whose outbox row is
+ * gone (a delivered event's row is removed when it is delivered, unless
+ * webhook.payload_retention keeps it): its endpoint, webhook-id and
+ * creation time.  final marks the attempt that finished the event
+ * (delivered, or dead after its last retry).  error and response are set
+ * only when the attempt failed.
+ *
+ * The rows live in eight segments, children of webhook.attempt that the
+ * worker fills one at a time.  When the one being written has been written
+ * for a seventh of webhook.retention, the worker empties the next one with
+ * TRUNCATE and moves on to it, so history is removed a segment at a time
+ * (no DELETE, no vacuum) and kept for between one and eight sevenths of
+ * webhook.retention.  Rows arrive in time order, so BRIN indexes find them
+ * by event and by time at almost no cost to write.
  */
 CREATE TABLE webhook.attempt (
 	event_id bigint NOT NULL,
-	attempt smallint NOT NULL,
+	created_at timestamptz NOT NULL,
 	started_at timestamptz NOT NULL,
-	duration interval NOT NULL,
+	msg_id uuid NOT NULL,
+	endpoint_id integer NOT NULL,
+	duration_us integer NOT NULL,
+	attempt smallint NOT NULL,
 	status smallint,
+	final boolean NOT NULL,
 	error text,
-	response text,
-	PRIMARY KEY (event_id, attempt)
+	response text
 );
 
+CREATE TABLE webhook.attempt_0 () INHERITS (webhook.attempt);
+CREATE TABLE webhook.attempt_1 () INHERITS (webhook.attempt);
+CREATE TABLE webhook.attempt_2 () INHERITS (webhook.attempt);
+CREATE TABLE webhook.attempt_3 () INHERITS (webhook.attempt);
+CREATE TABLE webhook.attempt_4 () INHERITS (webhook.attempt);
+CREATE TABLE webhook.attempt_5 () INHERITS (webhook.attempt);
+CREATE TABLE webhook.attempt_6 () INHERITS (webhook.attempt);
+CREATE TABLE webhook.attempt_7 () INHERITS (webhook.attempt);
+
+CREATE INDEX attempt_0_event_idx ON webhook.attempt_0 USING brin (event_id)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_1_event_idx ON webhook.attempt_1 USING brin (event_id)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_2_event_idx ON webhook.attempt_2 USING brin (event_id)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_3_event_idx ON webhook.attempt_3 USING brin (event_id)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_4_event_idx ON webhook.attempt_4 USING brin (event_id)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_5_event_idx ON webhook.attempt_5 USING brin (event_id)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_6_event_idx ON webhook.attempt_6 USING brin (event_id)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_7_event_idx ON webhook.attempt_7 USING brin (event_id)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_0_started_idx ON webhook.attempt_0 USING brin (started_at)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_1_started_idx ON webhook.attempt_1 USING brin (started_at)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_2_started_idx ON webhook.attempt_2 USING brin (started_at)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_3_started_idx ON webhook.attempt_3 USING brin (started_at)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_4_started_idx ON webhook.attempt_4 USING brin (started_at)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_5_started_idx ON webhook.attempt_5 USING brin (started_at)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_6_started_idx ON webhook.attempt_6 USING brin (started_at)
+	WITH (autosummarize = on);
+CREATE INDEX attempt_7_started_idx ON webhook.attempt_7 USING brin (started_at)
+	WITH (autosummarize = on);
+
 /*
- * The outbox and the history are queues: rows come in at one end and leave
- * at the other (delivered, then removed after webhook.retention).  Their
- * free space must be reclaimed while they run, not once a fifth of them is
- * dead, or they grow with every day of traffic.  So autovacuum looks at
- * them after every 2,000 dead rows and does not throttle itself on them
- * (they are small once vacuumed).
+ * The segments: since is when the worker began writing a segment (NULL
+ * while it is empty); the one written now is the one begun last.
+ */
+CREATE TABLE webhook.attempt_segment (
+	segment smallint PRIMARY KEY CHECK (segment BETWEEN 0 AND 7),
+	since timestamptz
+);
+
+INSERT INTO webhook.attempt_segment (segment, since)
+SELECT s, CASE WHEN s = 0 THEN pg_catalog.now() END
+FROM pg_catalog.generate_series(0, 7) s;
+
+/*
+ * The outbox is a queue: rows come in at one end and leave at the other
+ * (removed when delivered, or after webhook.retention once dead).  Its free
+ * space must be reclaimed while it runs, not once a fifth of it is dead, or
+ * it grows with every day of traffic.  So autovacuum looks at it after
+ * every 2,000 dead rows and does not throttle itself on it (it is small
+ * once vacuumed).  The history is insert-only and emptied by TRUNCATE, so
+ * autovacuum only needs to visit it to keep its BRIN indexes summarized.
  */
 ALTER TABLE webhook.event SET (autovacuum_vacuum_scale_factor = 0,
-	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
-	autovacuum_vacuum_insert_scale_factor = 0,
-	autovacuum_vacuum_insert_threshold = 20000);
-ALTER TABLE webhook.attempt SET (autovacuum_vacuum_scale_factor = 0,
 	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
 	autovacuum_vacuum_insert_scale_factor = 0,
 	autovacuum_vacuum_insert_threshold = 20000);
