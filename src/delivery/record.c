@@ -351,13 +351,15 @@ wh_record_rows(WhWorker *w, List *outcomes)
 								   "    finished_at = CASE "
 								   "      WHEN r.state OPERATOR(pg_catalog.<>) 'pending' "
 								   "      THEN pg_catalog.clock_timestamp() END "
-								   "  FROM r WHERE ev.id OPERATOR(pg_catalog.=) r.id "
+								   "  FROM r WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
+								   "    AND ev.id OPERATOR(pg_catalog.=) r.id "
 								   "    AND " WH_STILL_PENDING("ev") " "
 								   "    AND (r.state OPERATOR(pg_catalog.<>) 'delivered' OR $10) "
 								   "  RETURNING ev.id), "
 								   "d AS ("
 								   "  DELETE FROM webhook.event ev USING r "
-								   "  WHERE ev.id OPERATOR(pg_catalog.=) r.id "
+								   "  WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
+								   "    AND ev.id OPERATOR(pg_catalog.=) r.id "
 								   "    AND " WH_STILL_PENDING("ev") " "
 								   "    AND r.state OPERATOR(pg_catalog.=) 'delivered' AND NOT $10 "
 								   "  RETURNING ev.id), "
@@ -374,7 +376,8 @@ wh_record_rows(WhWorker *w, List *outcomes)
 								   "       r.error, r.response "
 								   "FROM r JOIN webhook.event ev "
 								   "  ON ev.id OPERATOR(pg_catalog.=) r.id "
-								   "LEFT JOIN m ON m.id OPERATOR(pg_catalog.=) r.id",
+								   "LEFT JOIN m ON m.id OPERATOR(pg_catalog.=) r.id "
+								   "WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1)",
 								   seg);
 
 		wh_record_plan[seg] = wh_prepare(sql, 10, types);

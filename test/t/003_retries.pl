@@ -204,7 +204,7 @@ cmp_ok(q1("SELECT count(*) FROM webhook.attempt_segment WHERE since IS NOT NULL"
 	'retention: a segment is being written');
 is(q1("SELECT count(*) FROM webhook.events WHERE state = 'pending' AND endpoint = 'fine'"), '1',
 	'retention: pending events stay');
-cmp_ok(q1("SELECT attempts FROM webhook.events WHERE state = 'pending' AND endpoint = 'fine'"), '>', 5,
+cmp_ok(q1("SELECT attempts FROM webhook.events WHERE state = 'pending' AND endpoint = 'fine'"), '>=', 1,
 	'retention: the pending event still counts its attempts');
 
 $node->stop;

@@ -43,6 +43,7 @@ ok(!(grep { !$_->{verified} } @{ $recv->requests('/orders') }), 'all verified');
 $recv->control('POST', 'reset');
 q1("SELECT webhook.alter_endpoint('shop', max_in_flight => 16)");
 $recv->behaviour('/orders', { delay_ms => 2 });
+my $before = q1("SELECT coalesce(max(id), 0) FROM webhook.events");
 q1("INSERT INTO orders SELECT g, 'new' FROM generate_series(1001, 5000) g");
 ok(wait_until(sub { $recv->stats->{count} >= 300 }), 'delivery under way');
 $node->kill9;
@@ -55,8 +56,8 @@ my $reqs = $recv->requests('/orders');
 my %ids;
 $ids{ $_->{headers}{'webhook-id'} }++ for @$reqs;
 my @expect = split /\n/, q1(
-	"SELECT webhook_id FROM webhook.events WHERE (payload -> 'data' -> 'new' ->> 'id')::int > 1000");
-is(scalar(@expect), 4000, '4000 events in the outbox');
+	"SELECT webhook_id FROM webhook.events WHERE id > $before");
+is(scalar(@expect), 4000, '4000 events in the outbox or its history');
 is(scalar(grep { $ids{$_} } @expect), 4000, 'every one of them arrived at the receiver');
 my $dups = grep { $_ > 1 } values %ids;
 note "requests: " . scalar(@$reqs) . ", duplicates: $dups";

@@ -71,7 +71,7 @@ is($body->{data}{table}, "tbl_\x{e9}", 'SQL_ASCII: and so does the table name');
 like($node->safe_psql('sql_ascii', "SELECT error FROM webhook.attempts ORDER BY event_id DESC, attempt LIMIT 1"),
 	qr/event body is not valid UTF-8: the database encoding is SQL_ASCII/,
 	'SQL_ASCII: the attempt says why');
-is($node->safe_psql('sql_ascii', "SELECT count(*) FROM webhook.event"), 2, 'no event lost');
+is($node->safe_psql('sql_ascii', "SELECT count(*) FROM webhook.events"), 2, 'no event lost');
 
 $node->stop;
 $recv->stop;

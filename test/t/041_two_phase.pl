@@ -40,8 +40,10 @@ q1(q{
 	INSERT INTO orders VALUES (2, 'prepared');
 	PREPARE TRANSACTION 'tp1';
 });
-is(q1('SELECT count(*) FROM webhook.event'), '1',
+is(q1("SELECT count(*) FROM webhook.events WHERE state = 'delivered'"), '1',
 	'a prepared transaction has no visible event');
+is(q1('SELECT count(*) FROM webhook.event'), '0',
+	'the delivered event has left the outbox');
 q1(q{
 	BEGIN;
 	INSERT INTO orders VALUES (3, 'rolled back');
@@ -52,7 +54,7 @@ q1("COMMIT PREPARED 'tp1'");
 ok(wait_until(sub { bodies() eq 'plain prepared' }, 60),
 	'COMMIT PREPARED wakes the worker: delivered well before the idle timeout');
 ok(wait_until(sub {
-	q1(q{SELECT count(*) FROM webhook.event WHERE state = 'delivered'}) == 2 }, 60),
+	q1(q{SELECT count(*) FROM webhook.events WHERE state = 'delivered'}) == 2 }, 60),
 	'and recorded');
 is(bodies(), 'plain prepared', 'the rolled back transaction sent nothing');
 

@@ -18,6 +18,8 @@ shared_preload_libraries = 'webhook, auto_explain'
 auto_explain.log_min_duration = 0
 auto_explain.log_nested_statements = off
 log_line_prefix = '%m [%p] %b '
+# delivered events stay, so that the statistics say the outbox holds nothing else
+webhook.payload_retention = '1h'
 });
 
 sub q1 { return $node->safe_psql('postgres', $_[0]); }

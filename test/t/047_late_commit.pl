@@ -61,9 +61,9 @@ q1("INSERT INTO orders VALUES ($_, 'later')") for 100 .. 299;
 ok(wait_until(sub { keys %{ received() } >= 200 }, 120),
 	'the 200 later commits are delivered while three earlier captures are open');
 ok(wait_until(sub {
-	q1(q{SELECT count(*) FROM webhook.event WHERE state = 'delivered'}) == 200 }, 60),
+	q1(q{SELECT count(*) FROM webhook.events WHERE state = 'delivered'}) == 200 }, 60),
 	'and recorded');
-my $ids = q1(q{SELECT min(id) || ' ' || max(id) FROM webhook.event});
+my $ids = q1(q{SELECT min(id) || ' ' || max(id) FROM webhook.events});
 my ($lo) = split / /, $ids;
 ok($lo > 3, "the open transactions hold the lowest event ids (first visible is $lo)");
 is(join(',', grep { $_ < 100 } sort { $a <=> $b } keys %{ received() }), '',
@@ -84,7 +84,7 @@ is(join(',', map { "$_=" . ($got->{$_} // 0) } 1, 2, 3),
 is(scalar(grep { $got->{$_} != 1 } keys %$got), 0, 'no event arrived twice');
 ok(!exists $got->{4}, 'the rolled back subtransaction sent nothing');
 ok(wait_until(sub {
-	q1(q{SELECT count(*) FROM webhook.event WHERE state = 'delivered'}) == 203 }, 60),
+	q1(q{SELECT count(*) FROM webhook.events WHERE state = 'delivered'}) == 203 }, 60),
 	'all 203 are recorded as delivered');
 
 $node->stop;

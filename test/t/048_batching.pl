@@ -15,7 +15,10 @@ use Test::More;
 use WebhookTest;
 
 my $recv = WebhookTest::Receiver->new;
-my $node = new_node('batching');
+# delivered events keep their payloads: the test reads them back and replays them
+my $node = new_node('batching', conf => q{
+webhook.payload_retention = '1h'
+});
 
 sub q1 { return $node->safe_psql('postgres', $_[0]); }
 
