@@ -148,13 +148,20 @@ SELECT pg_catalog.pg_extension_config_dump('webhook.endpoint_id_seq', '');
 /*
  * The outbox.  One row per event, written by webhook.capture() in the same
  * transaction as the change; the capture writes it by column position, so
- * the columns keep this order.  msg_id is the webhook-id, fixed at capture
- * and kept on every attempt.  attempts counts every attempt ever made;
- * retry_from is the count at which the current retry schedule started (a
- * retry or replay restarts the schedule).  next_attempt_at is 'infinity'
- * while the endpoint is disabled or paused.  ordering_key is the key an
- * ordered endpoint keeps its order by ('' for the whole endpoint, the
- * row's primary key for 'key'), NULL for every other event.
+ * the columns keep this order.  A row stays while its event is pending,
+ * while it is dead (until webhook.retention, so that it can be replayed),
+ * and once delivered only while webhook.payload_retention keeps delivered
+ * payloads: otherwise the worker deletes it in the transaction that records
+ * its delivery, and the history (webhook.attempt) alone tells of the event
+ * from then on.
+ *
+ * msg_id is the webhook-id, fixed at capture and kept on every attempt.
+ * attempts counts every attempt ever made; retry_from is the count at
+ * which the current retry schedule started (a retry or replay restarts the
+ * schedule).  next_attempt_at is 'infinity' while the endpoint is disabled
+ * or paused.  ordering_key is the key an ordered endpoint keeps its order
+ * by ('' for the whole endpoint, the row's primary key for 'key'), NULL
+ * for every other event.
  *
  * payload is a Standard Webhooks body without what can be derived: its
  * "timestamp" (created_at) and, unless the subscription names its own, its
@@ -801,6 +808,12 @@ $$;
 COMMENT ON FUNCTION webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer, text, text, text, text, boolean, text, integer, integer) IS
 'Change an endpoint''s settings; arguments left NULL keep their value, an empty string clears a TLS or proxy option, a batch_max_events of 0 turns batching off';
 
+/*
+ * Dropping an endpoint removes it and its events from the outbox.  Its
+ * delivery history stays (nothing deletes from the history) and ages out
+ * with the rest, a segment at a time; the views show it without an
+ * endpoint name.
+ */
 CREATE FUNCTION webhook.drop_endpoint(name text,
 									  discard_pending boolean DEFAULT false)
 RETURNS void
@@ -830,8 +843,6 @@ BEGIN
 			USING ERRCODE = 'object_in_use',
 				  HINT = 'Wait for them to be delivered, or pass discard_pending => true to discard them.';
 	END IF;
-	DELETE FROM webhook.attempt a USING webhook.event ev
-	WHERE a.event_id = ev.id AND ev.endpoint_id = ep.id;
 	DELETE FROM webhook.event ev WHERE ev.endpoint_id = ep.id;
 	DELETE FROM webhook.endpoint e WHERE e.id = ep.id;
 	IF npending > 0 THEN
@@ -843,7 +854,7 @@ END
 $$;
 
 COMMENT ON FUNCTION webhook.drop_endpoint(text, boolean) IS
-'Remove an endpoint and its history; refused while events are pending unless discard_pending';
+'Remove an endpoint and its events (its delivery history ages out); refused while events are pending unless discard_pending';
 
 CREATE FUNCTION webhook.rotate_secret(name text, secret text DEFAULT NULL,
 									  overlap interval DEFAULT '24h')
@@ -1510,7 +1521,9 @@ COMMENT ON FUNCTION webhook.preview(regclass, anyelement, anyelement, name) IS
  * its endpoint back, the next probe is due now too, so that this event is
  * the one sent.  Its success ends the failing state and releases the rest.
  * A disabled or paused endpoint's event stays parked until the endpoint is
- * enabled or resumed.
+ * enabled or resumed.  Only an event still in the outbox can be sent again:
+ * one the history alone knows of (delivered, its row removed) is refused
+ * with a hint to keep delivered payloads.
  */
 CREATE FUNCTION webhook.retry(event_id bigint)
 RETURNS void
@@ -1521,6 +1534,7 @@ DECLARE
 	ep_id integer;
 	ep_name text;
 	ep_enabled boolean;
+	delivered boolean;
 BEGIN
 	IF event_id IS NULL THEN
 		RAISE EXCEPTION 'argument "event_id" must not be null'
@@ -1530,8 +1544,23 @@ BEGIN
 	FROM webhook.event ev JOIN webhook.endpoint e ON e.id = ev.endpoint_id
 	WHERE ev.id = retry.event_id;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'event % does not exist', event_id
-			USING ERRCODE = 'undefined_object';
+		SELECT a.final AND a.status BETWEEN 200 AND 299 INTO delivered
+		FROM webhook.attempt a WHERE a.event_id = retry.event_id
+		ORDER BY a.attempt DESC LIMIT 1;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'event % does not exist', event_id
+				USING ERRCODE = 'undefined_object';
+		ELSIF delivered THEN
+			RAISE EXCEPTION 'payload of event % is no longer kept', event_id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = 'The event was delivered and its payload removed; only its delivery history is left.',
+					  HINT = 'Set "webhook.payload_retention" to keep delivered events'' payloads for replay.';
+		ELSE
+			RAISE EXCEPTION 'payload of event % is no longer kept', event_id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = 'The event was removed from the outbox; only its delivery history is left.',
+					  HINT = 'Raise "webhook.retention" to keep dead events longer.';
+		END IF;
 	END IF;
 	UPDATE webhook.event ev
 	SET state = 'pending',
@@ -1554,8 +1583,11 @@ COMMENT ON FUNCTION webhook.retry(bigint) IS
 'Send an event again now, as a probe if its endpoint is failing, with its original webhook-id and a fresh retry schedule';
 
 /*
- * Replay: delivered and dead events sent again, with their webhook-ids;
- * status picks 'delivered' or 'dead' only, NULL both.
+ * Replay: the events the outbox still holds sent again, with their
+ * webhook-ids: dead ones, and delivered ones while
+ * webhook.payload_retention keeps them (a delivered event whose row is gone
+ * has no payload left to send).  status picks 'delivered' or 'dead' only,
+ * NULL both.
  */
 CREATE FUNCTION webhook.replay(endpoint text, since timestamptz,
 							   "until" timestamptz DEFAULT NULL,
@@ -1597,7 +1629,7 @@ END
 $$;
 
 COMMENT ON FUNCTION webhook.replay(text, timestamptz, timestamptz, boolean, text) IS
-'Send an endpoint''s delivered and dead events created in [since, until) again (only those in state status, if given), with their original webhook-ids';
+'Send an endpoint''s dead events, and the delivered events whose payloads are kept, created in [since, until) again (only those in state status, if given), with their original webhook-ids';
 
 /*
  * Discarding: pending events stop being sent and become dead; history is
@@ -1617,8 +1649,11 @@ BEGIN
 	SET state = 'dead', finished_at = clock_timestamp()
 	WHERE ev.id = discard.event_id AND ev.state = 'pending';
 	IF NOT FOUND THEN
+		-- an event the history alone knows of was delivered or is dead
 		IF NOT EXISTS (SELECT FROM webhook.event ev
-					   WHERE ev.id = discard.event_id) THEN
+					   WHERE ev.id = discard.event_id)
+		   AND NOT EXISTS (SELECT FROM webhook.attempt a
+						   WHERE a.event_id = discard.event_id) THEN
 			RAISE EXCEPTION 'event % does not exist', event_id
 				USING ERRCODE = 'undefined_object';
 		END IF;
@@ -1731,7 +1766,13 @@ WHERE t.tgfoid = 'webhook.capture()'::regprocedure;
 COMMENT ON VIEW webhook.subscriptions IS
 'Every trigger that captures events, with its endpoint and options';
 
-/* the events, with the body as sent */
+/*
+ * The events: every row of the outbox, with the body as sent, and every
+ * delivered event whose row is gone, from its last attempt in the history
+ * (no type or payload then: they went with the row).  An event kept in the
+ * outbox is shown from there alone, so none is listed twice.  Its latest
+ * result is looked up in the history only once it has been attempted.
+ */
 CREATE VIEW webhook.events AS
 SELECT ev.id, e.name AS endpoint, webhook.webhook_id(ev.msg_id) AS webhook_id,
 	   b.body ->> 'type' AS type, ev.state, ev.attempts, ev.created_at,
@@ -1739,73 +1780,89 @@ SELECT ev.id, e.name AS endpoint, webhook.webhook_id(ev.msg_id) AS webhook_id,
 	   CASE WHEN ev.state = 'pending' THEN ev.next_attempt_at END
 		   AS next_attempt_at,
 	   ev.finished_at,
-	   (SELECT coalesce(a.status::text, a.error) FROM webhook.attempt a
-		WHERE a.event_id = ev.id ORDER BY a.attempt DESC LIMIT 1)
+	   CASE WHEN ev.attempts > 0 THEN
+		   (SELECT coalesce(a.status::text, a.error) FROM webhook.attempt a
+			WHERE a.event_id = ev.id ORDER BY a.attempt DESC LIMIT 1) END
 		   AS last_result,
 	   b.body AS payload
 FROM webhook.event ev
 CROSS JOIN LATERAL webhook._event_body(ev.payload, ev.created_at) AS b(body)
-LEFT JOIN webhook.endpoint e ON e.id = ev.endpoint_id;
+LEFT JOIN webhook.endpoint e ON e.id = ev.endpoint_id
+UNION ALL
+SELECT a.event_id, e.name, webhook.webhook_id(a.msg_id),
+	   NULL::text, 'delivered'::webhook.event_state, a.attempt, a.created_at,
+	   NULL::timestamptz,
+	   a.started_at + a.duration_us * interval '1 microsecond',
+	   a.status::text, NULL::json
+FROM (
+	-- an event's last final attempt says how it ended (a replayed event
+	-- has one per time it was finished)
+	SELECT DISTINCT ON (f.event_id) f.*
+	FROM webhook.attempt f
+	WHERE f.final
+	ORDER BY f.event_id, f.attempt DESC
+) a
+LEFT JOIN webhook.endpoint e ON e.id = a.endpoint_id
+WHERE a.status BETWEEN 200 AND 299
+  AND NOT EXISTS (SELECT FROM webhook.event ev WHERE ev.id = a.event_id);
 
 COMMENT ON VIEW webhook.events IS
-'Every event kept in the outbox, with its state and latest result';
+'Every event kept in the outbox, with its state and latest result, and every delivered event the history still tells of (without its type and payload once its row is removed)';
 
+/*
+ * The attempts, from the history alone: an attempt outlives its event's
+ * row, and its endpoint (which shows without a name once dropped).
+ */
 CREATE VIEW webhook.attempts AS
 SELECT a.event_id, e.name AS endpoint,
-	   webhook.webhook_id(ev.msg_id) AS webhook_id, a.attempt, a.started_at,
-	   a.duration, a.status, a.error, a.response
+	   webhook.webhook_id(a.msg_id) AS webhook_id, a.attempt, a.started_at,
+	   a.duration_us * interval '1 microsecond' AS duration,
+	   a.status, a.error, a.response
 FROM webhook.attempt a
-JOIN webhook.event ev ON ev.id = a.event_id
-LEFT JOIN webhook.endpoint e ON e.id = ev.endpoint_id;
+LEFT JOIN webhook.endpoint e ON e.id = a.endpoint_id;
 
 COMMENT ON VIEW webhook.attempts IS
-'Every delivery attempt: when, how long, and what came back';
+'Every delivery attempt the history keeps: when, how long, and what came back';
 
 /*
  * Per-endpoint figures.  Reads the pending events (event_claim_idx), the
- * events finished in the last hour (event_finished_idx) and their attempts
- * (by primary key): an attempt made in the last hour belongs to an event
- * that is pending or finished since, so nothing older is scanned.  Cost
- * grows with the pending backlog and the last hour's traffic, not with the
- * history kept.
+ * events finished in the last hour (event_finished_idx) for the dead ones,
+ * and the attempts started in the last hour, found in each history
+ * segment through its BRIN index on started_at: only the segments written
+ * in the last hour have rows there, and in them only the last hour's block
+ * ranges are read.  Deliveries and their latency come from the final
+ * attempts, which carry their event's creation time, so a delivered
+ * event's row need not be kept.  Cost grows with the pending backlog and
+ * the last hour's traffic, not with the history kept.
  */
 CREATE VIEW webhook.endpoint_stats AS
-WITH recent AS (
-	SELECT ev.id, ev.endpoint_id, ev.state, ev.created_at, ev.attempts
-	FROM webhook.event ev
-	WHERE ev.state <> 'pending' AND ev.finished_at > now() - interval '1 hour'
-	UNION ALL
-	SELECT ev.id, ev.endpoint_id, ev.state, ev.created_at, ev.attempts
-	FROM webhook.event ev
-	WHERE ev.state = 'pending' AND ev.attempts > 0
-),
-pending AS (
+WITH pending AS (
 	SELECT ev.endpoint_id, count(*) AS n, min(ev.created_at) AS oldest
 	FROM webhook.event ev WHERE ev.state = 'pending'
 	GROUP BY ev.endpoint_id
 ),
-finished AS (
-	SELECT r.endpoint_id,
-		   count(*) FILTER (WHERE r.state = 'delivered') AS delivered,
-		   count(*) FILTER (WHERE r.state = 'dead') AS dead,
-		   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
-			   ORDER BY a.started_at + a.duration - r.created_at)
-			   FILTER (WHERE r.state = 'delivered') AS latency
-	FROM recent r
-	LEFT JOIN webhook.attempt a ON a.event_id = r.id AND a.attempt = r.attempts
-	WHERE r.state <> 'pending'
-	GROUP BY r.endpoint_id
+dead AS (
+	SELECT ev.endpoint_id, count(*) FILTER (WHERE ev.state = 'dead') AS n
+	FROM webhook.event ev
+	WHERE ev.state <> 'pending' AND ev.finished_at > now() - interval '1 hour'
+	GROUP BY ev.endpoint_id
 ),
 attempts AS (
-	SELECT r.endpoint_id,
+	SELECT a.endpoint_id,
+		   count(*) FILTER (WHERE a.final
+							AND a.status BETWEEN 200 AND 299) AS delivered,
+		   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+			   ORDER BY a.started_at + a.duration_us * interval '1 microsecond'
+						- a.created_at)
+			   FILTER (WHERE a.final AND a.status BETWEEN 200 AND 299)
+			   AS delivery_latency,
 		   count(*) FILTER (WHERE a.status IS NULL
 							OR a.status NOT BETWEEN 200 AND 299) AS failed,
 		   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
-			   ORDER BY a.duration) AS latency
-	FROM recent r
-	JOIN webhook.attempt a ON a.event_id = r.id
+			   ORDER BY a.duration_us * interval '1 microsecond') AS latency
+	FROM webhook.attempt a
 	WHERE a.started_at > now() - interval '1 hour'
-	GROUP BY r.endpoint_id
+	GROUP BY a.endpoint_id
 )
 SELECT e.id, e.name,
 	   CASE WHEN e.paused THEN 'paused'
@@ -1814,12 +1871,12 @@ SELECT e.id, e.name,
 			ELSE 'healthy' END AS state,
 	   coalesce(p.n, 0) AS pending,
 	   now() - p.oldest AS oldest_pending_age,
-	   coalesce(f.delivered, 0) AS delivered_last_hour,
-	   coalesce(f.dead, 0) AS dead_last_hour,
+	   coalesce(a.delivered, 0) AS delivered_last_hour,
+	   coalesce(d.n, 0) AS dead_last_hour,
 	   coalesce(a.failed, 0) AS failed_attempts_last_hour,
-	   f.latency[1] AS delivery_p50,
-	   f.latency[2] AS delivery_p95,
-	   f.latency[3] AS delivery_p99,
+	   a.delivery_latency[1] AS delivery_p50,
+	   a.delivery_latency[2] AS delivery_p95,
+	   a.delivery_latency[3] AS delivery_p99,
 	   a.latency[1] AS attempt_p50,
 	   a.latency[2] AS attempt_p95,
 	   a.latency[3] AS attempt_p99,
@@ -1834,7 +1891,7 @@ SELECT e.id, e.name,
 FROM webhook.endpoint e
 LEFT JOIN webhook.endpoint_health h ON h.endpoint_id = e.id
 LEFT JOIN pending p ON p.endpoint_id = e.id
-LEFT JOIN finished f ON f.endpoint_id = e.id
+LEFT JOIN dead d ON d.endpoint_id = e.id
 LEFT JOIN attempts a ON a.endpoint_id = e.id;
 
 COMMENT ON VIEW webhook.endpoint_stats IS
@@ -1966,7 +2023,12 @@ GRANT USAGE ON SCHEMA webhook TO PUBLIC;
 GRANT EXECUTE ON FUNCTION webhook.sign(text, text, bigint, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION webhook.webhook_id(uuid) TO PUBLIC;
 
-/* webhook_admin: everything, secrets included (pg_dump as it keeps them) */
+/*
+ * webhook_admin: everything, secrets included (pg_dump as it keeps them);
+ * the history through its parent, webhook.attempt, which reads every
+ * segment (the segments themselves and webhook.attempt_segment are the
+ * worker's)
+ */
 GRANT SELECT, INSERT, UPDATE, DELETE
 	ON webhook.endpoint, webhook.event, webhook.attempt, webhook.endpoint_health
 	TO webhook_admin;

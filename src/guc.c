@@ -36,6 +36,7 @@ int			wh_max_in_flight = 64;
 int			wh_max_in_flight_per_endpoint = 32;
 int			wh_batch_size = 500;
 int			wh_retention = 7 * 24 * 3600;
+int			wh_payload_retention = 0;
 int			wh_max_response_size = 1024;
 int			wh_idle_timeout = 10000;
 
@@ -203,10 +204,18 @@ wh_guc_define(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("webhook.retention",
-							"How long delivered and dead events and their attempts are kept.",
+							"How long dead events and the attempt history are kept.",
 							NULL,
 							&wh_retention,
 							7 * 24 * 3600, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.payload_retention",
+							"How long delivered events are kept in the outbox, payload and all.",
+							"0 removes an event from the outbox as soon as it is delivered; its attempts stay in the history for webhook.retention.",
+							&wh_payload_retention,
+							0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 

@@ -15,6 +15,7 @@ extern int	wh_max_in_flight;
 extern int	wh_max_in_flight_per_endpoint;
 extern int	wh_batch_size;
 extern int	wh_retention;
+extern int	wh_payload_retention;
 extern int	wh_max_response_size;
 extern int	wh_idle_timeout;
 

@@ -74,10 +74,12 @@ static Datum *wh_cand = NULL;
 static int	wh_ncand = 0;
 static int	wh_cand_size = 0;
 
-/* events finished in this record */
+/* events finished in this record, then their keys */
 static Datum *wh_done = NULL;
 static int	wh_ndone = 0;
 static int	wh_done_size = 0;
+static Datum wh_done_endpoints = (Datum) 0; /* int4[], or 0 for none */
+static Datum wh_done_keys = (Datum) 0;	/* text[] */
 
 static SPIPlanPtr wh_ordered_plan = NULL;
 static SPIPlanPtr wh_heads_plan = NULL;
@@ -421,28 +423,90 @@ wh_order_finished(int64 event_id)
 }
 
 /*
+ * Look up the keys of the events finished in this record, before their
+ * rows are written (a delivered event's row is removed).  Runs in the
+ * record transaction; a second call (the record's subtransaction was
+ * rolled back) starts over.
+ */
+void
+wh_order_keys(void)
+{
+	static SPIPlanPtr keys_plan = NULL;
+	Datum		args[1];
+	int			rc;
+	MemoryContext old;
+	Datum	   *eps;
+	Datum	   *keys;
+	uint64		i;
+
+	wh_done_endpoints = (Datum) 0;
+	wh_done_keys = (Datum) 0;
+	if (wh_ndone == 0)
+		return;
+	if (keys_plan == NULL)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+
+		keys_plan = wh_prepare(
+			"SELECT DISTINCT ev.endpoint_id, ev.ordering_key "
+			"FROM webhook.event ev "
+			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
+			"  AND ev.ordering_key IS NOT NULL", 1, types);
+	}
+	args[0] = PointerGetDatum(construct_array(wh_done, wh_ndone, INT8OID, 8,
+											  FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	wh_ndone = 0;
+	rc = SPI_execute_plan(keys_plan, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "looking for ordered events failed: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return;
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	eps = palloc(sizeof(Datum) * SPI_processed);
+	keys = palloc(sizeof(Datum) * SPI_processed);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		eps[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+							   1, &isnull);
+		keys[i] = PointerGetDatum(PG_DETOAST_DATUM_COPY(
+			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
+						  &isnull)));
+	}
+	wh_done_endpoints = PointerGetDatum(construct_array(eps, SPI_processed,
+														INT4OID, 4, true,
+														TYPALIGN_INT));
+	wh_done_keys = PointerGetDatum(construct_array(keys, SPI_processed,
+												   TEXTOID, -1, false,
+												   TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * Make the next event of each finished event's key due now.  Runs in the
  * record transaction, after the outcomes are written.
  */
 void
 wh_order_apply(void)
 {
-	Datum		args[1];
+	Datum		args[2];
 	int			rc;
 
-	if (wh_ndone == 0)
+	if (wh_done_endpoints == (Datum) 0)
 		return;
 	if (wh_next_plan == NULL)
 	{
-		Oid			types[1] = {INT8ARRAYOID};
+		Oid			types[2] = {INT4ARRAYOID, TEXTARRAYOID};
 
 		wh_next_plan = wh_prepare(
 			"UPDATE webhook.event n "
 			"SET next_attempt_at = pg_catalog.clock_timestamp() "
-			"FROM (SELECT DISTINCT ev.endpoint_id, ev.ordering_key "
-			"      FROM webhook.event ev "
-			"      WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
-			"        AND ev.ordering_key IS NOT NULL) k "
+			"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
+			"  AS k(endpoint_id, ordering_key) "
 			"WHERE n.id OPERATOR(pg_catalog.=) "
 			"      (SELECT pg_catalog.min(o.id) FROM webhook.event o "
 			"       WHERE o.state OPERATOR(pg_catalog.=) 'pending' "
@@ -453,12 +517,12 @@ wh_order_apply(void)
 			"  AND n.next_attempt_at OPERATOR(pg_catalog.>) "
 			"      pg_catalog.clock_timestamp() "
 			"  AND n.next_attempt_at OPERATOR(pg_catalog.<) 'infinity'",
-			1, types);
+			2, types);
 	}
-	args[0] = PointerGetDatum(construct_array(wh_done, wh_ndone, INT8OID, 8,
-											  FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
-	wh_ndone = 0;
+	args[0] = wh_done_endpoints;
+	args[1] = wh_done_keys;
+	wh_done_endpoints = (Datum) 0;
+	wh_done_keys = (Datum) 0;
 	rc = SPI_execute_plan(wh_next_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "releasing ordered events failed: %s",

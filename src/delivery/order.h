@@ -9,7 +9,8 @@
  * back the rest; after the locking read, wh_order_cut_runs(), then
  * wh_order_cut() for each event read, and wh_order_runs_done().  In the
  * record transaction: wh_order_finished() for each event delivered or
- * dead, then wh_order_apply().
+ * dead and wh_order_keys() before the outcomes are written, then
+ * wh_order_apply() after.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +27,7 @@ extern void wh_order_cut_runs(const int64 *claimed, int nclaimed);
 extern bool wh_order_cut(int64 event_id);
 extern void wh_order_runs_done(void);
 extern void wh_order_finished(int64 event_id);
+extern void wh_order_keys(void);
 extern void wh_order_apply(void);
 
 #endif							/* WEBHOOK_ORDER_H */

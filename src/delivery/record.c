@@ -7,9 +7,11 @@
  * A finished request becomes an outcome, kept in memory until it is
  * recorded; the breaker hears of it at once (wh_note_health).  Outcomes are
  * written in batches, since each record transaction has a fixed cost: one
- * attempt row each, and each event moved to delivered, dead, or pending
- * with its next attempt time; endpoints that answered 410 Gone are
- * disabled.  An event that a user's session keeps locked does not hold up
+ * narrow row each in the attempt history's current segment, and each
+ * event removed from the outbox when delivered (or, while
+ * webhook.payload_retention keeps delivered events, moved to delivered),
+ * moved to dead, or left pending with its next attempt time; endpoints
+ * that answered 410 Gone are disabled.  An event that a user's session keeps locked does not hold up
  * the others: the outcomes are written in a subtransaction, and if one of
  * their rows cannot be locked, those that can are written and the others
  * kept in memory, their events still held, for a later record.  The
@@ -39,7 +41,9 @@
 #include "delivery/order.h"
 #include "delivery/pending.h"
 #include "delivery/record.h"
+#include "delivery/retention.h"
 #include "delivery/spi.h"
+#include "guc.h"
 
 /* Upper bound on a Retry-After the worker honours */
 #define WH_MAX_RETRY_AFTER_MS	(3600 * 1000L)
@@ -50,7 +54,7 @@
 /* Outcomes whose event a user's session locks are tried this often */
 #define WH_RECORD_RETRY_MS		100
 
-static SPIPlanPtr wh_record_plan;
+static SPIPlanPtr wh_record_plan[WH_HISTORY_SEGMENTS];
 static SPIPlanPtr wh_gone_plan;
 
 /*
@@ -222,10 +226,13 @@ wh_outcome_decide(WhWorker *w, WhOutcomeRec *o, TimestampTz now, Datum *gone,
 
 /*
  * Write the attempt rows and the events' new states for these outcomes,
- * in one statement.
+ * in one statement.  A delivered event's row is deleted rather than
+ * rewritten (unless webhook.payload_retention keeps it), so a delivery
+ * writes no copy of the payload; the history row carries what the views
+ * still show of it.  A success keeps no response body.
  */
 static void
-wh_record_rows(List *outcomes)
+wh_record_rows(WhWorker *w, List *outcomes)
 {
 	int			n = list_length(outcomes);
 	Datum	   *ids,
@@ -243,10 +250,20 @@ wh_record_rows(List *outcomes)
 			   *next_null;
 	int			dims[1];
 	int			lbs[1] = {1};
-	Datum		args[9];
+	Datum		args[10];
 	ListCell   *lc;
 	int			i = 0;
+	int			seg;
 
+	/* the next event of each finished one's key goes next */
+	foreach(lc, outcomes)
+	{
+		WhOutcomeRec *o = lfirst(lc);
+
+		if (strcmp(o->state, "pending") != 0)
+			wh_order_finished(o->ev->id);
+	}
+	wh_order_keys();
 	if (n == 0)
 		return;
 	ids = palloc(sizeof(Datum) * n);
@@ -275,8 +292,11 @@ wh_record_rows(List *outcomes)
 		status_null[i] = (o->status == 0);
 		error[i] = o->error ? CStringGetTextDatum(o->error) : (Datum) 0;
 		error_null[i] = (o->error == NULL);
-		response[i] = o->response ? CStringGetTextDatum(o->response) : (Datum) 0;
-		response_null[i] = (o->response == NULL);
+		/* a success keeps no response body: history stays narrow */
+		response_null[i] = (o->response == NULL ||
+							strcmp(o->state, "delivered") == 0);
+		response[i] = response_null[i] ? (Datum) 0 :
+			CStringGetTextDatum(o->response);
 		state[i] = CStringGetTextDatum(o->state);
 		next_at[i] = TimestampTzGetDatum(o->next_at);
 		next_null[i] = strcmp(o->state, "pending") != 0;
@@ -306,43 +326,62 @@ wh_record_rows(List *outcomes)
 												 FLOAT8PASSBYVAL,
 												 TYPALIGN_DOUBLE));
 
-	if (wh_record_plan == NULL)
-	{
-		Oid			types[9] = {INT8ARRAYOID, INT2ARRAYOID,
-			TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT2ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+	args[9] = BoolGetDatum(wh_payload_retention > 0);
 
-		wh_record_plan = wh_prepare(
-			"WITH r AS ("
-			"  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), "
-			"      pg_catalog.unnest($2), pg_catalog.unnest($3), "
-			"      pg_catalog.unnest($4), pg_catalog.unnest($5), "
-			"      pg_catalog.unnest($6), pg_catalog.unnest($7), "
-			"      pg_catalog.unnest($8), pg_catalog.unnest($9)) "
-			"    AS r(id, attempt, started_at, duration_us, status, error, "
-			"         response, state, next_at)), "
-			"a AS ("
-			"  INSERT INTO webhook.attempt "
-			"    (event_id, attempt, started_at, duration, status, error, response) "
-			"  SELECT r.id, r.attempt, r.started_at, "
-			"         r.duration_us OPERATOR(pg_catalog.*) "
-			"           interval '1 microsecond', r.status, "
-			"         r.error, r.response "
-			"  FROM r JOIN webhook.event ev "
-			"    ON ev.id OPERATOR(pg_catalog.=) r.id "
-			"  ON CONFLICT DO NOTHING) "
-			"UPDATE webhook.event ev SET "
-			"  attempts = r.attempt, "
-			"  state = r.state::webhook.event_state, "
-			"  next_attempt_at = coalesce(r.next_at, ev.next_attempt_at), "
-			"  finished_at = CASE "
-			"    WHEN r.state OPERATOR(pg_catalog.<>) 'pending' "
-			"    THEN pg_catalog.clock_timestamp() END "
-			"FROM r WHERE ev.id OPERATOR(pg_catalog.=) r.id "
-			"  AND " WH_STILL_PENDING("ev"),
-			9, types);
+	seg = wh_history_segment(w);
+	if (wh_record_plan[seg] == NULL)
+	{
+		Oid			types[10] = {INT8ARRAYOID, INT2ARRAYOID,
+			TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT2ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, BOOLOID};
+		char	   *sql = psprintf(
+								   "WITH r AS ("
+								   "  SELECT * FROM ROWS FROM (pg_catalog.unnest($1), "
+								   "      pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								   "      pg_catalog.unnest($4), pg_catalog.unnest($5), "
+								   "      pg_catalog.unnest($6), pg_catalog.unnest($7), "
+								   "      pg_catalog.unnest($8), pg_catalog.unnest($9)) "
+								   "    AS r(id, attempt, started_at, duration_us, status, error, "
+								   "         response, state, next_at)), "
+								   "u AS ("
+								   "  UPDATE webhook.event ev SET "
+								   "    attempts = r.attempt, "
+								   "    state = r.state::webhook.event_state, "
+								   "    next_attempt_at = coalesce(r.next_at, ev.next_attempt_at), "
+								   "    finished_at = CASE "
+								   "      WHEN r.state OPERATOR(pg_catalog.<>) 'pending' "
+								   "      THEN pg_catalog.clock_timestamp() END "
+								   "  FROM r WHERE ev.id OPERATOR(pg_catalog.=) r.id "
+								   "    AND " WH_STILL_PENDING("ev") " "
+								   "    AND (r.state OPERATOR(pg_catalog.<>) 'delivered' OR $10) "
+								   "  RETURNING ev.id), "
+								   "d AS ("
+								   "  DELETE FROM webhook.event ev USING r "
+								   "  WHERE ev.id OPERATOR(pg_catalog.=) r.id "
+								   "    AND " WH_STILL_PENDING("ev") " "
+								   "    AND r.state OPERATOR(pg_catalog.=) 'delivered' AND NOT $10 "
+								   "  RETURNING ev.id), "
+								   "m AS (SELECT u.id FROM u UNION ALL SELECT d.id FROM d) "
+								   "INSERT INTO webhook.attempt_%d "
+								   "  (event_id, created_at, started_at, msg_id, endpoint_id, "
+								   "   duration_us, attempt, status, final, error, response) "
+								   "SELECT r.id, ev.created_at, r.started_at, ev.msg_id, "
+								   "       ev.endpoint_id, "
+								   "       pg_catalog.least(r.duration_us, 2147483647)::pg_catalog.int4, "
+								   "       r.attempt, r.status, "
+								   "       r.state OPERATOR(pg_catalog.<>) 'pending' "
+								   "         AND m.id IS NOT NULL, "
+								   "       r.error, r.response "
+								   "FROM r JOIN webhook.event ev "
+								   "  ON ev.id OPERATOR(pg_catalog.=) r.id "
+								   "LEFT JOIN m ON m.id OPERATOR(pg_catalog.=) r.id",
+								   seg);
+
+		wh_record_plan[seg] = wh_prepare(sql, 10, types);
+		pfree(sql);
 	}
-	wh_run(wh_record_plan, args, false, 0, SPI_OK_UPDATE, "recording attempts");
+	wh_run(wh_record_plan[seg], args, false, 0, SPI_OK_INSERT,
+		   "recording attempts");
 }
 
 /*
@@ -354,7 +393,7 @@ wh_record_rows(List *outcomes)
  * without it one user's lock would abort the whole record.
  */
 static bool
-wh_record_try(List *outcomes)
+wh_record_try(WhWorker *w, List *outcomes)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -364,7 +403,7 @@ wh_record_try(List *outcomes)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		wh_record_rows(outcomes);
+		wh_record_rows(w, outcomes);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -506,19 +545,11 @@ wh_record(WhWorker *w)
 
 	wh_xact_begin("recording attempts");
 	written = w->outcomes;
-	if (w->nkept > 0 || !wh_record_try(w->outcomes))
+	if (w->nkept > 0 || !wh_record_try(w, w->outcomes))
 	{
 		written = wh_record_lockable(w->outcomes);
-		wh_record_rows(written);
+		wh_record_rows(w, written);
 	}
-	foreach(lc, written)
-	{
-		WhOutcomeRec *o = lfirst(lc);
-
-		if (strcmp(o->state, "pending") != 0)
-			wh_order_finished(o->ev->id);
-	}
-
 	if (ngone > 0)
 	{
 		Datum		garg[1];

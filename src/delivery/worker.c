@@ -25,13 +25,16 @@
  *	   latch, postmaster death and curl's sockets, so a commit, a finished
  *	   request or a signal all wake it.
  *	3. Record (record.c): in another short transaction, insert one attempt
- *	   row per finished request and move each event to delivered, dead, or
+ *	   row per finished request into the history and remove each
+ *	   delivered event from the outbox (or mark it delivered, while
+ *	   webhook.payload_retention keeps it), or move it to dead, or leave it
  *	   pending with its next attempt time.  An event that a user's session
  *	   keeps locked does not hold up the others: its outcome stays in
  *	   memory, the event still held, until a later record can lock it.
- *	4. Clean up (retention.c): now and then, delete finished events (and
- *	   their attempts) older than webhook.retention, a small batch at a
- *	   time.
+ *	4. Clean up (retention.c): now and then, empty the history segment
+ *	   that has aged out (TRUNCATE), and delete dead events older than
+ *	   webhook.retention (and delivered ones kept past
+ *	   webhook.payload_retention), a small batch at a time.
  *
  * No transaction or row lock is ever held across network I/O.  Events the
  * worker holds in memory stay "pending" in the table; if the worker dies,

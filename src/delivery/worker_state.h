@@ -118,6 +118,11 @@ typedef struct WhWorker
 	TimestampTz next_retention_at;
 	bool		retention_more; /* the last clean-up removed a full batch */
 
+	/* the history segment attempts are written to (retention.c) */
+	bool		history_known;
+	int			history_segment;
+	TimestampTz history_since;	/* when it was begun */
+
 	/* is this library's version of the extension installed? */
 	bool		has_extension;
 	bool		old_extension;	/* installed, but an older version */

@@ -31,6 +31,8 @@ SELECT * FROM webhook.events;
 SELECT * FROM webhook.attempts;
 SELECT * FROM webhook.event;
 SELECT * FROM webhook.attempt;
+SELECT * FROM webhook.attempt_0;
+SELECT * FROM webhook.attempt_segment;
 SELECT * FROM webhook.subscriptions;
 EXPLAIN SELECT secret FROM webhook.endpoint;
 SELECT webhook.endpoint_secret('priv');
@@ -124,6 +126,11 @@ SELECT webhook.alter_endpoint('admins', timeout => '3s');
 SELECT webhook.endpoint_secret('priv') AS secret;
 SELECT name, url, header_names FROM webhook.endpoints WHERE name = 'admins';
 SELECT count(*) > 0 AS sees_events FROM webhook.events;
+-- the history through its parent, not its segments (they are the worker's)
+SELECT count(*) >= 0 AS sees_history FROM webhook.attempt;
+SELECT count(*) >= 0 AS sees_attempts FROM webhook.attempts;
+SELECT * FROM webhook.attempt_0;
+SELECT * FROM webhook.attempt_segment;
 SELECT webhook.drop_endpoint('admins');
 RESET ROLE;
 

@@ -24,14 +24,17 @@ SELECT 1000000 + h.n, e.id, gen_random_uuid(), h.state,
 	   coalesce(array_length(h.attempts, 1), 0),
 	   now() - h.created, now() + interval '1 hour', now() - h.finished, '{}'
 FROM hist h, webhook.endpoint e WHERE e.name = 'stats';
-INSERT INTO webhook.attempt (event_id, attempt, started_at, duration, status,
-							 error)
-SELECT 1000000 + h.n, i, now() - h.created + h.attempts[i][1],
-	   h.attempts[i][2],
-	   nullif(extract(epoch FROM h.attempts[i][3])::int, 0)::smallint,
+INSERT INTO webhook.attempt_0 (event_id, created_at, started_at, msg_id,
+							   endpoint_id, duration_us, attempt, status,
+							   final, error)
+SELECT ev.id, ev.created_at, ev.created_at + h.attempts[i][1], ev.msg_id,
+	   ev.endpoint_id, (extract(epoch FROM h.attempts[i][2]) * 1000000)::int,
+	   i, nullif(extract(epoch FROM h.attempts[i][3])::int, 0)::smallint,
+	   i = ev.attempts AND h.state <> 'pending',
 	   CASE WHEN extract(epoch FROM h.attempts[i][3]) = 0
 			THEN 'Operation timed out' END
-FROM hist h, generate_subscripts(h.attempts, 1) i;
+FROM hist h JOIN webhook.event ev ON ev.id = 1000000 + h.n,
+	 generate_subscripts(h.attempts, 1) i;
 INSERT INTO webhook.endpoint_health (endpoint_id, consecutive_failures,
 	failing_since, last_failure_at, last_error)
 SELECT e.id, 1, now() - interval '9 min', now() - interval '9 min',
