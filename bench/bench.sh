@@ -513,7 +513,7 @@ cat >"$tmp/post.lua" <<EOF
 wrk.method = "POST"
 wrk.body = [==[$sample]==]
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["User-Agent"] = "webhook/0.4.0"
+wrk.headers["User-Agent"] = "webhook/$(val "SELECT extversion FROM pg_extension WHERE extname = 'webhook'")"
 wrk.headers["webhook-id"] = "$sample_id"
 wrk.headers["webhook-timestamp"] = "$(date +%s)"
 wrk.headers["webhook-signature"] = "v1,$(head -c 32 /dev/urandom | base64)"
