@@ -804,8 +804,35 @@ kept_rows=$(val "SELECT (SELECT count(*) FROM webhook.event) || ' ' || (SELECT c
 sql -c "ALTER SYSTEM SET webhook.retention = '1s'" -c "SELECT pg_reload_conf()" >/dev/null
 wait_for "NOT EXISTS (SELECT FROM webhook.event) AND NOT EXISTS (SELECT FROM webhook.attempt)" 120 ||
 	die "retention left $(val "SELECT count(*) FROM webhook.event") events and $(val "SELECT count(*) FROM webhook.attempt") attempts"
+l2=$(lsn)
 got wal_part_cleanup "$(calc "$(wal_since "$l1") / $wal_n" 0)"
 sql -c "ALTER SYSTEM RESET webhook.retention" -c "SELECT pg_reload_conf()" >/dev/null
+# The same WAL by kind of record (contrib's pg_walinspect, where it is
+# installed), to read the figures with: "rmgr/record delivery delivery-FPI
+# cleanup cleanup-FPI" per line, bytes per event, the kinds of at least
+# 0.1 B per event.  The checkpoint first, outside
+# every window, so that all of it has been flushed.
+wal_rmgr=""
+if sql -c "CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null 2>&1; then
+	sql -c "CHECKPOINT"
+	wal_rmgr=$(val "
+		WITH w AS (
+			SELECT 'd' AS part, g.* FROM pg_get_wal_stats('$l0', '$l1', true)
+				AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct)
+			UNION ALL
+			SELECT 'c', g.* FROM pg_get_wal_stats('$l1', '$l2', true)
+				AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct))
+		SELECT replace(rec, ' ', '_')
+			|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'd'), 0)::numeric / $wal_n, 1)
+			|| ' ' || round(coalesce(sum(fpi_size) FILTER (WHERE part = 'd'), 0)::numeric / $wal_n, 1)
+			|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'c'), 0)::numeric / $wal_n, 1)
+			|| ' ' || round(coalesce(sum(fpi_size) FILTER (WHERE part = 'c'), 0)::numeric / $wal_n, 1)
+		FROM w WHERE n > 0
+		GROUP BY rec
+		HAVING sum(size) >= $wal_n / 10
+		ORDER BY sum(size) DESC" 2>/dev/null) || wal_rmgr=""
+fi
+[ -n "$wal_rmgr" ] || note "pg_walinspect not available: no WAL by kind of record"
 got wal_per_event "$(calc "${R[wal_part_capture]} + ${R[wal_part_delivery]} + ${R[wal_part_cleanup]}" 0)"
 note "WAL per delivered event: capture ${R[wal_part_capture]} B + delivery ${R[wal_part_delivery]} B" \
 	"+ cleanup ${R[wal_part_cleanup]} B = ${R[wal_per_event]} B;" \
@@ -1060,6 +1087,17 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 	done
 	echo
 	[ -n "$out_png" ] && { echo "![throughput, latency and WAL, beside the results before](${out_png##*/})"; echo; }
+	if [ -n "$wal_rmgr" ]; then
+		echo "## WAL per delivered event by kind of record"
+		echo
+		echo "The delivery and cleanup parts above, from \`pg_get_wal_stats(..., per_record => true)\` (pg_walinspect)," \
+			"bytes per delivered event, full page images included (and apart); kinds of at least 0.1 B per event."
+		echo
+		echo "| resource manager/record | delivery | of which FPI | cleanup | of which FPI |"
+		echo "| --- | --- | --- | --- | --- |"
+		echo "$wal_rmgr" | awk 'NF == 5 { printf "| %s | %s B | %s B | %s B | %s B |\n", $1, $2, $3, $4, $5 }'
+		echo
+	fi
 	echo "## Capture beside the peers"
 	echo
 	echo "Same run, same table, same pgbench scripts, delivery off; each ratio to the same round's run with no trigger."
