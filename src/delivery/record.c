@@ -367,7 +367,7 @@ wh_record_rows(WhWorker *w, List *outcomes)
 								   "   duration_us, attempt, status, final, error, response) "
 								   "SELECT r.id, ev.created_at, r.started_at, ev.msg_id, "
 								   "       ev.endpoint_id, "
-								   "       pg_catalog.least(r.duration_us, 2147483647)::pg_catalog.int4, "
+								   "       LEAST(r.duration_us, 2147483647)::pg_catalog.int4, "
 								   "       r.attempt, r.status, "
 								   "       r.state OPERATOR(pg_catalog.<>) 'pending' "
 								   "         AND m.id IS NOT NULL, "

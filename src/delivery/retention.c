@@ -218,7 +218,7 @@ wh_retention_step(WhWorker *w)
 			"    WHERE state OPERATOR(pg_catalog.<>) 'pending' "
 			"      AND finished_at OPERATOR(pg_catalog.<) "
 			"          (pg_catalog.now() OPERATOR(pg_catalog.-) "
-			"           (pg_catalog.least($1, $3) "
+			"           (LEAST($1, $3) "
 			"            OPERATOR(pg_catalog.*) interval '1 second')) "
 			"    LIMIT $2) f "
 			"  WHERE e.id OPERATOR(pg_catalog.=) f.id "
@@ -227,7 +227,7 @@ wh_retention_step(WhWorker *w)
 			"        (pg_catalog.now() OPERATOR(pg_catalog.-) "
 			"         (CASE WHEN (e.state)::pg_catalog.text "
 			"                    OPERATOR(pg_catalog.=) 'delivered' "
-			"               THEN pg_catalog.least($1, $3) ELSE $1 END "
+			"               THEN LEAST($1, $3) ELSE $1 END "
 			"          OPERATOR(pg_catalog.*) interval '1 second')) "
 			"  RETURNING e.id) "
 			"SELECT pg_catalog.count(*) FROM d", 3, types);

@@ -129,12 +129,33 @@ is(scalar(@$reqs), 4, 'replay: a fourth request');
 is($reqs->[3]{headers}{'webhook-id'}, $reqs->[0]{headers}{'webhook-id'},
 	'replay: the same webhook-id');
 ok($reqs->[3]{verified}, 'replay: verified');
-q1("SELECT webhook.retry(id) FROM webhook.events WHERE endpoint = 'dead'");
-ok(wait_until(sub { @{ $recv->requests('/dead') } == 5 }), 'retry: sent again');
-is($recv->requests('/dead')->[4]{headers}{'webhook-id'}, $reqs->[0]{headers}{'webhook-id'},
+# delivered, its row is gone: there is no payload left to send again
+my ($rc, $out, $err) = $node->psql('postgres',
+	"SELECT webhook.retry(id) FROM webhook.events WHERE endpoint = 'dead'",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/55000: payload of event \d+ is no longer kept/,
+	'retry: a delivered event whose payload is gone is refused');
+# with delivered payloads kept, it can be sent again
+q1("ALTER SYSTEM SET webhook.payload_retention = '1h'");
+q1("SELECT pg_reload_conf()");
+$recv->behaviour('/dead', { status => 500 });
+fire('dead');
+ok(wait_until(sub { state_of('dead') eq 'delivered,dead' }), 'kept: a second event is dead');
+$recv->reset_behaviour('/dead');
+is(q1("SELECT webhook.replay('dead', since => now() - interval '1 hour')"), '1',
+	'kept: replay sends the dead one');
+ok(wait_until(sub { state_of('dead') eq 'delivered,delivered' }), 'kept: delivered, row kept');
+is(q1("SELECT count(*) FROM webhook.event e JOIN webhook.endpoint p ON p.id = e.endpoint_id WHERE p.name = 'dead'"),
+	'1', 'kept: the delivered row stays in the outbox');
+$reqs = $recv->requests('/dead');
+q1("SELECT webhook.retry(max(id)) FROM webhook.events WHERE endpoint = 'dead'");
+ok(wait_until(sub { @{ $recv->requests('/dead') } == @$reqs + 1 }), 'retry: sent again');
+is($recv->requests('/dead')->[-1]{headers}{'webhook-id'}, $reqs->[4]{headers}{'webhook-id'},
 	'retry: the same webhook-id');
 is(q1("SELECT max(attempt) FROM webhook.attempts WHERE endpoint = 'dead'"), '5',
 	'every attempt is kept in the history');
+q1("ALTER SYSTEM RESET webhook.payload_retention");
+q1("SELECT pg_reload_conf()");
 
 # -- 410 Gone disables the endpoint; its events wait; enabling drains them
 endpoint('gone');

@@ -1,6 +1,8 @@
 # Upgrades.  ALTER EXTENSION webhook UPDATE from every released version,
 # with events pending, delivers them all, and the result is the same as a
 # fresh install; every script is guarded against being run from psql.
+# The delivery history of 0.4.0 moves into the segments of 0.5.0, and the
+# views read the same before and after the update.
 # pg_upgrade of a cluster that preloads webhook works (the library does
 # nothing in binary-upgrade mode) and the upgraded cluster delivers what
 # was pending.
@@ -133,6 +135,91 @@ for my $v (@released)
 	ok(wait_until(sub {
 		$node->safe_psql($db, "SELECT count(*) FROM webhook.events WHERE state = 'delivered'") eq '51' }, 30),
 		"$v: and new events are captured and delivered");
+}
+
+# -- the 0.4.0 history moves into the 0.5.0 segments: every view reads the
+# same before and after the update (a delivered event without its type and
+# payload once the worker has removed its row), and each row carries its
+# event's endpoint, webhook-id and creation time, and whether it finished it
+{
+	my $db = 'history_0_4_0';
+	$node->safe_psql('postgres', qq{CREATE DATABASE "$db"});
+	my $hurl = $recv->url('/history');
+	$node->safe_psql($db, qq{
+		CREATE EXTENSION webhook VERSION '0.4.0';
+		SELECT webhook.create_endpoint('hist', '$hurl');
+		SELECT webhook.pause('hist');
+		CREATE TABLE t (id int PRIMARY KEY);
+		SELECT webhook.subscribe('t', 'hist');
+		INSERT INTO t SELECT g FROM generate_series(1, 4) g;
+		-- 1: delivered at the second attempt; 2: dead after two;
+		-- 3: pending after one; 4: never attempted
+		CREATE TEMP TABLE h (n int, state webhook.event_state,
+							 attempts interval[][]);
+		INSERT INTO h VALUES
+			(1, 'delivered', '{{1min,1.5s,503},{6min,0.25s,200}}'),
+			(2, 'dead', '{{2min,15s,0},{7min,0.75s,500}}'),
+			(3, 'pending', '{{3min,1.25s,502}}');
+		WITH ev AS (SELECT ev.id, row_number() OVER (ORDER BY ev.id) AS n
+					FROM webhook.event ev)
+		UPDATE webhook.event e
+		SET state = h.state, attempts = array_length(h.attempts, 1),
+			created_at = now() - interval '30 min',
+			finished_at = CASE WHEN h.state <> 'pending' THEN
+				now() - interval '30 min'
+				+ h.attempts[array_length(h.attempts, 1)][1]
+				+ h.attempts[array_length(h.attempts, 1)][2] END
+		FROM ev JOIN h ON h.n = ev.n WHERE e.id = ev.id;
+		INSERT INTO webhook.attempt (event_id, attempt, started_at, duration,
+									 status, error, response)
+		SELECT ev.id, i, ev.created_at + h.attempts[i][1], h.attempts[i][2],
+			   nullif(extract(epoch FROM h.attempts[i][3])::int, 0),
+			   CASE WHEN extract(epoch FROM h.attempts[i][3]) = 0
+					THEN 'Operation timed out' END,
+			   'answer ' || i
+		FROM (SELECT e.*, row_number() OVER (ORDER BY e.id) AS n
+			  FROM webhook.event e) ev
+		JOIN h ON h.n = ev.n, generate_subscripts(h.attempts, 1) i;
+	});
+	my %views = (
+		events => 'SELECT id, endpoint, webhook_id, state, attempts, created_at,
+			next_attempt_at, finished_at, last_result FROM webhook.events ORDER BY id',
+		attempts => 'SELECT * FROM webhook.attempts ORDER BY event_id, attempt',
+		endpoint_stats => 'SELECT name, state, pending, delivered_last_hour,
+			dead_last_hour, failed_attempts_last_hour, delivery_p50, delivery_p95,
+			delivery_p99, attempt_p50, attempt_p95, attempt_p99
+			FROM webhook.endpoint_stats');
+	my %before = map { $_ => $node->safe_psql($db, $views{$_}) } keys %views;
+	like($before{attempts}, qr/Operation timed out/, '0.4.0 history: written');
+	my $carried = $node->safe_psql($db, q{
+		SELECT string_agg(format('%s/%s %s %s %s', a.event_id, a.attempt,
+				ev.endpoint_id, ev.msg_id, ev.created_at), ', ' ORDER BY a.event_id, a.attempt)
+		FROM webhook.attempt a JOIN webhook.event ev ON ev.id = a.event_id});
+	$node->safe_psql($db, 'ALTER EXTENSION webhook UPDATE');
+	for my $v (sort keys %views)
+	{
+		is($node->safe_psql($db, $views{$v}), $before{$v},
+			"0.4.0 history: webhook.$v reads the same after the update");
+	}
+	is($node->safe_psql($db, q{
+		SELECT string_agg(format('%s/%s %s %s %s', event_id, attempt,
+				endpoint_id, msg_id, created_at), ', ' ORDER BY event_id, attempt)
+		FROM webhook.attempt_0}), $carried,
+		'0.4.0 history: in segment 0, each row with its event\'s endpoint, webhook-id and creation time');
+	is($node->safe_psql($db, q{
+		SELECT string_agg(format('%s %s %s', duration_us,
+				coalesce(status::text, error), final), ', ' ORDER BY event_id, attempt)
+		FROM webhook.attempt_0}),
+		'1500000 503 f, 250000 200 t, 15000000 Operation timed out f, 750000 500 t, 1250000 502 f',
+		'0.4.0 history: durations in microseconds, final on the attempt that finished its event');
+	is($node->safe_psql($db, q{
+		SELECT count(*) FROM ONLY webhook.attempt}), '0',
+		'0.4.0 history: nothing in the parent');
+	is($node->safe_psql($db, q{
+		SELECT string_agg(segment || ':' || (since IS NOT NULL), ',' ORDER BY segment)
+		FROM webhook.attempt_segment}),
+		'0:true,1:false,2:false,3:false,4:false,5:false,6:false,7:false',
+		'0.4.0 history: segment 0 is the one being written');
 }
 
 # -- pg_upgrade of a cluster that preloads webhook
