@@ -159,13 +159,13 @@ wh_history_rotate(WhWorker *w)
 		wh_segment_expired_plan = wh_prepare(
 			"SELECT s.segment FROM webhook.attempt_segment s "
 			"JOIN webhook.attempt_segment n ON n.segment OPERATOR(pg_catalog.=) "
-			"  (s.segment OPERATOR(pg_catalog.+) 1) "
-			"  OPERATOR(pg_catalog.%) " CppAsString2(WH_HISTORY_SEGMENTS) " "
+			"  ((s.segment OPERATOR(pg_catalog.+) 1) "
+			"   OPERATOR(pg_catalog.%) " CppAsString2(WH_HISTORY_SEGMENTS) ") "
 			"WHERE s.segment OPERATOR(pg_catalog.<>) $1 "
 			"  AND s.since IS NOT NULL "
-			"  AND n.since OPERATOR(pg_catalog.<) pg_catalog.now() "
+			"  AND n.since OPERATOR(pg_catalog.<) (pg_catalog.now() "
 			"      OPERATOR(pg_catalog.-) "
-			"      ($2 OPERATOR(pg_catalog.*) interval '1 second')",
+			"      ($2 OPERATOR(pg_catalog.*) interval '1 second'))",
 			2, types);
 	}
 	args[0] = Int16GetDatum((int16) cur);
