@@ -3,9 +3,10 @@
  * arrivals.js: the benchmark's arrival clock.
  *
  * A bare HTTP server on 127.0.0.1 that answers every request 204 as soon as
- * its body has arrived, and remembers, for each one, the `webhook-id` header
- * and the arrival time in milliseconds since the epoch with sub-millisecond
- * precision: performance.now(), from an origin set on the wall clock (the
+ * its body has arrived, and remembers, for each one, the `webhook-id` header,
+ * the id of the row the event is about (the body's data.new.id, or data.old.id
+ * for a delete; one line per element of a batch) and the arrival time in
+ * milliseconds since the epoch with sub-millisecond precision: performance.now(), from an origin set on the wall clock (the
  * one PostgreSQL's clock_timestamp() reads) at the instant Date.now() ticks
  * to a new millisecond.  performance.timeOrigin alone can be a millisecond
  * or more off that clock, which is the size of what is measured here.  The
@@ -16,9 +17,12 @@
  *
  * Usage: node arrivals.js --port-file PATH
  *   Writes the port it listens on to PATH (atomically).
- *   GET /_arrivals?reset=1  answers "<webhook-id>\t<ms>\n" for every request
- *                           since the last reset, then forgets them (with
- *                           reset=1) or not.
+ *   GET /_arrivals?reset=1  answers "<webhook-id>\t<ms>\t<row-id>\n" for
+ *                           every request since the last reset (row-id is
+ *                           \N, COPY's NULL, when the body names none),
+ *                           then forgets them (with reset=1) or not.  The
+ *                           row id ties an arrival to its commit even when
+ *                           the event's row has left the outbox.
  *   SIGTERM / SIGINT        exit.
  */
 'use strict';
@@ -56,6 +60,22 @@ function wallOrigin() {
 }
 let origin = wallOrigin();
 
+/* The row ids a webhook body is about: one per event (a batch is an array). */
+function rowIds(body) {
+	let v;
+	try {
+		v = JSON.parse(body.toString('utf8'));
+	} catch (e) {
+		return ['\\N'];
+	}
+	const events = Array.isArray(v) ? v : [v];
+	return events.map((ev) => {
+		const d = (ev && ev.data) || {};
+		const r = d.new || d.old || {};
+		return r.id === undefined || r.id === null ? '\\N' : String(r.id);
+	});
+}
+
 const server = http.createServer((req, res) => {
 	if (req.url.startsWith('/_arrivals')) {
 		const out = arrivals.join('');
@@ -67,12 +87,15 @@ const server = http.createServer((req, res) => {
 		res.end(out);
 		return;
 	}
-	req.on('data', () => {});
+	const chunks = [];
+	req.on('data', (c) => chunks.push(c));
 	req.on('end', () => {
 		const t = origin + performance.now();
-		arrivals.push(`${req.headers['webhook-id'] || ''}\t${t.toFixed(3)}\n`);
 		res.writeHead(204);
 		res.end();
+		const wid = req.headers['webhook-id'] || '';
+		for (const row of rowIds(Buffer.concat(chunks)))
+			arrivals.push(`${wid}\t${t.toFixed(3)}\t${row}\n`);
 	});
 });
 

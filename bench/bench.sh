@@ -166,11 +166,31 @@ wait_for() {
 	done
 }
 
-# webhook_bytes: size of the extension's tables, with indexes and TOAST
-webhook_bytes() {
-	val "SELECT sum(pg_total_relation_size(c.oid))
-		FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-		WHERE s.nspname = 'webhook' AND c.relkind = 'r'"
+# The extension's storage, with indexes and TOAST: the history is
+# webhook.attempt (which holds no rows of its own), every table that
+# inherits from it (its segments, found through pg_inherits) and the
+# segment table; the outbox is webhook.event.  SQL expressions, for the
+# figures and the sampler alike.
+history_size_sql="((WITH RECURSIVE h(oid) AS (
+		SELECT 'webhook.attempt'::regclass::oid
+		UNION ALL
+		SELECT i.inhrelid FROM pg_inherits i JOIN h ON i.inhparent = h.oid)
+	SELECT sum(pg_total_relation_size(h.oid)) FROM h)
+	+ coalesce(pg_total_relation_size(to_regclass('webhook.attempt_segment')), 0))"
+storage_size_sql="(pg_total_relation_size('webhook.event') + $history_size_sql)"
+# webhook_bytes: the outbox and the history; history_bytes: the history
+webhook_bytes() { val "SELECT $storage_size_sql"; }
+history_bytes() { val "SELECT $history_size_sql"; }
+
+# last_answer: when the receiver answered the last event delivered, in
+# seconds since the epoch: from the history (the attempt's start plus its
+# duration), or from the outbox's finished_at where delivered events' rows
+# are kept (webhook.payload_retention)
+last_answer() {
+	val "SELECT extract(epoch FROM greatest(
+		(SELECT max(finished_at) FROM webhook.event WHERE state = 'delivered'),
+		(SELECT max(started_at + duration_us * interval '1 microsecond')
+		 FROM webhook.attempt WHERE final AND status BETWEEN 200 AND 299)))"
 }
 
 # wait_drained: every event delivered (nothing pending)
@@ -434,7 +454,7 @@ CREATE TRIGGER bench_outbox AFTER INSERT OR UPDATE ON orders
 -- the latency phases: commits as the client saw them, arrivals as the
 -- receiver saw them (unlogged: no WAL, nothing to flush)
 CREATE UNLOGGED TABLE bench_commit (order_id bigint, committed_at timestamptz);
-CREATE UNLOGGED TABLE bench_arrival (webhook_id text, arrived_ms float8);
+CREATE UNLOGGED TABLE bench_arrival (webhook_id text, arrived_ms float8, order_id bigint);
 EOF
 
 # the other peer: PgQ's own trigger, each change an event in queue "bench"
@@ -473,11 +493,17 @@ echo "$settings" | sed 's/^/   /'
 echo "   endpoint \"bench\" max_in_flight = $ep_mif"
 [ "$quick" = 1 ] && echo "QUICK=1: every phase scaled down; figures are not comparable"
 
-# one real event, for the load tool's body (and a check that delivery works)
+# one real event, for the load tool's body (and a check that delivery
+# works): its body is read while its endpoint is disabled, since a
+# delivered event's row leaves the outbox
+endpoint_enabled off
 sql -c "INSERT INTO orders (customer, status, total) VALUES ('customer 1', 'pending', 42.50)"
-wait_drained 30
-sample=$(val "SELECT payload FROM webhook.events ORDER BY id DESC LIMIT 1")
+sample=$(val "SELECT payload FROM webhook.events WHERE state = 'pending' ORDER BY id DESC LIMIT 1")
 sample_id=$(val "SELECT webhook.webhook_id(msg_id) FROM webhook.event ORDER BY id DESC LIMIT 1")
+endpoint_enabled on
+wait_drained 30
+[ "$(val "SELECT count(*) FROM webhook.attempt WHERE final AND status BETWEEN 200 AND 299")" -ge 1 ] ||
+	die "the first event was not delivered"
 body_bytes=$(printf '%s' "$sample" | wc -c)
 echo "a captured INSERT event: $body_bytes bytes of JSON, as sent"
 
@@ -487,7 +513,7 @@ cat >"$tmp/post.lua" <<EOF
 wrk.method = "POST"
 wrk.body = [==[$sample]==]
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["User-Agent"] = "webhook/0.4.0"
+wrk.headers["User-Agent"] = "webhook/$(val "SELECT extversion FROM pg_extension WHERE extname = 'webhook'")"
 wrk.headers["webhook-id"] = "$sample_id"
 wrk.headers["webhook-timestamp"] = "$(date +%s)"
 wrk.headers["webhook-signature"] = "v1,$(head -c 32 /dev/urandom | base64)"
@@ -666,7 +692,7 @@ drain() {
 	w0=$(worker_ticks)
 	t0=$(val "SELECT webhook.enable_endpoint('bench'); SELECT extract(epoch FROM clock_timestamp())" | tail -n 1)
 	wait_drained 600
-	secs=$(val "SELECT extract(epoch FROM max(finished_at)) - $t0 FROM webhook.event")
+	secs=$(calc "$(last_answer) - $t0" 6)
 	got "${key}_cpu" "$(calc "($(worker_ticks) - $w0) / $hz / $secs * 100" 0)"
 	# stub_status counts its own requests: one in "before", one now
 	answered=$(( $(nginx_requests) - before - 1 ))
@@ -703,8 +729,11 @@ section "3b. WAL and disk per delivered event: $wal_n events"
 # WAL per delivered event beyond the user's row, in three parts:
 #   capture:  the INSERT of $wal_n rows with the trigger, minus the same
 #             INSERT without it, delivery off;
-#   delivery: across the drain of those events;
-#   cleanup:  retention removing them, then VACUUM of the extension's tables.
+#   delivery: across the drain of those events (each delivered event's row
+#             leaves the outbox, its attempt goes into the history);
+#   cleanup:  VACUUM of the outbox, which frees the rows the deliveries
+#             removed, then the retention step emptying the history (its
+#             segments go by TRUNCATE: the history is never vacuumed).
 # Each is pg_current_wal_insert_lsn() after minus before, / $wal_n.  No
 # checkpoint falls between capture and cleanup (as in production, where an
 # event is delivered seconds after its capture; the CHECKPOINT just before
@@ -713,8 +742,10 @@ section "3b. WAL and disk per delivered event: $wal_n events"
 # by holding the worker (SIGSTOP, while it waits for work, so it holds no
 # lock a commit needs) and not by a restart, which writes a shutdown
 # checkpoint, nor by disabling the endpoint, whose events the worker parks.
-# Then the bytes kept: the extension's tables and indexes after the drain,
-# with the default retention, minus their size when empty, / $wal_n.
+# Then the bytes kept: the outbox and the history, indexes included, once
+# the events are delivered and the outbox vacuumed, with the default
+# retention (so the history still holds their attempts), minus their size
+# when empty, / $wal_n; and the history's share of that.
 held_pid=""
 worker_hold() {
 	local pid idle="wait_event_type IN ('Extension', 'Activity')"
@@ -753,6 +784,7 @@ read -r _ wal_plain <<<"$(bulk "$fill_wal")"
 reset_tables
 capture_with webhook
 empty_bytes=$(webhook_bytes)
+empty_history=$(history_bytes)
 read -r _ wal_with <<<"$(bulk "$fill_wal")"
 got wal_part_capture "$(calc "($wal_with - $wal_plain) / $wal_n" 0)"
 # what autovacuum would do to the user's table and the planner's figures,
@@ -764,18 +796,48 @@ l0=$(lsn)
 worker_go
 wait_drained 300
 got wal_part_delivery "$(calc "$(wal_since "$l0") / $wal_n" 0)"
-got kept_bytes "$(calc "($(webhook_bytes) - $empty_bytes) / $wal_n" 0)"
 l1=$(lsn)
+sql -c "VACUUM webhook.event"
+got kept_bytes "$(calc "($(webhook_bytes) - $empty_bytes) / $wal_n" 0)"
+got kept_history_bytes "$(calc "($(history_bytes) - $empty_history) / $wal_n" 0)"
+kept_rows=$(val "SELECT (SELECT count(*) FROM webhook.event) || ' ' || (SELECT count(*) FROM webhook.attempt)")
 sql -c "ALTER SYSTEM SET webhook.retention = '1s'" -c "SELECT pg_reload_conf()" >/dev/null
-wait_for "NOT EXISTS (SELECT FROM webhook.event)" 120 ||
-	die "retention left $(val "SELECT count(*) FROM webhook.event") events"
-sql -c "VACUUM $webhook_tables"
+wait_for "NOT EXISTS (SELECT FROM webhook.event) AND NOT EXISTS (SELECT FROM webhook.attempt)" 120 ||
+	die "retention left $(val "SELECT count(*) FROM webhook.event") events and $(val "SELECT count(*) FROM webhook.attempt") attempts"
+l2=$(lsn)
 got wal_part_cleanup "$(calc "$(wal_since "$l1") / $wal_n" 0)"
 sql -c "ALTER SYSTEM RESET webhook.retention" -c "SELECT pg_reload_conf()" >/dev/null
+# The same WAL by kind of record (contrib's pg_walinspect, where it is
+# installed), to read the figures with: "rmgr/record delivery delivery-FPI
+# cleanup cleanup-FPI" per line, bytes per event, the kinds of at least
+# 0.1 B per event.  The checkpoint first, outside
+# every window, so that all of it has been flushed.
+wal_rmgr=""
+if sql -c "CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null 2>&1; then
+	sql -c "CHECKPOINT"
+	wal_rmgr=$(val "
+		WITH w AS (
+			SELECT 'd' AS part, g.* FROM pg_get_wal_stats('$l0', '$l1', true)
+				AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct)
+			UNION ALL
+			SELECT 'c', g.* FROM pg_get_wal_stats('$l1', '$l2', true)
+				AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct))
+		SELECT replace(rec, ' ', '_')
+			|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'd'), 0)::numeric / $wal_n, 1)
+			|| ' ' || round(coalesce(sum(fpi_size) FILTER (WHERE part = 'd'), 0)::numeric / $wal_n, 1)
+			|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'c'), 0)::numeric / $wal_n, 1)
+			|| ' ' || round(coalesce(sum(fpi_size) FILTER (WHERE part = 'c'), 0)::numeric / $wal_n, 1)
+		FROM w WHERE n > 0
+		GROUP BY rec
+		HAVING sum(size) >= $wal_n / 10
+		ORDER BY sum(size) DESC" 2>/dev/null) || wal_rmgr=""
+fi
+[ -n "$wal_rmgr" ] || note "pg_walinspect not available: no WAL by kind of record"
 got wal_per_event "$(calc "${R[wal_part_capture]} + ${R[wal_part_delivery]} + ${R[wal_part_cleanup]}" 0)"
 note "WAL per delivered event: capture ${R[wal_part_capture]} B + delivery ${R[wal_part_delivery]} B" \
 	"+ cleanup ${R[wal_part_cleanup]} B = ${R[wal_per_event]} B;" \
-	"kept after delivery (retention as shipped): ${R[kept_bytes]} B per event"
+	"kept after delivery (retention as shipped): ${R[kept_bytes]} B per event," \
+	"${R[kept_history_bytes]} B of it in the history (rows left: outbox, history: $kept_rows)"
 
 # ----------------------------------------------------------- 4. latency
 section "4. Latency, commit to arrival"
@@ -803,9 +865,7 @@ latency_stats() {
 		SELECT extract(epoch FROM c.committed_at) * 1000 AS committed_ms,
 			   min(a.arrived_ms) AS arrived_ms
 		FROM bench_commit c
-		JOIN webhook.event ev
-		  ON (ev.payload -> 'data' -> 'new' ->> 'id')::bigint = c.order_id
-		JOIN bench_arrival a ON a.webhook_id = webhook.webhook_id(ev.msg_id)
+		JOIN bench_arrival a ON a.order_id = c.order_id
 		GROUP BY c.order_id, c.committed_at;
 		SELECT (SELECT count(*) FROM bench_commit) || ' ' || count(*) || ' ' ||
 			   round(percentile_cont(0.5) WITHIN GROUP
@@ -868,9 +928,7 @@ sampler() {
 	set +e
 	while :; do
 		echo "$(val "SELECT (SELECT last_value FROM webhook.event_id_seq) - $seq0
-			|| ' ' || (SELECT sum(pg_total_relation_size(c.oid))
-			FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-			WHERE s.nspname = 'webhook' AND c.relkind = 'r')") $(worker_mem | cut -d' ' -f2-)"
+			|| ' ' || $storage_size_sql") $(worker_mem | cut -d' ' -f2-)"
 		sleep 2
 	done
 }
@@ -884,24 +942,24 @@ feed() {
 }
 
 # checkpoint_cost N: once everything is delivered and autovacuum has been
-# through webhook's tables, the size of those tables (with indexes and
-# TOAST), the rows retention has not removed yet, and the worker's memory
+# through the outbox (the history is never vacuumed for space: its
+# segments are emptied by TRUNCATE), the size of the outbox and the
+# history (with indexes and TOAST), the rows retention has not removed
+# yet, and the worker's memory
 checkpoint_cost() {
 	local n=$1 t_done av mem
 	wait_drained 600
 	t_done=$(val "SELECT now()")
 	av=no
-	if [ "$av_wait" -gt 0 ] && wait_for "(SELECT bool_and(coalesce(last_autovacuum >= '$t_done', false))
-			FROM pg_stat_all_tables
-			WHERE relid IN ('webhook.event'::regclass, 'webhook.attempt'::regclass))" "$av_wait"; then
+	if [ "$av_wait" -gt 0 ] && wait_for "(SELECT coalesce(last_autovacuum >= '$t_done', false)
+			FROM pg_stat_all_tables WHERE relid = 'webhook.event'::regclass)" "$av_wait"; then
 		av=yes
 	fi
-	got "size_$n" "$(val "SELECT sum(pg_total_relation_size(c.oid))
-		FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-		WHERE s.nspname = 'webhook' AND c.relkind = 'r'")"
+	got "size_$n" "$(webhook_bytes)"
 	R[size_event_$n]=$(val "SELECT pg_total_relation_size('webhook.event')")
-	R[size_attempt_$n]=$(val "SELECT pg_total_relation_size('webhook.attempt')")
+	R[size_attempt_$n]=$(history_bytes)
 	R[kept_$n]=$(val "SELECT count(*) FROM webhook.event")
+	R[kept_attempts_$n]=$(val "SELECT count(*) FROM webhook.attempt")
 	R[av_$n]=$av
 	mem=$(worker_mem)
 	read -r pid rss anon <<<"$mem"
@@ -909,8 +967,8 @@ checkpoint_cost() {
 	got "rss_$n" "${rss:-}"
 	got "anon_$n" "${anon:-}"
 	note "after $n: tables+indexes $(calc "${R[size_$n]} / 1048576" 1) MB" \
-		"(event $(calc "${R[size_event_$n]} / 1048576" 1) MB, attempt $(calc "${R[size_attempt_$n]} / 1048576" 1) MB)," \
-		"${R[kept_$n]} events not yet removed, autovacuum since: $av;" \
+		"(outbox $(calc "${R[size_event_$n]} / 1048576" 1) MB, history $(calc "${R[size_attempt_$n]} / 1048576" 1) MB)," \
+		"${R[kept_$n]} events and ${R[kept_attempts_$n]} attempts not yet removed, autovacuum since: $av;" \
 		"worker pid ${pid:-?} VmRSS ${rss:-?} kB, RssAnon ${anon:-?} kB"
 }
 
@@ -979,9 +1037,10 @@ rows=(
 	"Drain with batching on, 50 events a request|$(fmt_n "${R[drain_batch]}")$([ "${R[drain_batch]}" = n/a ] || echo " events/s")|>= 100000|$(verdict "${R[drain_batch]}" '>=' 100000)"
 	"WAL per delivered event, capture ($wal_n events)|${R[wal_part_capture]} B||"
 	"WAL per delivered event, delivery|${R[wal_part_delivery]} B||"
-	"WAL per delivered event, retention and vacuum|${R[wal_part_cleanup]} B||"
+	"WAL per delivered event, retention and vacuum (outbox VACUUM, history TRUNCATE)|${R[wal_part_cleanup]} B||"
 	"WAL per delivered event beyond the user's row, capture + delivery + cleanup|${R[wal_per_event]} B|<= 450 B|$(verdict "${R[wal_per_event]}" '<=' 450)"
-	"Bytes kept per delivered event in history (default settings)|${R[kept_bytes]} B|<= 120 B|$(verdict "${R[kept_bytes]}" '<=' 120)"
+	"Bytes kept per delivered event, outbox and history (default settings)|${R[kept_bytes]} B|<= 120 B|$(verdict "${R[kept_bytes]}" '<=' 120)"
+	"Bytes kept per delivered event in the history alone|${R[kept_history_bytes]} B||"
 	"Idle latency p50 ($idle_n commits)|${R[idle_p50]} ms|<= 1 ms|$(verdict "${R[idle_p50]}" '<=' 1)"
 	"Idle latency p99|${R[idle_p99]} ms|<= 2 ms|$(verdict "${R[idle_p99]}" '<=' 2)"
 	"Idle latency max|${R[idle_max]} ms||"
@@ -1028,6 +1087,17 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 	done
 	echo
 	[ -n "$out_png" ] && { echo "![throughput, latency and WAL, beside the results before](${out_png##*/})"; echo; }
+	if [ -n "$wal_rmgr" ]; then
+		echo "## WAL per delivered event by kind of record"
+		echo
+		echo "The delivery and cleanup parts above, from \`pg_get_wal_stats(..., per_record => true)\` (pg_walinspect)," \
+			"bytes per delivered event, full page images included (and apart); kinds of at least 0.1 B per event."
+		echo
+		echo "| resource manager/record | delivery | of which FPI | cleanup | of which FPI |"
+		echo "| --- | --- | --- | --- | --- |"
+		echo "$wal_rmgr" | awk 'NF == 5 { printf "| %s | %s B | %s B | %s B | %s B |\n", $1, $2, $3, $4, $5 }'
+		echo
+	fi
 	echo "## Capture beside the peers"
 	echo
 	echo "Same run, same table, same pgbench scripts, delivery off; each ratio to the same round's run with no trigger."
@@ -1064,26 +1134,29 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 		"The PL/pgSQL outbox is an AFTER INSERT OR UPDATE trigger writing \`to_jsonb(NEW)\` into a table keyed by a bigserial;" \
 		"PgQ is Debian's postgresql-$PG_MAJOR-pgq3 ($([ -n "${pgq_version:-}" ] && echo "version $pgq_version" || echo "not available here: n/a")), \`pgq.logutriga('bench')\` on the table."
 	echo "- **Drain**: $drain_n events captured with the endpoint disabled; the clock starts at" \
-		"\`webhook.enable_endpoint()\` and stops at the last event's \`finished_at\` (recorded just after nginx answered it)." \
+		"\`webhook.enable_endpoint()\` and stops when nginx answered the last event (its final attempt's \`started_at\` plus its duration, from the history)." \
 		"Batching: $([ -n "$batch_arg" ] && echo "the same with \`$batch_arg => 50\`" || echo "not in this build, n/a")."
 	echo "- **WAL per delivered event**, beyond the user's row: $wal_n rows inserted in one statement with delivery off," \
 		"\`pg_current_wal_insert_lsn()\` after minus before, minus the same INSERT without the trigger (capture);" \
-		"the WAL written across the drain of those events (delivery); then retention set to 1 s until every event is gone," \
-		"and a VACUUM of the extension's tables (cleanup); each / $wal_n. No checkpoint falls between capture and cleanup," \
+		"the WAL written across the drain of those events, each delivered event's row removed from the outbox and its attempt written to the history (delivery);" \
+		"then a VACUUM of the outbox and retention set to 1 s until the history's segments holding those attempts are emptied by TRUNCATE (cleanup: the history is never vacuumed);" \
+		"each / $wal_n. No checkpoint falls between capture and cleanup," \
 		"as in production, where an event is delivered seconds after its capture. Delivery is held off by stopping the" \
 		"worker (SIGSTOP while it waits for work, SIGCONT to drain), not by a restart (its shutdown checkpoint would make" \
 		"every later first change to a page log the whole page) nor by disabling the endpoint (whose events the worker parks)." \
-		"**Bytes kept**: size of the extension's tables and indexes once those $wal_n events are delivered," \
-		"retention as shipped (7 days), minus their size when empty, / $wal_n."
+		"**Bytes kept**: size of the outbox (\`webhook.event\`) and the history (\`webhook.attempt\`, every table inheriting from it and \`webhook.attempt_segment\`)," \
+		"indexes and TOAST included, once those $wal_n events are delivered and the outbox vacuumed," \
+		"retention as shipped (7 days, so the history keeps their attempts), minus their size when empty, / $wal_n; and the history's share of it."
 	echo "- **Latency**: the endpoint points at bench/arrivals.js, which notes when each request's body has arrived" \
 		"(sub-ms wall clock); bench/latency.sql notes \`clock_timestamp()\` right after each single-row INSERT's commit" \
 		"returned to pgbench. Idle: $idle_n commits ${idle_pause_ms} ms apart. Under load: \`pgbench -c 4 -j 2 -R $load_rate -T $load_secs\`." \
 		"Backlog = events committed but not yet arrived, largest over the run (from the same timestamps)."
 	echo "- **Cost over time**: orders fed at $feed_rate rows/s (bench/feed.sql, 100 rows a transaction) to nginx," \
-		"retention ${retention}s. At each point: all delivered, then autovacuum awaited on webhook.event and" \
-		"webhook.attempt (after $k1: ${R[av_$k1]}; after $k2: ${R[av_$k2]}); events retention had not removed yet:" \
-		"${R[kept_$k1]} and ${R[kept_$k2]}." \
-		"Size = \`pg_total_relation_size\` of every table in schema webhook; RSS from /proc of the \`webhook worker\` backend" \
+		"retention ${retention}s. At each point: all delivered, then autovacuum awaited on the outbox, webhook.event" \
+		"(after $k1: ${R[av_$k1]}; after $k2: ${R[av_$k2]}; the history is not vacuumed, its segments are emptied by TRUNCATE);" \
+		"rows retention had not removed yet, outbox and history: ${R[kept_$k1]} and ${R[kept_attempts_$k1]}, then ${R[kept_$k2]} and ${R[kept_attempts_$k2]}." \
+		"Size = \`pg_total_relation_size\` of the outbox and of the history (\`webhook.attempt\`, every table inheriting from it, found through \`pg_inherits\`, and \`webhook.attempt_segment\`);" \
+		"RSS from /proc of the \`webhook worker\` backend" \
 		"(VmRSS counts the shared buffers it has touched; RssAnon is its private memory)." \
 		"The worker is restarted (\`pg_terminate_backend\`) at the start of this phase, so both points count this phase's events only."
 	echo
