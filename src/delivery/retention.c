@@ -112,14 +112,25 @@ wh_history_empty(int seg, bool begin)
 	if (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
 		return false;
 
+	/*
+	 * TRUNCATE rebuilds the BRIN indexes with their first range summarized,
+	 * which would make every row written into it update the summary (a WAL
+	 * record per row and index).  Left unsummarized, the range costs
+	 * nothing until autosummarize takes it once it is full.
+	 */
 	if (wh_truncate_plan[seg] == NULL)
 	{
-		char	   *sql = psprintf("TRUNCATE webhook.attempt_%d", seg);
+		char	   *sql = psprintf("TRUNCATE webhook.attempt_%d; "
+								   "SELECT pg_catalog.brin_desummarize_range("
+								   "'webhook.attempt_%d_event_idx'::pg_catalog.regclass, 0), "
+								   "pg_catalog.brin_desummarize_range("
+								   "'webhook.attempt_%d_started_idx'::pg_catalog.regclass, 0)",
+								   seg, seg, seg);
 
 		wh_truncate_plan[seg] = wh_prepare(sql, 0, NULL);
 		pfree(sql);
 	}
-	wh_run(wh_truncate_plan[seg], NULL, false, 0, SPI_OK_UTILITY,
+	wh_run(wh_truncate_plan[seg], NULL, false, 0, SPI_OK_SELECT,
 		   "removing old attempts");
 
 	if (wh_segment_begin_plan == NULL)
@@ -220,7 +231,11 @@ wh_retention_step(WhWorker *w)
 			"          (pg_catalog.now() OPERATOR(pg_catalog.-) "
 			"           (LEAST($1, $3) "
 			"            OPERATOR(pg_catalog.*) interval '1 second')) "
-			"    LIMIT $2) f "
+			"      AND (state::pg_catalog.text OPERATOR(pg_catalog.=) 'delivered' "
+			"           OR finished_at OPERATOR(pg_catalog.<) "
+			"              (pg_catalog.now() OPERATOR(pg_catalog.-) "
+			"               ($1 OPERATOR(pg_catalog.*) interval '1 second'))) "
+			"    ORDER BY finished_at LIMIT $2) f "
 			"  WHERE e.id OPERATOR(pg_catalog.=) f.id "
 			"    AND " WH_NO_LONGER_PENDING("e") " "
 			"    AND e.finished_at OPERATOR(pg_catalog.<) "
