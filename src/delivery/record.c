@@ -32,6 +32,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -254,6 +255,7 @@ wh_record_rows(WhWorker *w, List *outcomes)
 	ListCell   *lc;
 	int			i = 0;
 	int			seg;
+	int			nestlevel;
 
 	/* the next event of each finished one's key goes next */
 	foreach(lc, outcomes)
@@ -383,8 +385,22 @@ wh_record_rows(WhWorker *w, List *outcomes)
 		wh_record_plan[seg] = wh_prepare(sql, 10, types);
 		pfree(sql);
 	}
+
+	/*
+	 * The outcomes are joined to their events by id three times, and the
+	 * events are found by the id list through the primary key.  Nested
+	 * loops, the worker's only join elsewhere, would scan the outcomes once
+	 * per event; for this statement alone, hash joins take their place.
+	 * Its plan is made once, under these settings.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_hashjoin", "on", PGC_USERSET,
+							 PGC_S_OVERRIDE, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_nestloop", "off", PGC_USERSET,
+							 PGC_S_OVERRIDE, GUC_ACTION_SAVE, true, 0, false);
 	wh_run(wh_record_plan[seg], args, false, 0, SPI_OK_INSERT,
 		   "recording attempts");
+	AtEOXact_GUC(true, nestlevel);
 }
 
 /*
