@@ -255,7 +255,6 @@ wh_record_rows(WhWorker *w, List *outcomes)
 	ListCell   *lc;
 	int			i = 0;
 	int			seg;
-	int			nestlevel;
 
 	/* the next event of each finished one's key goes next */
 	foreach(lc, outcomes)
@@ -393,14 +392,19 @@ wh_record_rows(WhWorker *w, List *outcomes)
 	 * per event; for this statement alone, hash joins take their place.
 	 * Its plan is made once, under these settings.
 	 */
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_hashjoin", "on", PGC_USERSET,
-							 PGC_S_OVERRIDE, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_nestloop", "off", PGC_USERSET,
-							 PGC_S_OVERRIDE, GUC_ACTION_SAVE, true, 0, false);
-	wh_run(wh_record_plan[seg], args, false, 0, SPI_OK_INSERT,
-		   "recording attempts");
-	AtEOXact_GUC(true, nestlevel);
+	SetConfigOption("enable_hashjoin", "on", PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_nestloop", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	PG_TRY();
+	{
+		wh_run(wh_record_plan[seg], args, false, 0, SPI_OK_INSERT,
+			   "recording attempts");
+	}
+	PG_FINALLY();
+	{
+		SetConfigOption("enable_nestloop", "on", PGC_USERSET, PGC_S_OVERRIDE);
+		SetConfigOption("enable_hashjoin", "off", PGC_USERSET, PGC_S_OVERRIDE);
+	}
+	PG_END_TRY();
 }
 
 /*
