@@ -27,6 +27,28 @@ ALTER TABLE webhook.attempt RENAME TO attempt_0_4;
 ALTER TABLE webhook.attempt_0_4 RENAME CONSTRAINT attempt_pkey TO attempt_0_4_pkey;
 
 /*
+ * From PostgreSQL 18 on, NOT NULL constraints are named, and a new table's
+ * names are chosen unique in the schema: the old table's would make the new
+ * history's differ from a fresh install's.  They step aside too (before 18
+ * there are none).
+ */
+DO $$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN SELECT con.conname FROM pg_catalog.pg_constraint con
+			 WHERE con.conrelid OPERATOR(pg_catalog.=)
+				   'webhook.attempt_0_4'::pg_catalog.regclass
+			   AND con.contype OPERATOR(pg_catalog.=) 'n'
+	LOOP
+		EXECUTE pg_catalog.format(
+			'ALTER TABLE webhook.attempt_0_4 RENAME CONSTRAINT %I TO %I',
+			c.conname, 'old_' OPERATOR(pg_catalog.||) c.conname);
+	END LOOP;
+END
+$$;
+
+/*
  * Delivery history: one narrow row per attempt, written once and never
  * updated.  It carries what the views show of an event whose outbox row is
  * gone (a delivered event's row is removed when it is delivered, unless
