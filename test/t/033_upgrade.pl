@@ -238,7 +238,9 @@ $node->stop;
 my $new = PostgreSQL::Test::Cluster->new('upgraded');
 $new->init;
 $new->append_conf('postgresql.conf', "shared_preload_libraries = 'webhook'\n"
-	. "webhook.allowed_networks = '127.0.0.1/32'\n");
+	. "webhook.allowed_networks = '127.0.0.1/32'\n"
+	# a worker for each database the updates made, and one for postgres
+	. "max_worker_processes = 16\n");
 my $bindir = $node->config_data('--bindir');
 my $cwd = getcwd();
 chdir(PostgreSQL::Test::Utils::tempdir()) or die;

@@ -1,4 +1,4 @@
-/* webhook--0.5.0.sql: install script for the webhook extension */
+/* webhook--0.6.0.sql: install script for the webhook extension */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION webhook" to load this file. \quit
@@ -99,6 +99,16 @@ CREATE TYPE webhook.event_state AS ENUM ('pending', 'delivered', 'dead');
  * with a batch_max_events receives its events as JSON arrays of up to that
  * many events and batch_max_bytes bytes a request; NULL sends them one by
  * one.
+ *
+ * Who an endpoint is for, and what it takes: tenant is the application's
+ * own key for the customer the endpoint belongs to (NULL for the
+ * application's own endpoints), which subscriptions routed by tenant send
+ * to; event_types lists the types it accepts, exact names or patterns
+ * where "*" stands for any run of characters (NULL takes every type);
+ * description and metadata are the application's, never read by the
+ * extension.  An operational endpoint receives the extension's own events
+ * about the other endpoints (disabled, enabled, failing, recovered, events
+ * given up).
  */
 CREATE SEQUENCE webhook.endpoint_id_seq AS integer;
 
@@ -137,8 +147,16 @@ CREATE TABLE webhook.endpoint (
 	batch_max_events integer
 		CHECK (batch_max_events BETWEEN 1 AND 1000),
 	batch_max_bytes integer NOT NULL DEFAULT 1048576
-		CHECK (batch_max_bytes BETWEEN 1024 AND 67108864)
+		CHECK (batch_max_bytes BETWEEN 1024 AND 67108864),
+	-- tenants and filters
+	tenant text CHECK (tenant <> ''),
+	description text,
+	metadata jsonb NOT NULL DEFAULT '{}',
+	event_types text[],
+	operational boolean NOT NULL DEFAULT false
 );
+
+CREATE INDEX endpoint_tenant_idx ON webhook.endpoint (tenant);
 
 ALTER SEQUENCE webhook.endpoint_id_seq OWNED BY webhook.endpoint.id;
 
@@ -186,11 +204,24 @@ CREATE TABLE webhook.event (
 	created_at timestamptz NOT NULL,
 	next_attempt_at timestamptz NOT NULL,
 	finished_at timestamptz,
-	payload json NOT NULL,
-	ordering_key text
+	payload json,
+	ordering_key text,
+	message_id bigint
 );
 
 ALTER SEQUENCE webhook.event_id_seq OWNED BY webhook.event.id;
+
+/*
+ * Payloads shared by several events.  A change routed to more than one
+ * endpoint is written once: one row here holds its payload, and each of
+ * its events (one per endpoint, all with the same msg_id) has a NULL
+ * payload and this row's id in message_id.  The id is the first of those
+ * events' ids.  A row lives as long as any event still refers to it.
+ */
+CREATE TABLE webhook.message (
+	id bigint PRIMARY KEY,
+	payload json NOT NULL
+);
 
 /*
  * The outbox's indexes, all of them here.  The worker claims per
@@ -318,6 +349,10 @@ ALTER TABLE webhook.event SET (autovacuum_vacuum_scale_factor = 0,
 	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
 	autovacuum_vacuum_insert_scale_factor = 0,
 	autovacuum_vacuum_insert_threshold = 20000);
+ALTER TABLE webhook.message SET (autovacuum_vacuum_scale_factor = 0,
+	autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
+	autovacuum_vacuum_insert_scale_factor = 0,
+	autovacuum_vacuum_insert_threshold = 20000);
 
 /*
  * Health: what the worker has seen lately, one row per endpoint that ever
@@ -338,6 +373,23 @@ CREATE TABLE webhook.endpoint_health (
 	probe_step integer NOT NULL DEFAULT 0,
 	next_probe_at timestamptz
 );
+
+/*
+ * The event types an application offers its receivers: a name (as sent in
+ * "type"), what it means, the JSON schema of its "data", and whether it is
+ * archived (kept for old receivers, offered to no new one).  Configuration,
+ * so pg_dump keeps its rows.
+ */
+CREATE TABLE webhook.event_types (
+	name text PRIMARY KEY
+		CHECK (name <> '' AND octet_length(name) <= 255),
+	description text,
+	schema jsonb,
+	archived boolean NOT NULL DEFAULT false,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('webhook.event_types', '');
 
 /* ---------------------------------------------------------------------
  * Functions written in C
@@ -360,12 +412,12 @@ LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION webhook.sign(text, text, bigint, text) IS
 'Standard Webhooks signature ("v1,<base64 HMAC-SHA256>") of msg_id.timestamp.body';
 
-CREATE FUNCTION webhook.generate_secret()
+CREATE FUNCTION webhook.generate_secret(scheme text DEFAULT 'v1')
 RETURNS text
 AS 'MODULE_PATHNAME', 'webhook_generate_secret'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
-COMMENT ON FUNCTION webhook.generate_secret() IS
+COMMENT ON FUNCTION webhook.generate_secret(text) IS
 'A new random Standard Webhooks secret ("whsec_" and 32 random bytes in base64)';
 
 /* an endpoint's URL, secret and headers, each refused when unfit */
@@ -665,6 +717,50 @@ BEGIN
 END
 $$;
 
+/*
+ * An endpoint's tenant and event-type filter, checked at the door: a
+ * tenant key is a non-empty text of at most 255 bytes; a filter is a list
+ * of types or patterns ("*" for any run of characters), each non-empty,
+ * at most 255 bytes, of letters, digits and "._-:*" only.  An empty list
+ * is refused (it would take nothing); NULL takes every type.
+ */
+CREATE FUNCTION webhook._check_routing(tenant text, event_types text[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text;
+BEGIN
+	IF tenant IS NOT NULL AND (tenant OPERATOR(pg_catalog.=) ''
+		OR pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.>) 255) THEN
+		RAISE EXCEPTION 'invalid tenant "%"', tenant
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A tenant key is 1 to 255 bytes.';
+	END IF;
+	IF event_types IS NULL THEN
+		RETURN;
+	END IF;
+	IF pg_catalog.cardinality(event_types) OPERATOR(pg_catalog.=) 0 THEN
+		RAISE EXCEPTION 'argument "event_types" must not be an empty list'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass NULL to take every event type.';
+	END IF;
+	FOREACH t IN ARRAY event_types LOOP
+		IF t IS NULL THEN
+			RAISE EXCEPTION 'argument "event_types" must not contain null'
+				USING ERRCODE = 'null_value_not_allowed';
+		END IF;
+		IF t OPERATOR(pg_catalog.!~) '^[A-Za-z0-9_.:*-]{1,255}$'
+			OR pg_catalog.octet_length(t) OPERATOR(pg_catalog.>) 255 THEN
+			RAISE EXCEPTION 'invalid event type filter "%"', t
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = 'A filter is an event type or a pattern of at most 255 bytes, of letters, digits and the characters "._-:*"; "*" stands for any run of characters.';
+		END IF;
+	END LOOP;
+END
+$$;
+
 CREATE FUNCTION webhook.create_endpoint(
 	name text,
 	url text,
@@ -679,7 +775,13 @@ CREATE FUNCTION webhook.create_endpoint(
 	tls_insecure boolean DEFAULT false,
 	proxy text DEFAULT NULL,
 	batch_max_events integer DEFAULT NULL,
-	batch_max_bytes integer DEFAULT NULL)
+	batch_max_bytes integer DEFAULT NULL,
+	tenant text DEFAULT NULL,
+	event_types text[] DEFAULT NULL,
+	description text DEFAULT NULL,
+	metadata jsonb DEFAULT NULL,
+	operational boolean DEFAULT false,
+	signature text DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -692,8 +794,24 @@ BEGIN
 		RAISE EXCEPTION 'endpoint URL must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	PERFORM webhook._check_routing(tenant, event_types);
+	IF metadata IS NOT NULL AND pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'argument "metadata" must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF signature IS NOT NULL AND signature NOT IN ('v1', 'v1a') THEN
+		RAISE EXCEPTION 'invalid signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid schemes are v1 (HMAC-SHA256, a whsec_ secret) and v1a (Ed25519, a whsk_ key).';
+	END IF;
 	IF secret IS NULL THEN
-		secret := webhook.generate_secret();
+		secret := webhook.generate_secret(coalesce(signature, 'v1'));
+	ELSIF signature IS NOT NULL
+		AND signature OPERATOR(pg_catalog.<>)
+			(CASE WHEN pg_catalog.starts_with(secret, 'whsk_') THEN 'v1a' ELSE 'v1' END) THEN
+		RAISE EXCEPTION 'secret does not match signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A v1 endpoint takes a whsec_ secret, a v1a endpoint a whsk_ key; omit the secret to have one generated.';
 	END IF;
 	PERFORM webhook._check_endpoint(url, secret, coalesce(headers, '{}'));
 	PERFORM webhook._check_settings(timeout, retry_schedule, max_in_flight);
@@ -712,7 +830,8 @@ BEGIN
 									   retry_schedule, max_in_flight,
 									   ca_bundle, client_cert, client_key,
 									   tls_insecure, proxy, batch_max_events,
-									   batch_max_bytes)
+									   batch_max_bytes, tenant, event_types,
+									   description, metadata, operational)
 	VALUES (create_endpoint.name, create_endpoint.url, create_endpoint.secret,
 			coalesce(create_endpoint.headers, '{}'),
 			coalesce(create_endpoint.timeout, '15s'),
@@ -724,14 +843,18 @@ BEGIN
 			coalesce(create_endpoint.tls_insecure, false),
 			create_endpoint.proxy,
 			nullif(create_endpoint.batch_max_events, 0),
-			coalesce(create_endpoint.batch_max_bytes, 1048576))
+			coalesce(create_endpoint.batch_max_bytes, 1048576),
+			create_endpoint.tenant, create_endpoint.event_types,
+			create_endpoint.description,
+			coalesce(create_endpoint.metadata, '{}'),
+			coalesce(create_endpoint.operational, false))
 	RETURNING e.id INTO new_id;
 	RETURN new_id;
 END
 $$;
 
-COMMENT ON FUNCTION webhook.create_endpoint(text, text, text, jsonb, interval, interval[], integer, text, text, text, boolean, text, integer, integer) IS
-'Register an endpoint: a URL, a signing secret (generated when omitted), delivery settings, TLS and proxy options, and batching';
+COMMENT ON FUNCTION webhook.create_endpoint(text, text, text, jsonb, interval, interval[], integer, text, text, text, boolean, text, integer, integer, text, text[], text, jsonb, boolean, text) IS
+'Register an endpoint: a URL, a signing secret or key (generated when omitted), delivery settings, TLS and proxy options, batching, its tenant and event-type filter';
 
 CREATE FUNCTION webhook.alter_endpoint(
 	name text,
@@ -747,7 +870,12 @@ CREATE FUNCTION webhook.alter_endpoint(
 	tls_insecure boolean DEFAULT NULL,
 	proxy text DEFAULT NULL,
 	batch_max_events integer DEFAULT NULL,
-	batch_max_bytes integer DEFAULT NULL)
+	batch_max_bytes integer DEFAULT NULL,
+	tenant text DEFAULT NULL,
+	event_types text[] DEFAULT NULL,
+	description text DEFAULT NULL,
+	metadata jsonb DEFAULT NULL,
+	operational boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -756,6 +884,19 @@ DECLARE
 	ep webhook.endpoint;
 BEGIN
 	ep := webhook._lookup_endpoint(name, 'name', true);
+	-- an empty string clears the tenant and the description, an empty
+	-- list the filter
+	ep.tenant := CASE WHEN tenant = '' THEN NULL
+					  ELSE coalesce(tenant, ep.tenant) END;
+	ep.description := CASE WHEN description = '' THEN NULL
+						   ELSE coalesce(description, ep.description) END;
+	ep.event_types := CASE WHEN pg_catalog.cardinality(event_types) = 0 THEN NULL
+						   ELSE coalesce(event_types, ep.event_types) END;
+	PERFORM webhook._check_routing(ep.tenant, ep.event_types);
+	IF metadata IS NOT NULL AND pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'argument "metadata" must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	IF new_name IS NOT NULL THEN
 		PERFORM webhook._check_endpoint_name(new_name);
 	END IF;
@@ -808,14 +949,19 @@ BEGIN
 								ELSE coalesce(alter_endpoint.batch_max_events,
 											  e.batch_max_events) END,
 		batch_max_bytes = coalesce(alter_endpoint.batch_max_bytes,
-								   e.batch_max_bytes)
+								   e.batch_max_bytes),
+		tenant = ep.tenant,
+		event_types = ep.event_types,
+		description = ep.description,
+		metadata = coalesce(alter_endpoint.metadata, e.metadata),
+		operational = coalesce(alter_endpoint.operational, e.operational)
 	WHERE e.id = ep.id;
 	PERFORM webhook._wake();
 END
 $$;
 
-COMMENT ON FUNCTION webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer, text, text, text, text, boolean, text, integer, integer) IS
-'Change an endpoint''s settings; arguments left NULL keep their value, an empty string clears a TLS or proxy option, a batch_max_events of 0 turns batching off';
+COMMENT ON FUNCTION webhook.alter_endpoint(text, text, jsonb, interval, interval[], integer, text, text, text, text, boolean, text, integer, integer, text, text[], text, jsonb, boolean) IS
+'Change an endpoint''s settings; arguments left NULL keep their value, an empty string clears a TLS or proxy option, the tenant or the description, an empty list the event-type filter, a batch_max_events of 0 turns batching off';
 
 /*
  * Dropping an endpoint removes it and its events from the outbox.  Its
@@ -1755,7 +1901,10 @@ SELECT e.id, e.name, e.url,
 	   e.ca_bundle IS NOT NULL AS has_ca_bundle,
 	   e.client_cert IS NOT NULL AS has_client_cert,
 	   e.proxy IS NOT NULL AS has_proxy,
-	   e.batch_max_events, e.batch_max_bytes
+	   e.batch_max_events, e.batch_max_bytes,
+	   e.tenant, e.event_types, e.description, e.metadata, e.operational,
+	   CASE WHEN pg_catalog.starts_with(e.secret, 'whsk_') THEN 'v1a'
+			ELSE 'v1' END AS signature
 FROM webhook.endpoint e;
 
 COMMENT ON VIEW webhook.endpoints IS
@@ -2039,7 +2188,8 @@ GRANT EXECUTE ON FUNCTION webhook.webhook_id(uuid) TO PUBLIC;
  * worker's)
  */
 GRANT SELECT, INSERT, UPDATE, DELETE
-	ON webhook.endpoint, webhook.event, webhook.attempt, webhook.endpoint_health
+	ON webhook.endpoint, webhook.event, webhook.attempt, webhook.endpoint_health,
+	   webhook.message, webhook.event_types
 	TO webhook_admin;
 GRANT USAGE, SELECT, UPDATE
 	ON webhook.endpoint_id_seq, webhook.event_id_seq TO webhook_admin;
