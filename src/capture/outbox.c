@@ -37,7 +37,7 @@
  *
  * Rows are written straight into the heap and indexes only while that is
  * exactly what an INSERT would do: webhook.event is a plain heap table with
- * no triggers, rules, CHECK constraints or generated columns, and every
+ * no INSERT triggers, no rules, CHECK constraints or generated columns, and every
  * NOT NULL column gets a value (see wh_outbox_cache_build).  Columns are
  * found by name and defaults are evaluated, so added, dropped or reordered
  * columns keep the direct path.  When any condition fails, each event goes
@@ -251,12 +251,30 @@ wh_outbox_is_filled(AttrNumber attnum)
 }
 
 /*
+ * Would an INSERT into the table fire a trigger?  Triggers on other
+ * operations (UPDATE, DELETE) leave the direct path exact.
+ */
+static bool
+wh_has_insert_triggers(TriggerDesc *trigdesc)
+{
+	if (trigdesc == NULL)
+		return false;
+	return trigdesc->trig_insert_before_row ||
+		trigdesc->trig_insert_after_row ||
+		trigdesc->trig_insert_instead_row ||
+		trigdesc->trig_insert_before_statement ||
+		trigdesc->trig_insert_after_statement ||
+		trigdesc->trig_insert_new_table;
+}
+
+/*
  * Learn the shape of the open webhook.event, and whether writing it
  * directly is safe.
  *
  * The direct write forms each row itself and puts it in the heap, so it is
  * safe only where the executor would do nothing more: a plain heap table
- * with no triggers (which also covers foreign keys and deferred uniqueness)
+ * with no INSERT triggers (which also covers foreign keys and deferred
+ * uniqueness; triggers on UPDATE or DELETE change nothing an INSERT does)
  * and no rules, no CHECK constraint, no generated column, no column of a
  * domain type (whose constraints it would skip) other than those it fills,
  * and no NOT NULL column it would leave null.  Defaults are not a reason to
@@ -289,7 +307,7 @@ wh_outbox_cache_build(Relation rel)
 
 	direct = rel->rd_rel->relkind == RELKIND_RELATION &&
 		rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
-		rel->trigdesc == NULL && !rel->rd_rel->relhasrules &&
+		!wh_has_insert_triggers(rel->trigdesc) && !rel->rd_rel->relhasrules &&
 		(desc->constr == NULL || desc->constr->num_check == 0);
 
 	for (i = 0; i < WH_NCOLUMNS; i++)
