@@ -871,6 +871,25 @@ BEGIN
 					  HINT = pg_catalog.format('Unsubscribe with webhook.unsubscribe(%L, %L, name => %L), drop the column, then subscribe again without excluding it.',
 											   s.tbl::text, NULLIF(s.endpoint, ''), s.tgname);
 		END LOOP;
+		-- a subscription routed by the column reads it from every row
+		FOR s IN SELECT t.tgname, t.tgrelid::pg_catalog.regclass AS tbl
+				 FROM pg_catalog.pg_trigger t,
+					  LATERAL (SELECT webhook._trigger_args(t.tgargs, t.tgnargs)
+							   AS args) a
+				 WHERE t.tgrelid OPERATOR(pg_catalog.=) d.objid
+				   AND t.tgfoid OPERATOR(pg_catalog.=)
+					   'webhook.capture()'::pg_catalog.regprocedure
+				   AND a.args[1] OPERATOR(pg_catalog.=) ''
+				   AND pg_catalog.starts_with(a.args[2], 'tenant=')
+				   AND d.address_names[3] OPERATOR(pg_catalog.=) ANY (
+					   webhook._column_list_names(pg_catalog.substr(a.args[2], 8)))
+				 ORDER BY t.tgname LIMIT 1 LOOP
+			RAISE EXCEPTION 'cannot drop column "%" of table "%" because subscription "%" routes by it',
+				d.address_names[3], d.address_names[2], s.tgname
+				USING ERRCODE = 'dependent_objects_still_exist',
+					  HINT = pg_catalog.format('Unsubscribe with webhook.unsubscribe(%L, NULL, name => %L), drop the column, then subscribe again with another tenant column.',
+											   s.tbl::text, s.tgname);
+		END LOOP;
 	END LOOP;
 END
 $$;

@@ -14,6 +14,19 @@
  *	format=F		"standard" (the Standard Webhooks envelope, default) or
  *					"supabase" (the body Supabase Database Webhooks send)
  *	data=SIGNATURE	payload function (payload_fn.c)
+ *	tenant="col"	routed: to the endpoints of the row's tenant, read from
+ *					this column (the new row; the old one for a DELETE)
+ *	tenant_expr=E	routed: the tenant is E, an SQL expression over NEW and
+ *					OLD, evaluated as the user making the change
+ *	broadcast		routed: to every endpoint without a tenant
+ *
+ * A routed subscription's first argument is empty (endpoint names never
+ * are).  Where a routed change goes is decided before anything is built for
+ * it, from the routing cache (route.c), by tenant and by the endpoints'
+ * event-type filters: no match (or a NULL tenant) writes nothing at all;
+ * one writes an event as the named form does; several write the payload
+ * once, shared by one event per endpoint (see outbox.c), all with the same
+ * webhook-id.
  *
  * A subscribed partitioned table's trigger is cloned to each partition; a
  * partition's events are its partitioned table's: they carry its name, its

@@ -49,6 +49,17 @@
  * the extension, and users who can write their own tables must be able to
  * capture events without being able to write (or forge) events directly.
  *
+ * A change routed to several endpoints is buffered as one group: the first
+ * event holds the payload, the others none.  When written, the payload
+ * goes once into webhook.message under the first event's id (taken from
+ * the id column's default as its row is formed, or from the column's
+ * sequence through the executor), and every event of the group names it in
+ * message_id, with a NULL payload.  A group is buffered, written and
+ * dropped as a whole.  webhook.message is written directly too (one
+ * multi-insert, then its index entries by the executor's routine) while it
+ * is the plain two-column table the extension makes, else by one INSERT
+ * per batch.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -188,6 +199,18 @@ typedef struct WhOutboxCache
 
 static MemoryContext wh_cache_cxt = NULL;
 static WhOutboxCache wh_cache;
+
+/* what is known of webhook.message, for the shared payloads' direct write */
+typedef struct WhMessageCache
+{
+	Oid			relid;
+	bool		valid;
+	bool		direct;
+	AttrNumber	id_att;
+	AttrNumber	payload_att;
+} WhMessageCache;
+
+static WhMessageCache wh_msg;
 static uint64 wh_cache_invals = 0;	/* invalidations of it seen so far */
 
 /* how many writes are under way; nested ones leave the buffer's memory be */
@@ -219,6 +242,8 @@ wh_outbox_relcache_cb(Datum arg, Oid relid)
 		wh_cache.valid = false;
 		wh_cache_invals++;
 	}
+	if (!OidIsValid(relid) || relid == wh_msg.relid)
+		wh_msg.valid = false;
 }
 
 /*
@@ -541,18 +566,112 @@ wh_outbox_prepare(SPIPlanPtr *planp, const char *sql, int nargs,
 }
 
 /*
- * Write the payloads shared by several events into webhook.message, one
- * statement for the batch.  Runs as the table's owner, like the events.
+ * Is webhook.message (open as rel) fit for the direct write?  Only as the
+ * extension makes it: a plain heap table of the two columns id and
+ * payload, with no INSERT triggers, rules, CHECK constraints or generated
+ * columns.  Its indexes are maintained by the executor's own routine.
+ */
+static void
+wh_outbox_message_check(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			live = 0;
+	int			i;
+
+	wh_msg.id_att = attnameAttNum(rel, "id", false);
+	wh_msg.payload_att = attnameAttNum(rel, "payload", false);
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			live++;
+	wh_msg.direct = rel->rd_rel->relkind == RELKIND_RELATION &&
+		rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
+		!wh_has_insert_triggers(rel->trigdesc) && !rel->rd_rel->relhasrules &&
+		(desc->constr == NULL || (desc->constr->num_check == 0 &&
+								  !desc->constr->has_generated_stored)) &&
+		live == 2 && wh_msg.id_att > 0 && wh_msg.payload_att > 0 &&
+		TupleDescAttr(desc, wh_msg.id_att - 1)->atttypid == INT8OID &&
+		TupleDescAttr(desc, wh_msg.payload_att - 1)->atttypid == JSONOID;
+	wh_msg.valid = true;
+}
+
+/*
+ * Write the payloads shared by several events into webhook.message: like
+ * the events, straight into the heap (one multi-insert) and its indexes
+ * when the table is as the extension makes it, else one INSERT for the
+ * batch.  Runs as the table's owner, like the events.
  */
 static void
 wh_outbox_insert_messages(int64 *ids, text **payloads, int n)
 {
 	static const Oid argtypes[2] = {INT8ARRAYOID, JSONARRAYOID};
-	Datum	   *idd = palloc(sizeof(Datum) * n);
+	Datum	   *idd;
 	Datum		values[2];
+	Relation	rel;
+	Oid			relid;
 	int			rc;
 	int			i;
 
+	relid = get_relname_relid("message", get_namespace_oid("webhook", false));
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"webhook.message\" does not exist"),
+				 errhint("Run ALTER EXTENSION webhook UPDATE to store changes routed to several endpoints.")));
+	rel = table_open(relid, RowExclusiveLock);
+	if (!wh_msg.valid || wh_msg.relid != relid)
+	{
+		wh_msg.relid = relid;
+		wh_outbox_message_check(rel);
+	}
+	if (wh_msg.direct)
+	{
+		EState	   *estate = CreateExecutorState();
+		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+		ResultRelInfo *rri = makeNode(ResultRelInfo);
+		TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+		TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * n);
+
+		InitResultRelInfo(rri, rel, 1, NULL, 0);
+		ExecOpenIndices(rri, false);
+		for (i = 0; i < n; i++)
+		{
+			TupleTableSlot *slot = MakeSingleTupleTableSlot(desc,
+															table_slot_callbacks(rel));
+
+			ExecClearTuple(slot);
+			memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+			slot->tts_values[wh_msg.id_att - 1] = Int64GetDatum(ids[i]);
+			slot->tts_isnull[wh_msg.id_att - 1] = false;
+			slot->tts_values[wh_msg.payload_att - 1] = PointerGetDatum(payloads[i]);
+			slot->tts_isnull[wh_msg.payload_att - 1] = false;
+			ExecStoreVirtualTuple(slot);
+			slots[i] = slot;
+		}
+		table_multi_insert(rel, slots, n, GetCurrentCommandId(true), 0, NULL);
+		for (i = 0; i < n; i++)
+		{
+			List	   *recheck;
+
+#if PG_VERSION_NUM >= 160000
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
+											false, NULL, NIL, false);
+#else
+			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
+											false, NULL, NIL);
+#endif
+			list_free(recheck);
+			ResetPerTupleExprContext(estate);
+			ExecDropSingleTupleTableSlot(slots[i]);
+		}
+		ExecCloseIndices(rri);
+		MemoryContextSwitchTo(old);
+		FreeExecutorState(estate);
+		table_close(rel, NoLock);
+		return;
+	}
+	table_close(rel, NoLock);
+
+	idd = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
 		idd[i] = Int64GetDatum(ids[i]);
 	values[0] = PointerGetDatum(construct_array(idd, n, INT8OID, 8,

@@ -97,6 +97,15 @@ ALTER TABLE rt_orders RENAME merchant TO merchant_id;
 SELECT trigger_name, routing, tenant, options FROM webhook.subscriptions
 WHERE table_name = 'rt_orders'::regclass;
 ALTER TABLE rt_orders RENAME merchant_id TO merchant;
+-- and its drop refused, since every row is routed by it
+ALTER TABLE rt_orders DROP COLUMN merchant;
+
+-- a transaction that changed endpoints cannot be prepared: its change
+-- would become visible in another session's COMMIT PREPARED
+BEGIN;
+SELECT webhook.create_endpoint('rt_2pc', 'https://2pc.example.com/', tenant => 'm1');
+PREPARE TRANSACTION 'rt_2pc';
+SELECT count(*) AS rt_2pc FROM webhook.endpoint WHERE name = 'rt_2pc';
 
 -- by an expression over NEW and OLD (a DELETE has only OLD)
 SELECT webhook.unsubscribe('rt_orders', NULL);
