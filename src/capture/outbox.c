@@ -869,10 +869,12 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 
 		if (ev->share != 0)
 		{
-			static const Oid head_types[5] = {INT4OID, UUIDOID,
-			TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-			static const Oid follower_types[6] = {INT4OID, UUIDOID,
-			TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
+			static const Oid head_types[5] = {
+				INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID
+			};
+			static const Oid follower_types[6] = {
+				INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID
+			};
 			Datum		v[6];
 			char		nl[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 			bool		isnull;

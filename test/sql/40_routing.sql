@@ -122,6 +122,21 @@ DELETE FROM rt_orders WHERE id = 2;
 -- rt_m2 by tenant, rt_all by broadcast: two changes, two webhook-ids
 SELECT endpoint, message_id IS NULL AS own_payload FROM rt_ev WHERE id > :last_id ORDER BY id;
 
+-- with an INSERT trigger on the outbox, events go through the executor:
+-- the same rows, the message's id still the first event's
+CREATE FUNCTION rt_pass() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER rt_pass BEFORE INSERT ON webhook.event
+	FOR EACH ROW EXECUTE FUNCTION rt_pass();
+SELECT max(id) AS last_id FROM webhook.event \gset
+UPDATE rt_orders SET status = 'exec' WHERE id = 1;
+SELECT endpoint, shared, message_id = (SELECT min(id) FROM rt_ev WHERE id > :last_id) AS first_id
+FROM rt_ev WHERE id > :last_id ORDER BY id;
+SELECT count(DISTINCT msg_id) AS webhook_ids FROM rt_ev WHERE id > :last_id;
+SELECT m.payload::jsonb -> 'data' -> 'new' ->> 'status' AS status
+FROM webhook.message m WHERE m.id = (SELECT min(id) FROM rt_ev WHERE id > :last_id);
+DROP TRIGGER rt_pass ON webhook.event;
+DROP FUNCTION rt_pass();
+
 -- preview: one row per endpoint a routed change goes to
 SELECT trigger_name, endpoint, body ->> 'type' AS type
 FROM webhook.preview('rt_orders', ROW(5, 'm1', 'new')::rt_orders, ROW(5, 'm1', 'old')::rt_orders)
