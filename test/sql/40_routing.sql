@@ -147,6 +147,21 @@ WHERE endpoint LIKE 'rt%' ORDER BY 1, 2;
 SELECT trigger_name, endpoint FROM webhook.preview('rt_orders', ROW(5, NULL, 'new')::rt_orders)
 WHERE endpoint LIKE 'rt%';
 
+-- a partitioned table: rows of its partitions are routed by its column
+CREATE TABLE rt_parted (merchant text, id int) PARTITION BY LIST (merchant);
+-- (in another column order)
+CREATE TABLE rt_parted_m1 (id int, merchant text);
+ALTER TABLE rt_parted ATTACH PARTITION rt_parted_m1 FOR VALUES IN ('m1');
+SELECT webhook.subscribe('rt_parted', tenant => 'merchant', events => '{insert}');
+SELECT max(id) AS last_id FROM webhook.event \gset
+INSERT INTO rt_parted VALUES ('m1', 7);
+SELECT ev.endpoint, coalesce(e.payload, m.payload)::jsonb -> 'data' ->> 'table' AS tbl,
+	   coalesce(e.payload, m.payload)::jsonb -> 'data' -> 'new' AS new
+FROM rt_ev ev JOIN webhook.event e ON e.id = ev.id
+LEFT JOIN webhook.message m ON m.id = e.message_id
+WHERE ev.id > :last_id ORDER BY ev.id;
+DROP TABLE rt_parted;
+
 -- filters: exact names, '*' for any run of characters, NULL for every type
 SELECT p, t, webhook._event_type_matches(p, t)
 FROM (VALUES ('{order.*}'::text[], 'order.paid'), ('{order.*}', 'order.item.added'),
