@@ -7,10 +7,11 @@
  * bytes.  A signature is "v1," followed by the base64 encoding of
  * HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>").
  *
- * The decoding and signing routines never ereport and never allocate (but
- * for the HMAC context a process's first signature makes), so that the
- * delivery loop and the fuzz harnesses can call them freely; the SQL-facing
- * checks that do ereport are delivery/secret.h.
+ * The decoding and signing routines never ereport and never palloc, so
+ * that the delivery loop and the fuzz harnesses can call them freely: what
+ * memory they take lies outside PostgreSQL's contexts (a v1 HMAC context
+ * made once per process, a v1a key OpenSSL parses once per WhSignKey, a v1a
+ * message malloc'd and freed within each signature).  The SQL-facing checks that do ereport are delivery/secret.h.
  *
  *-------------------------------------------------------------------------
  */

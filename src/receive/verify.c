@@ -208,26 +208,32 @@ wh_parse_timestamp(const char *text)
 static void
 wh_check_timestamp(int64 ts, Interval *tolerance)
 {
-	int64		tol_us;
+	int64		tol_s;
 	int64		now_s;
 
-	tol_us = tolerance->time +
+	/*
+	 * In whole seconds, which cannot overflow even for an infinite interval;
+	 * a month counts 30 days, as interval comparison does.
+	 */
+	tol_s = tolerance->time / USECS_PER_SEC +
 		((int64) tolerance->day + (int64) tolerance->month * DAYS_PER_MONTH) *
-		USECS_PER_DAY;
-	if (tol_us < 0)
+		SECS_PER_DAY;
+	if (tol_s < 0 || tolerance->time < 0 || tolerance->day < 0 ||
+		tolerance->month < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("tolerance must not be negative")));
 
+	/* ts has at most 18 digits, so neither difference overflows */
 	now_s = (int64) time(NULL);
-	if ((now_s - ts) * USECS_PER_SEC > tol_us)
+	if (now_s - ts > tol_s)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("webhook timestamp is too old"),
 				 errdetail("The request was signed " INT64_FORMAT " seconds ago, longer ago than the tolerance allows.",
 						   now_s - ts),
 				 errhint("A request replayed after the tolerance is refused; a sender whose clock is wrong needs fixing.")));
-	if ((ts - now_s) * USECS_PER_SEC > tol_us)
+	if (ts - now_s > tol_s)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("webhook timestamp is too far in the future"),
