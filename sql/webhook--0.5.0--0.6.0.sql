@@ -428,21 +428,25 @@ BEGIN
 		RAISE EXCEPTION 'argument "overlap" must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	IF signature IS NOT NULL AND signature NOT IN ('v1', 'v1a') THEN
+		RAISE EXCEPTION 'invalid signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid schemes are v1 (HMAC-SHA256, a whsec_ secret) and v1a (Ed25519, a whsk_ key).';
+	END IF;
 	IF secret IS NULL THEN
 		secret := webhook.generate_secret(coalesce(signature,
 			CASE WHEN starts_with(ep.secret, 'whsk_') THEN 'v1a' ELSE 'v1' END));
+	ELSIF signature IS NOT NULL
+		AND signature <> (CASE WHEN starts_with(secret, 'whsk_') THEN 'v1a'
+							  ELSE 'v1' END) THEN
+		RAISE EXCEPTION 'secret does not match signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A v1 endpoint takes a whsec_ secret, a v1a endpoint a whsk_ key; omit the secret to have one generated.';
 	END IF;
 	PERFORM webhook._check_endpoint(NULL, secret, NULL);
 	IF overlap < '0'::interval THEN
 		RAISE EXCEPTION 'overlap must not be negative'
 			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF signature IS NOT NULL AND signature IS DISTINCT FROM
-		(CASE WHEN starts_with(secret, 'whsk_') THEN 'v1a' ELSE 'v1' END) THEN
-		RAISE EXCEPTION 'secret does not match signature scheme "%"', signature
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'A v1 endpoint signs with a "whsec_" secret, a v1a endpoint with a "whsk_" secret key.',
-				  HINT = 'Omit the secret to have one of the scheme generated.';
 	END IF;
 	UPDATE webhook.endpoint e SET
 		previous_secret = e.secret,

@@ -129,8 +129,8 @@ wh_secret_generate(const char *scheme)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown signature scheme \"%s\"", scheme),
-				 errhint("The schemes are \"v1\" (HMAC-SHA256, \"whsec_\" secrets) and \"v1a\" (Ed25519, \"whsk_\" secret keys).")));
+				 errmsg("invalid signature scheme \"%s\"", scheme),
+				 errhint("Valid schemes are v1 (HMAC-SHA256, a whsec_ secret) and v1a (Ed25519, a whsk_ key).")));
 
 	StaticAssertStmt(WH_SECRET_GEN_BYTES >= WH_ED25519_KEY_BYTES,
 					 "a generated secret must hold an Ed25519 seed");
