@@ -5,13 +5,15 @@
  *
  * A secret is "whsec_" followed by the base64 encoding of 24 to 64 random
  * bytes.  A signature is "v1," followed by the base64 encoding of
- * HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>").
+ * HMAC-SHA256(key, "<msg_id>.<timestamp>.<body>"); the asymmetric scheme,
+ * v1a, is described below.
  *
- * The decoding and signing routines never ereport and never palloc, so
- * that the delivery loop and the fuzz harnesses can call them freely: what
- * memory they take lies outside PostgreSQL's contexts (a v1 HMAC context
- * made once per process, a v1a key OpenSSL parses once per WhSignKey, a v1a
- * message malloc'd and freed within each signature).  The SQL-facing checks that do ereport are delivery/secret.h.
+ * The decoding and signing routines never ereport, and never palloc but
+ * for the HMAC context a process's first v1 signature makes, so that the
+ * delivery loop and the fuzz harnesses can call them freely.  A v1a key is
+ * parsed by OpenSSL once per WhSignKey, in OpenSSL's memory, and a v1a
+ * message is malloc'd and freed within each signature.  The SQL-facing
+ * checks that do ereport are delivery/secret.h.
  *
  *-------------------------------------------------------------------------
  */
