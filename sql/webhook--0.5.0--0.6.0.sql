@@ -70,7 +70,7 @@ AS 'MODULE_PATHNAME', 'webhook_generate_secret'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION webhook.generate_secret(text) IS
-'A new random Standard Webhooks secret ("whsec_" and 32 random bytes in base64)';
+'A new random Standard Webhooks secret: for scheme v1 "whsec_" and 32 random bytes in base64, for v1a a "whsk_" Ed25519 secret key';
 
 /*
  * An endpoint's tenant and event-type filter, checked at the door: a
@@ -939,3 +939,184 @@ GRANT EXECUTE ON FUNCTION webhook.generate_secret(text),
 		text, text, text, text, boolean, text, integer, integer, text, text[],
 		text, jsonb, boolean)
 	TO webhook_admin;
+
+/* ---------------------------------------------------------------------
+ * Asymmetric signatures and the receiving side
+ * --------------------------------------------------------------------- */
+
+COMMENT ON FUNCTION webhook.sign(text, text, bigint, text) IS
+'Standard Webhooks signature of msg_id.timestamp.body: "v1,<base64 HMAC-SHA256>" with a "whsec_" secret, "v1a,<base64 Ed25519>" with a "whsk_" secret key';
+
+CREATE FUNCTION webhook.public_key_of(secret text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'webhook_public_key_of'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION webhook.public_key_of(text) IS
+'The "whpk_" public key of a "whsk_" secret key: what receivers verify v1a signatures with';
+
+CREATE FUNCTION webhook.verify(secret_or_public_key text, headers jsonb,
+							   body text,
+							   tolerance interval DEFAULT '5 minutes')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'webhook_verify'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION webhook.verify(text, jsonb, text, interval) IS
+'Check a received Standard Webhooks request (its webhook-id, webhook-timestamp within the tolerance, and a v1 or v1a signature under the key); true, or an error saying why not';
+
+DROP FUNCTION webhook.rotate_secret(text, text, interval);
+
+/*
+ * A rotation without a secret generates one of the endpoint's scheme, or
+ * of the one signature names; a "whsk_" secret, or signature => 'v1a',
+ * moves a v1 endpoint to v1a (and back).  Until the overlap ends requests
+ * carry the old signature beside the new, whatever their schemes.
+ */
+CREATE FUNCTION webhook.rotate_secret(name text, secret text DEFAULT NULL,
+									  overlap interval DEFAULT '24h',
+									  signature text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	ep := webhook._lookup_endpoint(name, 'name', true);
+	IF overlap IS NULL THEN
+		RAISE EXCEPTION 'argument "overlap" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF signature IS NOT NULL AND signature NOT IN ('v1', 'v1a') THEN
+		RAISE EXCEPTION 'invalid signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid schemes are v1 (HMAC-SHA256, a whsec_ secret) and v1a (Ed25519, a whsk_ key).';
+	END IF;
+	IF secret IS NULL THEN
+		secret := webhook.generate_secret(coalesce(signature,
+			CASE WHEN starts_with(ep.secret, 'whsk_') THEN 'v1a' ELSE 'v1' END));
+	ELSIF signature IS NOT NULL
+		AND signature <> (CASE WHEN starts_with(secret, 'whsk_') THEN 'v1a'
+							  ELSE 'v1' END) THEN
+		RAISE EXCEPTION 'secret does not match signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A v1 endpoint takes a whsec_ secret, a v1a endpoint a whsk_ key; omit the secret to have one generated.';
+	END IF;
+	PERFORM webhook._check_endpoint(NULL, secret, NULL);
+	IF overlap < '0'::interval THEN
+		RAISE EXCEPTION 'overlap must not be negative'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	UPDATE webhook.endpoint e SET
+		previous_secret = e.secret,
+		previous_secret_expires_at = now() + overlap,
+		secret = rotate_secret.secret
+	WHERE e.id = ep.id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval, text) IS
+'Replace an endpoint''s secret (signature => ''v1a'' moves it to Ed25519); requests carry signatures with both secrets until the overlap ends';
+
+/*
+ * What a v1a endpoint's receivers verify with.  A v1 endpoint has no public
+ * key: its receivers need the secret itself (endpoint_secret()).
+ */
+CREATE FUNCTION webhook.public_key(endpoint text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	secret text := (webhook._lookup_endpoint(endpoint, 'endpoint', false)).secret;
+BEGIN
+	IF NOT starts_with(secret, 'whsk_') THEN
+		RAISE EXCEPTION 'endpoint "%" signs with v1, which has no public key',
+			endpoint
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Its receivers verify with its secret (webhook.endpoint_secret()); webhook.rotate_secret(name, signature => ''v1a'') moves it to v1a.';
+	END IF;
+	RETURN webhook.public_key_of(secret);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.public_key(text) IS
+'The "whpk_" public key of a v1a endpoint, for configuring its receivers';
+
+/*
+ * The inbox: the webhook-id of every request webhook.receive() accepted, so
+ * that a retried delivery is acted on once.  The worker's clean-up removes
+ * ids older than "webhook.retention": a request older than receive()'s
+ * tolerance is refused by its timestamp anyway, so ids need keeping only
+ * as long as the tolerance, and the retention (days, where tolerances are
+ * minutes) is that with a wide margin.
+ */
+CREATE TABLE webhook.inbox (
+	webhook_id text PRIMARY KEY,
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX inbox_received_at_idx ON webhook.inbox (received_at);
+
+/*
+ * Verify a request, then record its webhook-id in the inbox: true the first
+ * time, false for a request already received.  The row belongs to the
+ * caller's transaction, so a transaction that fails while acting on the
+ * request takes the row with it and the sender's retry gets through; two
+ * sessions receiving the same id at once are ordered by the primary key
+ * (the second waits, then sees the first's row, or inserts its own if the
+ * first rolled back).  SECURITY DEFINER: callers need no privilege on the
+ * inbox, only EXECUTE on this function.
+ */
+CREATE FUNCTION webhook.receive(secret_or_public_key text, headers jsonb,
+								body text,
+								tolerance interval DEFAULT '5 minutes')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	id text;
+	n bigint;
+BEGIN
+	PERFORM webhook.verify(secret_or_public_key, headers, body, tolerance);
+	SELECT h.value INTO STRICT id FROM jsonb_each_text(headers) h
+	WHERE lower(h.key) = 'webhook-id';
+	INSERT INTO webhook.inbox (webhook_id) VALUES (id)
+	ON CONFLICT (webhook_id) DO NOTHING;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n = 1;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.receive(text, jsonb, text, interval) IS
+'Verify a received Standard Webhooks request and record its webhook-id: true when it is new, false when it was already received';
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_receiver') THEN
+		CREATE ROLE webhook_receiver NOLOGIN;
+	END IF;
+END
+$$;
+
+REVOKE ALL ON webhook.inbox FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON webhook.inbox TO webhook_admin;
+REVOKE ALL ON FUNCTION webhook.public_key_of(text),
+	webhook.verify(text, jsonb, text, interval),
+	webhook.rotate_secret(text, text, interval, text),
+	webhook.public_key(text),
+	webhook.receive(text, jsonb, text, interval)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook.public_key_of(text),
+	webhook.verify(text, jsonb, text, interval),
+	webhook.rotate_secret(text, text, interval, text),
+	webhook.public_key(text),
+	webhook.receive(text, jsonb, text, interval)
+	TO webhook_admin;
+GRANT EXECUTE ON FUNCTION webhook.verify(text, jsonb, text, interval)
+	TO PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook.receive(text, jsonb, text, interval)
+	TO webhook_receiver;

@@ -394,6 +394,21 @@ CREATE TABLE webhook.event_types (
 
 SELECT pg_catalog.pg_extension_config_dump('webhook.event_types', '');
 
+/*
+ * The inbox: the webhook-id of every request webhook.receive() accepted, so
+ * that a retried delivery is acted on once.  The worker's clean-up removes
+ * ids older than "webhook.retention": a request older than receive()'s
+ * tolerance is refused by its timestamp anyway, so ids need keeping only
+ * as long as the tolerance, and the retention (days, where tolerances are
+ * minutes) is that with a wide margin.
+ */
+CREATE TABLE webhook.inbox (
+	webhook_id text PRIMARY KEY,
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX inbox_received_at_idx ON webhook.inbox (received_at);
+
 /* ---------------------------------------------------------------------
  * Functions written in C
  * --------------------------------------------------------------------- */
@@ -413,7 +428,7 @@ AS 'MODULE_PATHNAME', 'webhook_sign'
 LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION webhook.sign(text, text, bigint, text) IS
-'Standard Webhooks signature ("v1,<base64 HMAC-SHA256>") of msg_id.timestamp.body';
+'Standard Webhooks signature of msg_id.timestamp.body: "v1,<base64 HMAC-SHA256>" with a "whsec_" secret, "v1a,<base64 Ed25519>" with a "whsk_" secret key';
 
 CREATE FUNCTION webhook.generate_secret(scheme text DEFAULT 'v1')
 RETURNS text
@@ -421,7 +436,25 @@ AS 'MODULE_PATHNAME', 'webhook_generate_secret'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 COMMENT ON FUNCTION webhook.generate_secret(text) IS
-'A new random Standard Webhooks secret ("whsec_" and 32 random bytes in base64)';
+'A new random Standard Webhooks secret: for scheme v1 "whsec_" and 32 random bytes in base64, for v1a a "whsk_" Ed25519 secret key';
+
+CREATE FUNCTION webhook.public_key_of(secret text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'webhook_public_key_of'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION webhook.public_key_of(text) IS
+'The "whpk_" public key of a "whsk_" secret key: what receivers verify v1a signatures with';
+
+CREATE FUNCTION webhook.verify(secret_or_public_key text, headers jsonb,
+							   body text,
+							   tolerance interval DEFAULT '5 minutes')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'webhook_verify'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION webhook.verify(text, jsonb, text, interval) IS
+'Check a received Standard Webhooks request (its webhook-id, webhook-timestamp within the tolerance, and a v1 or v1a signature under the key); true, or an error saying why not';
 
 /* an endpoint's URL, secret and headers, each refused when unfit */
 CREATE FUNCTION webhook._check_endpoint(url text, secret text, headers jsonb)
@@ -1020,8 +1053,15 @@ $$;
 COMMENT ON FUNCTION webhook.drop_endpoint(text, boolean) IS
 'Remove an endpoint and its events (its delivery history ages out); refused while events are pending unless discard_pending';
 
+/*
+ * A rotation without a secret generates one of the endpoint's scheme, or
+ * of the one signature names; a "whsk_" secret, or signature => 'v1a',
+ * moves a v1 endpoint to v1a (and back).  Until the overlap ends requests
+ * carry the old signature beside the new, whatever their schemes.
+ */
 CREATE FUNCTION webhook.rotate_secret(name text, secret text DEFAULT NULL,
-									  overlap interval DEFAULT '24h')
+									  overlap interval DEFAULT '24h',
+									  signature text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1034,8 +1074,20 @@ BEGIN
 		RAISE EXCEPTION 'argument "overlap" must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	IF signature IS NOT NULL AND signature NOT IN ('v1', 'v1a') THEN
+		RAISE EXCEPTION 'invalid signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid schemes are v1 (HMAC-SHA256, a whsec_ secret) and v1a (Ed25519, a whsk_ key).';
+	END IF;
 	IF secret IS NULL THEN
-		secret := webhook.generate_secret();
+		secret := webhook.generate_secret(coalesce(signature,
+			CASE WHEN starts_with(ep.secret, 'whsk_') THEN 'v1a' ELSE 'v1' END));
+	ELSIF signature IS NOT NULL
+		AND signature <> (CASE WHEN starts_with(secret, 'whsk_') THEN 'v1a'
+							  ELSE 'v1' END) THEN
+		RAISE EXCEPTION 'secret does not match signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A v1 endpoint takes a whsec_ secret, a v1a endpoint a whsk_ key; omit the secret to have one generated.';
 	END IF;
 	PERFORM webhook._check_endpoint(NULL, secret, NULL);
 	IF overlap < '0'::interval THEN
@@ -1050,8 +1102,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval) IS
-'Replace an endpoint''s secret; requests carry signatures with both secrets until the overlap ends';
+COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval, text) IS
+'Replace an endpoint''s secret (signature => ''v1a'' moves it to Ed25519); requests carry signatures with both secrets until the overlap ends';
 
 CREATE FUNCTION webhook.endpoint_secret(name text)
 RETURNS text
@@ -1065,6 +1117,31 @@ $$;
 
 COMMENT ON FUNCTION webhook.endpoint_secret(text) IS
 'The signing secret of an endpoint, for configuring its receiver';
+
+/*
+ * What a v1a endpoint's receivers verify with.  A v1 endpoint has no public
+ * key: its receivers need the secret itself (endpoint_secret()).
+ */
+CREATE FUNCTION webhook.public_key(endpoint text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	secret text := (webhook._lookup_endpoint(endpoint, 'endpoint', false)).secret;
+BEGIN
+	IF NOT starts_with(secret, 'whsk_') THEN
+		RAISE EXCEPTION 'endpoint "%" signs with v1, which has no public key',
+			endpoint
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Its receivers verify with its secret (webhook.endpoint_secret()); webhook.rotate_secret(name, signature => ''v1a'') moves it to v1a.';
+	END IF;
+	RETURN webhook.public_key_of(secret);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.public_key(text) IS
+'The "whpk_" public key of a v1a endpoint, for configuring its receivers';
 
 /*
  * Make an endpoint's waiting events due now: those parked while it was
@@ -2290,6 +2367,44 @@ CREATE EVENT TRIGGER webhook_refuse_drop_excluded ON sql_drop
 	EXECUTE FUNCTION webhook._refuse_drop_excluded();
 
 /* ---------------------------------------------------------------------
+ * Receiving: verifying and deduplicating requests the application receives
+ * --------------------------------------------------------------------- */
+
+/*
+ * Verify a request, then record its webhook-id in the inbox: true the first
+ * time, false for a request already received.  The row belongs to the
+ * caller's transaction, so a transaction that fails while acting on the
+ * request takes the row with it and the sender's retry gets through; two
+ * sessions receiving the same id at once are ordered by the primary key
+ * (the second waits, then sees the first's row, or inserts its own if the
+ * first rolled back).  SECURITY DEFINER: callers need no privilege on the
+ * inbox, only EXECUTE on this function.
+ */
+CREATE FUNCTION webhook.receive(secret_or_public_key text, headers jsonb,
+								body text,
+								tolerance interval DEFAULT '5 minutes')
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	id text;
+	n bigint;
+BEGIN
+	PERFORM webhook.verify(secret_or_public_key, headers, body, tolerance);
+	SELECT h.value INTO STRICT id FROM jsonb_each_text(headers) h
+	WHERE lower(h.key) = 'webhook-id';
+	INSERT INTO webhook.inbox (webhook_id) VALUES (id)
+	ON CONFLICT (webhook_id) DO NOTHING;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n = 1;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.receive(text, jsonb, text, interval) IS
+'Verify a received Standard Webhooks request and record its webhook-id: true when it is new, false when it was already received';
+
+/* ---------------------------------------------------------------------
  * Where events are sent from
  * --------------------------------------------------------------------- */
 
@@ -2319,7 +2434,8 @@ $$;
 /*
  * webhook_admin manages endpoints and deliveries and may read secrets;
  * webhook_user may subscribe tables it owns (or holds TRIGGER on) to
- * existing endpoints.  Roles belong to the cluster, not to a database:
+ * existing endpoints; webhook_receiver may record received requests in the
+ * inbox through webhook.receive().  Roles belong to the cluster, not to a database:
  * they are created only when missing (another database, or an earlier
  * install, may have made them) and DROP EXTENSION leaves them alone.
  */
@@ -2333,12 +2449,16 @@ BEGIN
 				   WHERE rolname = 'webhook_user') THEN
 		CREATE ROLE webhook_user NOLOGIN;
 	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_receiver') THEN
+		CREATE ROLE webhook_receiver NOLOGIN;
+	END IF;
 END
 $$;
 
 /*
- * PUBLIC gets schema usage and the pure helpers (sign, webhook_id), and
- * nothing else.  webhook.capture() is not PUBLIC's: EXECUTE on a trigger
+ * PUBLIC gets schema usage and the pure helpers (sign, webhook_id, verify),
+ * and nothing else.  webhook.capture() is not PUBLIC's: EXECUTE on a trigger
  * function is checked when a trigger is created, not when it fires, so
  * writers to a subscribed table need nothing, while only members of
  * webhook_user or webhook_admin can attach the function to a table (it
@@ -2350,6 +2470,8 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA webhook FROM PUBLIC;
 GRANT USAGE ON SCHEMA webhook TO PUBLIC;
 GRANT EXECUTE ON FUNCTION webhook.sign(text, text, bigint, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION webhook.webhook_id(uuid) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook.verify(text, jsonb, text, interval)
+	TO PUBLIC;
 
 /*
  * webhook_admin: everything, secrets included (pg_dump as it keeps them);
@@ -2359,7 +2481,7 @@ GRANT EXECUTE ON FUNCTION webhook.webhook_id(uuid) TO PUBLIC;
  */
 GRANT SELECT, INSERT, UPDATE, DELETE
 	ON webhook.endpoint, webhook.event, webhook.attempt, webhook.endpoint_health,
-	   webhook.message, webhook.event_types
+	   webhook.message, webhook.event_types, webhook.inbox
 	TO webhook_admin;
 GRANT USAGE, SELECT, UPDATE
 	ON webhook.endpoint_id_seq, webhook.event_id_seq TO webhook_admin;
@@ -2384,3 +2506,7 @@ GRANT EXECUTE ON FUNCTION
 	webhook._depend_on_function(regclass, name, regprocedure),
 	webhook._trigger_args(bytea, smallint)
 	TO webhook_user;
+
+/* webhook_receiver: receive requests into the inbox, nothing else */
+GRANT EXECUTE ON FUNCTION webhook.receive(text, jsonb, text, interval)
+	TO webhook_receiver;

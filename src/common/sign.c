@@ -20,6 +20,14 @@
  * PostgreSQL's frontend libraries.  The SQL-facing side (checking a user's
  * secret, generating one, webhook.sign()) is delivery/secret.c.
  *
+ * The asymmetric scheme, "v1a", signs the same content with Ed25519
+ * (OpenSSL's EVP_PKEY_ED25519): "whsk_" secret keys sign, "whpk_" public
+ * keys verify.  Ed25519 signs a whole message at once, so the content is
+ * assembled in one buffer (malloc'd, as OpenSSL's own memory is, and freed
+ * before returning).  wh_signkey_load() parses a key once for the worker,
+ * which keeps it per endpoint (WhSignKey) and signs with wh_sign_key()
+ * whatever the scheme; wh_verify_v1a() is the receiving side's.
+ *
  * Secrets never appear in any message: the reasons wh_secret_decode() gives
  * are fixed strings, and copies of secrets and keys are zeroed after use.
  *
@@ -29,6 +37,9 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "common/base64.h"
 #include "common/hmac.h"
@@ -284,3 +295,366 @@ wh_sign(const unsigned char *key, int keylen, const char *msg_id,
 	return ok;
 }
 
+
+/*
+ * wh_b64_decode
+ *		Decode canonical base64 into dst[0..dstlen).
+ *
+ * For keys and signatures, which are short: anything that decodes to more
+ * than dstlen bytes is refused like malformed text.
+ */
+int
+wh_b64_decode(const char *src, size_t len, unsigned char *dst, size_t dstlen)
+{
+	unsigned char raw[WH_B64_PIECE_BYTES];
+	size_t		n;
+
+	if (src == NULL || len > WH_B64_PIECE ||
+		!wh_b64_decode_canonical(src, len, raw, &n))
+		return -1;
+	if (n > dstlen)
+	{
+		explicit_bzero(raw, sizeof(raw));
+		return -1;
+	}
+	memcpy(dst, raw, n);
+	explicit_bzero(raw, sizeof(raw));
+	return (int) n;
+}
+
+/*
+ * wh_scheme_of
+ *		The signature scheme a secret's prefix names.
+ */
+WhScheme
+wh_scheme_of(const char *secret)
+{
+	if (secret == NULL)
+		return WH_SCHEME_NONE;
+	if (strncmp(secret, WH_SECRET_PREFIX, strlen(WH_SECRET_PREFIX)) == 0)
+		return WH_SCHEME_V1;
+	if (strncmp(secret, WH_SECRET_KEY_PREFIX,
+				strlen(WH_SECRET_KEY_PREFIX)) == 0)
+		return WH_SCHEME_V1A;
+	return WH_SCHEME_NONE;
+}
+
+/*
+ * wh_ed25519_key
+ *		OpenSSL's key for a seed, or NULL if OpenSSL fails.
+ */
+static EVP_PKEY *
+wh_ed25519_key(const unsigned char seed[WH_ED25519_KEY_BYTES])
+{
+	return EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed,
+										WH_ED25519_KEY_BYTES);
+}
+
+/*
+ * wh_ed25519_public
+ *		Derive the public key of an Ed25519 seed.
+ */
+bool
+wh_ed25519_public(const unsigned char seed[WH_ED25519_KEY_BYTES],
+				  unsigned char pub[WH_ED25519_KEY_BYTES])
+{
+	EVP_PKEY   *pkey = wh_ed25519_key(seed);
+	size_t		publen = WH_ED25519_KEY_BYTES;
+	bool		ok;
+
+	if (pkey == NULL)
+		return false;
+	ok = EVP_PKEY_get_raw_public_key(pkey, pub, &publen) == 1 &&
+		publen == WH_ED25519_KEY_BYTES;
+	EVP_PKEY_free(pkey);
+	return ok;
+}
+
+/*
+ * wh_secret_key_decode
+ *		Turn a "whsk_..." secret key into its seed and public key.
+ *
+ * Both Ed25519 secret-key forms in use are accepted: the 32-byte seed, and
+ * the 64 bytes of seed and public key, whose second half must then be the
+ * seed's public key (a key pasted from two halves of different pairs would
+ * otherwise sign under a key the receiver was never given).  *why completes
+ * "The secret key is invalid because ..."; NULL when OpenSSL failed.
+ */
+bool
+wh_secret_key_decode(const char *secret,
+					 unsigned char seed[WH_ED25519_KEY_BYTES],
+					 unsigned char pub[WH_ED25519_KEY_BYTES],
+					 const char **why)
+{
+	unsigned char raw[2 * WH_ED25519_KEY_BYTES];
+	const char *body;
+	const char *dummy;
+	int			n;
+	bool		ok;
+
+	if (why == NULL)
+		why = &dummy;
+	if (secret == NULL || secret[0] == '\0')
+	{
+		*why = "it is empty";
+		return false;
+	}
+	if (strncmp(secret, WH_SECRET_KEY_PREFIX,
+				strlen(WH_SECRET_KEY_PREFIX)) != 0)
+	{
+		*why = "it does not start with \"whsk_\"";
+		return false;
+	}
+	body = secret + strlen(WH_SECRET_KEY_PREFIX);
+	if (body[0] == '\0')
+	{
+		*why = "nothing follows \"whsk_\"";
+		return false;
+	}
+	n = wh_b64_decode(body, strlen(body), raw, sizeof(raw));
+	if (n < 0)
+	{
+		*why = "the text after \"whsk_\" is not valid base64 of at most 64 bytes";
+		return false;
+	}
+	if (n != WH_ED25519_KEY_BYTES && n != 2 * WH_ED25519_KEY_BYTES)
+	{
+		explicit_bzero(raw, sizeof(raw));
+		*why = "it decodes to neither 32 nor 64 bytes";
+		return false;
+	}
+	memcpy(seed, raw, WH_ED25519_KEY_BYTES);
+	ok = wh_ed25519_public(seed, pub);
+	if (!ok)
+		*why = NULL;
+	else if (n == 2 * WH_ED25519_KEY_BYTES &&
+			 CRYPTO_memcmp(pub, raw + WH_ED25519_KEY_BYTES,
+						   WH_ED25519_KEY_BYTES) != 0)
+	{
+		*why = "its public half is not the public key of its secret half";
+		ok = false;
+	}
+	else
+		*why = NULL;
+	explicit_bzero(raw, sizeof(raw));
+	if (!ok)
+		explicit_bzero(seed, WH_ED25519_KEY_BYTES);
+	return ok;
+}
+
+/*
+ * wh_public_key_decode
+ *		Turn a "whpk_..." public key into its 32 bytes.
+ */
+bool
+wh_public_key_decode(const char *key, unsigned char pub[WH_ED25519_KEY_BYTES],
+					 const char **why)
+{
+	const char *body;
+	const char *dummy;
+
+	if (why == NULL)
+		why = &dummy;
+	if (key == NULL || strncmp(key, WH_PUBLIC_KEY_PREFIX,
+							   strlen(WH_PUBLIC_KEY_PREFIX)) != 0)
+	{
+		*why = "it does not start with \"whpk_\"";
+		return false;
+	}
+	body = key + strlen(WH_PUBLIC_KEY_PREFIX);
+	if (wh_b64_decode(body, strlen(body), pub, WH_ED25519_KEY_BYTES) !=
+		WH_ED25519_KEY_BYTES)
+	{
+		*why = "the text after \"whpk_\" is not the base64 encoding of 32 bytes";
+		return false;
+	}
+	*why = NULL;
+	return true;
+}
+
+/*
+ * wh_secret_key_encode, wh_public_key_encode
+ *		The text forms of a key pair.
+ */
+bool
+wh_secret_key_encode(const unsigned char seed[WH_ED25519_KEY_BYTES], char *out)
+{
+	unsigned char raw[2 * WH_ED25519_KEY_BYTES];
+	bool		ok;
+
+	memcpy(raw, seed, WH_ED25519_KEY_BYTES);
+	ok = wh_ed25519_public(seed, raw + WH_ED25519_KEY_BYTES);
+	if (ok)
+	{
+		memcpy(out, WH_SECRET_KEY_PREFIX, strlen(WH_SECRET_KEY_PREFIX));
+		ok = wh_b64_encode(raw, sizeof(raw),
+						   out + strlen(WH_SECRET_KEY_PREFIX));
+	}
+	explicit_bzero(raw, sizeof(raw));
+	return ok;
+}
+
+bool
+wh_public_key_encode(const unsigned char pub[WH_ED25519_KEY_BYTES], char *out)
+{
+	memcpy(out, WH_PUBLIC_KEY_PREFIX, strlen(WH_PUBLIC_KEY_PREFIX));
+	return wh_b64_encode(pub, WH_ED25519_KEY_BYTES,
+						 out + strlen(WH_PUBLIC_KEY_PREFIX));
+}
+
+/*
+ * wh_signkey_clear
+ *		Free the parsed key k holds, and zero every key byte.
+ */
+void
+wh_signkey_clear(WhSignKey *k)
+{
+	if (k->pkey != NULL)
+		EVP_PKEY_free((EVP_PKEY *) k->pkey);
+	explicit_bzero(k, sizeof(*k));
+}
+
+/*
+ * wh_signkey_load
+ *		Decode a secret of either scheme into k, ready to sign.
+ */
+bool
+wh_signkey_load(WhSignKey *k, const char *secret, const char **why)
+{
+	const char *dummy;
+
+	if (why == NULL)
+		why = &dummy;
+	wh_signkey_clear(k);
+	if (wh_scheme_of(secret) == WH_SCHEME_V1A)
+	{
+		if (!wh_secret_key_decode(secret, k->key, k->pub, why))
+			return false;
+		k->pkey = wh_ed25519_key(k->key);
+		if (k->pkey == NULL)
+		{
+			wh_signkey_clear(k);
+			*why = NULL;
+			return false;
+		}
+		k->keylen = WH_ED25519_KEY_BYTES;
+		k->scheme = WH_SCHEME_V1A;
+		return true;
+	}
+	k->keylen = wh_secret_decode(secret, k->key, why);
+	if (k->keylen < 0)
+	{
+		wh_signkey_clear(k);
+		return false;
+	}
+	k->scheme = WH_SCHEME_V1;
+	return true;
+}
+
+/*
+ * wh_signed_content
+ *		"<msg_id>.<timestamp>.<body>" in one malloc'd buffer, or NULL.
+ */
+static unsigned char *
+wh_signed_content(const char *msg_id, int64 timestamp, const char *body,
+				  size_t body_len, size_t *len)
+{
+	char		ts[32];
+	int			tslen;
+	size_t		idlen = strlen(msg_id);
+	unsigned char *buf;
+
+	tslen = snprintf(ts, sizeof(ts), INT64_FORMAT, timestamp);
+	if (tslen <= 0 || tslen >= (int) sizeof(ts) ||
+		body_len > SIZE_MAX - idlen - tslen - 2)
+		return NULL;
+	*len = idlen + tslen + 2 + body_len;
+	buf = malloc(Max(*len, 1));
+	if (buf == NULL)
+		return NULL;
+	memcpy(buf, msg_id, idlen);
+	buf[idlen] = '.';
+	memcpy(buf + idlen + 1, ts, tslen);
+	buf[idlen + 1 + tslen] = '.';
+	if (body_len > 0)
+		memcpy(buf + idlen + tslen + 2, body, body_len);
+	return buf;
+}
+
+/*
+ * wh_sign_key
+ *		Sign one message under an endpoint's key, whatever its scheme.
+ *
+ * Ed25519 is deterministic: a key and a message always give the same
+ * signature, which lets tests compare ours with another implementation's.
+ */
+bool
+wh_sign_key(const WhSignKey *k, const char *msg_id, int64 timestamp,
+			const char *body, size_t body_len, char *out)
+{
+	unsigned char *content;
+	size_t		len;
+	unsigned char sig[WH_ED25519_SIG_BYTES];
+	size_t		siglen = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	bool		ok;
+
+	if (k == NULL || msg_id == NULL || out == NULL ||
+		(body == NULL && body_len > 0))
+		return false;
+	if (k->scheme == WH_SCHEME_V1)
+		return wh_sign(k->key, k->keylen, msg_id, timestamp, body, body_len,
+					   out);
+	if (k->scheme != WH_SCHEME_V1A || k->pkey == NULL)
+		return false;
+
+	content = wh_signed_content(msg_id, timestamp, body, body_len, &len);
+	if (content == NULL)
+		return false;
+	ctx = EVP_MD_CTX_new();
+	ok = ctx != NULL &&
+		EVP_DigestSignInit(ctx, NULL, NULL, NULL, (EVP_PKEY *) k->pkey) == 1 &&
+		EVP_DigestSign(ctx, sig, &siglen, content, len) == 1 &&
+		siglen == WH_ED25519_SIG_BYTES;
+	EVP_MD_CTX_free(ctx);
+	free(content);
+	if (ok)
+	{
+		memcpy(out, "v1a,", 4);
+		ok = wh_b64_encode(sig, sizeof(sig), out + 4);
+	}
+	return ok;
+}
+
+/*
+ * wh_verify_v1a
+ *		Check a v1a signature's 64 bytes against a public key.
+ */
+bool
+wh_verify_v1a(const unsigned char pub[WH_ED25519_KEY_BYTES],
+			  const char *msg_id, int64 timestamp, const char *body,
+			  size_t body_len, const unsigned char *sig, size_t siglen)
+{
+	EVP_PKEY   *pkey;
+	EVP_MD_CTX *ctx;
+	unsigned char *content;
+	size_t		len;
+	bool		ok;
+
+	if (siglen != WH_ED25519_SIG_BYTES || msg_id == NULL ||
+		(body == NULL && body_len > 0))
+		return false;
+	pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
+									   WH_ED25519_KEY_BYTES);
+	if (pkey == NULL)
+		return false;
+	content = wh_signed_content(msg_id, timestamp, body, body_len, &len);
+	ctx = EVP_MD_CTX_new();
+	ok = content != NULL && ctx != NULL &&
+		EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) == 1 &&
+		EVP_DigestVerify(ctx, sig, siglen, content, len) == 1;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pkey);
+	free(content);
+	return ok;
+}

@@ -173,12 +173,17 @@ webhook_check_endpoint(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(webhook_generate_secret);
 
 /*
- * SQL: webhook.generate_secret()
+ * SQL: webhook.generate_secret(scheme): a new "whsec_" secret for "v1",
+ * a new "whsk_" secret key for "v1a".  The schema of an older version,
+ * not yet updated, declares it without an argument: that is "v1".
  */
 Datum
 webhook_generate_secret(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_TEXT_P(cstring_to_text(wh_secret_generate()));
+	char	   *scheme = PG_NARGS() > 0 ?
+		text_to_cstring(PG_GETARG_TEXT_PP(0)) : "v1";
+
+	PG_RETURN_TEXT_P(cstring_to_text(wh_secret_generate(scheme)));
 }
 
 PG_FUNCTION_INFO_V1(webhook_check_transport);

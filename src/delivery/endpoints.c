@@ -7,7 +7,8 @@
  * A claim names the endpoints of the events it took; those the worker has
  * no current copy of (new, or whose row's xmin changed) are fetched in the
  * claim's transaction (wh_endpoints_fetch) and built after it commits
- * (wh_build_claimed_endpoints): the secret decoded, the URL and headers
+ * (wh_build_claimed_endpoints): the secret decoded (a v1a key parsed for
+ * OpenSSL once, freed when the entry is rebuilt), the URL and headers
  * checked, the transport options copied.  An entry also counts the
  * endpoint's events held and in flight, against its concurrency limit.
  *
@@ -78,8 +79,8 @@ wh_endpoint_build(WhWorker *w, WhEndpoint *ep, WhEndpointRow *row)
 	ep->nheaders = 0;
 	memset(&ep->transport, 0, sizeof(ep->transport));
 	ep->nschedule = 0;
-	ep->keylen = 0;
-	ep->prevkeylen = 0;
+	wh_signkey_clear(&ep->key);
+	wh_signkey_clear(&ep->prevkey);
 
 	ep->timeout_ms = row->timeout_ms;
 	ep->max_in_flight = row->max_in_flight > 0 ? row->max_in_flight :
@@ -122,19 +123,16 @@ wh_endpoint_build(WhWorker *w, WhEndpoint *ep, WhEndpointRow *row)
 		ep->url = pstrdup(row->url);
 		wh_transport_copy(&ep->transport, &row->transport, ep->id);
 
-		ep->keylen = wh_secret_decode(row->secret, ep->key, &why);
-		if (ep->keylen < 0)
+		if (!wh_signkey_load(&ep->key, row->secret, &why))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid endpoint secret"),
-					 errdetail("The secret is invalid because %s.", why)));
+					 why ? errdetail("The secret is invalid because %s.", why) : 0));
 		if (row->prev_secret)
 		{
-			ep->prevkeylen = wh_secret_decode(row->prev_secret, ep->prevkey,
-											  &why);
+			/* a malformed previous secret leaves scheme NONE: unused */
+			(void) wh_signkey_load(&ep->prevkey, row->prev_secret, &why);
 			ep->prev_expires = row->prev_expires;
-			if (ep->prevkeylen < 0)
-				ep->prevkeylen = 0;
 		}
 
 		deconstruct_array(DatumGetArrayTypeP(row->headers), TEXTOID, -1,

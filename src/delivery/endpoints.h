@@ -22,10 +22,8 @@ typedef struct WhEndpoint
 	MemoryContext cxt;			/* holds everything below */
 	char	   *error;			/* why it cannot be used, or NULL */
 	char	   *url;
-	unsigned char key[WH_SECRET_MAX_BYTES];
-	int			keylen;
-	unsigned char prevkey[WH_SECRET_MAX_BYTES];
-	int			prevkeylen;
+	WhSignKey	key;			/* the secret, decoded (and parsed, for v1a) */
+	WhSignKey	prevkey;		/* the previous one, or scheme NONE */
 	TimestampTz prev_expires;
 	char	  **headers;		/* "Name: value" */
 	int			nheaders;

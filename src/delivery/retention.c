@@ -3,7 +3,8 @@
  * retention.c
  *	  Removing what is no longer kept: old history segments, dead events
  *	  older than webhook.retention, delivered events older than
- *	  webhook.payload_retention.
+ *	  webhook.payload_retention, and received ids in webhook.inbox older
+ *	  than webhook.retention.
  *
  * The attempt history lives in WH_HISTORY_SEGMENTS children of
  * webhook.attempt, written one at a time.  When the one being written has
@@ -41,6 +42,7 @@
 #define WH_RETENTION_BATCH		1000
 
 static SPIPlanPtr wh_retention_plan;
+static SPIPlanPtr wh_inbox_plan;
 static SPIPlanPtr wh_truncate_plan[WH_HISTORY_SEGMENTS];
 static SPIPlanPtr wh_segment_plan;
 static SPIPlanPtr wh_segment_begin_plan;
@@ -261,6 +263,27 @@ wh_retention_step(WhWorker *w)
 
 		w->retention_more = (n >= WH_RETENTION_BATCH);
 	}
+
+	/*
+	 * The inbox's ids are kept for "webhook.retention": receive() refuses a
+	 * request older than its tolerance (minutes) by its timestamp, so ids
+	 * kept for days leave a wide margin.  A batch a step, oldest first.
+	 */
+	if (wh_inbox_plan == NULL)
+	{
+		Oid			types[2] = {INT4OID, INT4OID};
+
+		wh_inbox_plan = wh_prepare(
+			"DELETE FROM webhook.inbox i USING ("
+			"  SELECT webhook_id FROM webhook.inbox "
+			"  WHERE received_at OPERATOR(pg_catalog.<) "
+			"        (pg_catalog.now() OPERATOR(pg_catalog.-) "
+			"         ($1 OPERATOR(pg_catalog.*) interval '1 second')) "
+			"  ORDER BY received_at LIMIT $2) o "
+			"WHERE i.webhook_id OPERATOR(pg_catalog.=) o.webhook_id", 2, types);
+	}
+	wh_run(wh_inbox_plan, args, false, 0, SPI_OK_DELETE,
+		   "removing old inbox entries");
 	wh_xact_end();
 	if (seg != w->history_segment)
 	{

@@ -49,8 +49,8 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 
 	PG_TRY();
 	{
-		char		sig[WH_SIGNATURE_LEN + 1];
-		char		sig2[WH_SIGNATURE_LEN + 1];
+		char		sig[WH_SIGNATURE_MAX_LEN + 1];
+		char		sig2[WH_SIGNATURE_MAX_LEN + 1];
 		const char **headers;
 		WhHttpRequest req;
 		int64		ts = (int64) time(NULL);
@@ -61,7 +61,7 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 			ereport(ERROR,
 					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 					 errmsg("%s", ev->body_error)));
-		if (!wh_sign(ep->key, ep->keylen, msg_id, ts, body, body_len, sig))
+		if (!wh_sign_key(&ep->key, msg_id, ts, body, body_len, sig))
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not sign event")));
@@ -71,9 +71,8 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 		headers[n++] = "User-Agent: webhook/" WEBHOOK_VERSION;
 		headers[n++] = psprintf("webhook-id: %s", msg_id);
 		headers[n++] = psprintf("webhook-timestamp: " INT64_FORMAT, ts);
-		if (ep->prevkeylen > 0 && ep->prev_expires > now &&
-			wh_sign(ep->prevkey, ep->prevkeylen, msg_id, ts, body, body_len,
-					sig2))
+		if (ep->prevkey.scheme != WH_SCHEME_NONE && ep->prev_expires > now &&
+			wh_sign_key(&ep->prevkey, msg_id, ts, body, body_len, sig2))
 			headers[n++] = psprintf("webhook-signature: %s %s", sig, sig2);
 		else
 			headers[n++] = psprintf("webhook-signature: %s", sig);

@@ -11,6 +11,7 @@
  *
  * COMMAND LINE
  *   node receiver.js [--port N] [--host ADDR] [--secret whsec_...]...
+ *                    [--public-key whpk_...]...
  *                    [--port-file PATH] [--state-file PATH] [--log PATH]
  *                    [--keepalive-ms N] [--quiet] [--verbose]
  *
@@ -18,6 +19,9 @@
  *   --host ADDR       address to listen on (default 127.0.0.1).
  *   --secret S        a "whsec_<base64>" secret; repeatable.  More can be
  *                     added at run time (POST /_control/secret).
+ *   --public-key K    a "whpk_<base64>" Ed25519 public key, which verifies
+ *                     v1a signatures; repeatable (POST /_control/public_key
+ *                     adds more at run time).
  *   --port-file PATH  also write the port number (and a newline) to PATH,
  *                     atomically (written to PATH.tmp, then renamed).
  *   --state-file PATH write {"port": N, "pid": P} as one JSON line to PATH,
@@ -54,11 +58,14 @@
  *       body         the body decoded as UTF-8
  *       body_bytes   its length in bytes, as received
  *       conn         number of the TCP connection it came on (1, 2, ...)
- *       verified     true if the signature verifies under ANY known secret
+ *       verified     true if a signature verifies under ANY known secret
+ *                    or public key
  *       verify_error null when verified, else the library's message(s),
  *                    e.g. "No matching signature found", "Message timestamp
  *                    too old", "Missing required headers"
  *       matched_secret  the secret that verified it, or null
+ *       matched_public_key  the public key that verified it, or null
+ *       matched_scheme  "v1" or "v1a", whichever verified it, or null
  *       answered     the status answered, or "drop" for a dropped connection
  *       batch_members  for a batch (a body that is a JSON array), the "id" of
  *                    each element in order; null for any other body
@@ -67,6 +74,11 @@
  *   Verification is `new Webhook(secret).verify(body, headers)` of the
  *   standardwebhooks package (which accepts a space-separated list of
  *   "v1,<sig>" signatures and enforces a 5 minute timestamp tolerance).
+ *   v1a signatures are checked with Node's own crypto.verify (Ed25519) under
+ *   each public key, as the specification says: the header is a list of
+ *   space-separated signatures, any one that verifies is enough, and
+ *   versions other than the key's are passed over; the same 5 minute
+ *   tolerance applies, with the library's messages.
  *
  * BEHAVIOURS (how to answer)
  *   A behaviour is a JSON object; all fields are optional:
@@ -101,6 +113,14 @@
  *                              with "replace": true it replaces all secrets;
  *                              {"clear": true} removes all.
  *                              Answers {"secrets": N}; 400 on a bad secret.
+ *   POST /_control/public_key  {"public_key": "whpk_..."} adds a key, with
+ *                              "replace" and "clear" as for secrets.
+ *                              Answers {"public_keys": N}; 400 on a bad key.
+ *   POST /_control/verify      {"headers": {...}, "body": "..."}: verifies
+ *                              a request without recording it (a test
+ *                              changes a delivered copy and asks); answers
+ *                              {verified, error, matched_secret,
+ *                              matched_public_key, matched_scheme}.
  *   POST /_control/behaviour   {"path": "/x" | null, "behaviour": {...}}
  *                              appends (see BEHAVIOURS; null = default);
  *                              {"path": "/x" | null, "reset": true} clears
@@ -123,6 +143,7 @@
  */
 'use strict';
 
+const crypto = require('crypto');
 const http = require('http');
 const fs = require('fs');
 const { performance } = require('perf_hooks');
@@ -136,14 +157,14 @@ function usage(msg) {
     if (msg) process.stderr.write(`receiver: ${msg}\n`);
     process.stderr.write(
         'usage: node receiver.js [--port N] [--host ADDR] [--secret whsec_...]... ' +
-        '[--port-file PATH] [--state-file PATH] [--log PATH] [--keepalive-ms N] ' +
+        '[--public-key whpk_...]... [--port-file PATH] [--state-file PATH] [--log PATH] [--keepalive-ms N] ' +
         '[--quiet] [--verbose]\n');
     process.exit(2);
 }
 
 function parseArgs(argv) {
     const opts = {
-        port: 0, host: '127.0.0.1', secrets: [], portFile: null, stateFile: null,
+        port: 0, host: '127.0.0.1', secrets: [], publicKeys: [], portFile: null, stateFile: null,
         log: null, keepAliveMs: 65000, quiet: false, verbose: false,
     };
     for (let i = 0; i < argv.length; i++) {
@@ -156,6 +177,7 @@ function parseArgs(argv) {
         case '--port': opts.port = Number(val()); break;
         case '--host': opts.host = val(); break;
         case '--secret': opts.secrets.push(val()); break;
+        case '--public-key': opts.publicKeys.push(val()); break;
         case '--port-file': opts.portFile = val(); break;
         case '--state-file': opts.stateFile = val(); break;
         case '--log': opts.log = val(); break;
@@ -195,23 +217,84 @@ function addSecret(secret) {
     secrets.push({ secret, wh: new Webhook(secret) });
 }
 
-/* Verifies a body against every known secret.
- * Returns {verified, error, matched}. */
+/* Known Ed25519 public keys ("whpk_" + base64 of 32 bytes), each with its
+ * KeyObject. */
+let publicKeys = [];
+
+/* Adds a public key; throws on one that is not "whpk_" and 32 bytes. */
+function addPublicKey(key) {
+    if (typeof key !== 'string' || !key.startsWith('whpk_'))
+        throw new Error('public key must be a string "whpk_<base64>"');
+    const raw = Buffer.from(key.slice(5), 'base64');
+    if (raw.length !== 32 || raw.toString('base64') !== key.slice(5))
+        throw new Error('public key must be the base64 encoding of 32 bytes');
+    if (publicKeys.some((k) => k.key === key)) return;
+    const obj = crypto.createPublicKey({
+        key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') },
+        format: 'jwk',
+    });
+    publicKeys.push({ key, obj });
+}
+
+/* Header value by lower-case name, from Node's headers or a plain object
+ * whose names may be in any case. */
+function header(headers, name) {
+    for (const k of Object.keys(headers))
+        if (k.toLowerCase() === name) return headers[k];
+    return undefined;
+}
+
+/* Verifies v1a signatures under one public key, as the specification
+ * says; throws with the standardwebhooks library's messages. */
+function verifyV1a(k, body, headers) {
+    const id = header(headers, 'webhook-id');
+    const ts = header(headers, 'webhook-timestamp');
+    const sigs = header(headers, 'webhook-signature');
+    if (!id || !ts || !sigs) throw new Error('Missing required headers');
+    const t = Number(ts);
+    if (!/^[0-9]+$/.test(ts) || !Number.isSafeInteger(t))
+        throw new Error('Invalid Signature Headers');
+    const now = Math.floor(Date.now() / 1000);
+    if (now - t > 5 * 60) throw new Error('Message timestamp too old');
+    if (t - now > 5 * 60) throw new Error('Message timestamp too new');
+    const content = Buffer.from(`${id}.${t}.${body}`, 'utf8');
+    for (const item of sigs.split(' ')) {
+        const comma = item.indexOf(',');
+        if (comma < 0 || item.slice(0, comma) !== 'v1a') continue;
+        const sig = Buffer.from(item.slice(comma + 1), 'base64');
+        if (sig.length === 64 && crypto.verify(null, content, k.obj, sig))
+            return;
+    }
+    throw new Error('No matching signature found');
+}
+
+/* Verifies a body against every known secret and public key.
+ * Returns {verified, error, matched, matched_public_key, matched_scheme}. */
 function verify(body, headers) {
-    if (secrets.length === 0)
-        return { verified: false, error: 'no secrets configured', matched: null };
+    const none = { matched: null, matched_public_key: null, matched_scheme: null };
+    if (secrets.length === 0 && publicKeys.length === 0)
+        return { verified: false, error: 'no secrets configured', ...none };
     const errors = [];
+    const failed = (e) => {
+        const m = (e && e.message) || String(e);
+        if (!errors.includes(m)) errors.push(m);
+    };
     for (const s of secrets) {
         try {
             // jsonParse: false -- a non-JSON body must not count as a bad signature.
             s.wh.verify(body, headers, { jsonParse: false });
-            return { verified: true, error: null, matched: s.secret };
-        } catch (e) {
-            const m = (e && e.message) || String(e);
-            if (!errors.includes(m)) errors.push(m);
-        }
+            return { verified: true, error: null, ...none, matched: s.secret,
+                matched_scheme: 'v1' };
+        } catch (e) { failed(e); }
     }
-    return { verified: false, error: errors.join('; '), matched: null };
+    for (const k of publicKeys) {
+        try {
+            verifyV1a(k, body, headers);
+            return { verified: true, error: null, ...none,
+                matched_public_key: k.key, matched_scheme: 'v1a' };
+        } catch (e) { failed(e); }
+    }
+    return { verified: false, error: errors.join('; '), ...none };
 }
 
 /* ------------------------------------------------------------------ */
@@ -495,6 +578,8 @@ function handleWebhook(req, res, url) {
             verified: v.verified,
             verify_error: v.error,
             matched_secret: v.matched,
+            matched_public_key: v.matched_public_key,
+            matched_scheme: v.matched_scheme,
             answered: b.drop ? 'drop' : statusOf(b),
             batch_members: batchMembers(body),
         };
@@ -625,6 +710,34 @@ function handleControl(req, res, url) {
             sendJson(res, 200, { secrets: secrets.length });
         });
 
+    case 'POST /_control/public_key':
+        return readJson(req, res, (o) => {
+            if (o.clear) publicKeys = [];
+            if (o.public_key !== undefined) {
+                if (o.replace) {
+                    const saved = publicKeys;
+                    publicKeys = [];
+                    try { addPublicKey(o.public_key); } catch (e) { publicKeys = saved; throw e; }
+                } else {
+                    addPublicKey(o.public_key);
+                }
+            } else if (!o.clear) {
+                throw new Error('expected {"public_key": "whpk_..."} or {"clear": true}');
+            }
+            info(`public keys: ${publicKeys.length}`);
+            sendJson(res, 200, { public_keys: publicKeys.length });
+        });
+
+    case 'POST /_control/verify':
+        return readJson(req, res, (o) => {
+            if (!o.headers || typeof o.headers !== 'object' || typeof o.body !== 'string')
+                throw new Error('expected {"headers": {...}, "body": "..."}');
+            const v = verify(o.body, o.headers);
+            sendJson(res, 200, { verified: v.verified, error: v.error,
+                matched_secret: v.matched, matched_public_key: v.matched_public_key,
+                matched_scheme: v.matched_scheme });
+        });
+
     case 'POST /_control/behaviour':
     case 'POST /_control/behavior':
         return readJson(req, res, (o) => {
@@ -726,6 +839,7 @@ function writeAtomically(path, text) {
 
 try {
     for (const s of opts.secrets) addSecret(s);
+    for (const k of opts.publicKeys) addPublicKey(k);
 } catch (e) {
     usage(`bad --secret: ${e.message}`);
 }

@@ -215,9 +215,62 @@ async function main() {
         ok(lines.length === s.last_seq && lines[lines.length - 1].seq === s.last_seq &&
             lines.every((e, i) => e.seq === i + 1), `log file (${lines.length} lines)`);
 
+        // 8. v1a: Ed25519 signatures under public keys, several in one header.
+        const pair = () => {
+            const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
+            const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+            return { privateKey, pk: 'whpk_' + raw.toString('base64') };
+        };
+        const k1 = pair(), k2 = pair();
+        const signA = (k, id, ts, body) =>
+            'v1a,' + crypto.sign(null, Buffer.from(`${id}.${ts}.${body}`), k.privateKey).toString('base64');
+        const post = (p, sigs, o = {}) => {
+            const id = o.id || 'msg_' + crypto.randomBytes(8).toString('hex');
+            const ts = o.ts || Math.floor(Date.now() / 1000);
+            const body = o.body || JSON.stringify({ id });
+            const headers = { 'webhook-id': id, 'webhook-timestamp': String(ts),
+                'webhook-signature': sigs.map((f) => f(id, ts, body)).join(' ') };
+            return { headers, body, send: () => request({ p, body, headers }) };
+        };
+        ok((await ctl('POST', '/_control/public_key', { public_key: 'whpk_AAAA' })).status === 400,
+            'bad public key refused');
+        ok((await ctl('POST', '/_control/public_key', { public_key: k1.pk })).json.public_keys === 1,
+            'public key added');
+        await ctl('POST', '/_control/reset');
+        await post('/a', [(i, t, b) => signA(k1, i, t, b)]).send();
+        await post('/a', [(i, t, b) => signA(k2, i, t, b)]).send();
+        // an unknown version and a wrong v1a before the good one
+        await post('/a', [() => 'v9,abc', (i, t, b) => signA(k2, i, t, b),
+            (i, t, b) => signA(k1, i, t, b)]).send();
+        await post('/a', [(i, t, b) => signA(k1, i, t, b)],
+            { ts: Math.floor(Date.now() / 1000) - 600 }).send();
+        reqs = (await ctl('GET', '/_control/requests?path=/a')).json;
+        ok(reqs[0].verified && reqs[0].matched_public_key === k1.pk &&
+            reqs[0].matched_scheme === 'v1a' && reqs[0].matched_secret === null,
+        'v1a verified under its public key', reqs[0]);
+        ok(!reqs[1].verified && /No matching signature/.test(reqs[1].verify_error),
+            'v1a of another key refused', reqs[1]);
+        ok(reqs[2].verified && reqs[2].matched_public_key === k1.pk,
+            'one good signature among several verifies', reqs[2]);
+        ok(!reqs[3].verified && /too old/.test(reqs[3].verify_error),
+            'v1a stale timestamp refused', reqs[3]);
+        // v1 and v1a side by side: a secret and a public key both known
+        await ctl('POST', '/_control/secret', { secret: s1, replace: true });
+        const both = post('/b', [(i, t, b) => sign(s1, i, t, b), (i, t, b) => signA(k1, i, t, b)]);
+        let v = (await ctl('POST', '/_control/verify', { headers: both.headers, body: both.body })).json;
+        ok(v.verified && v.matched_scheme === 'v1', 'v1 beside v1a: the secret verifies', v);
+        await ctl('POST', '/_control/secret', { clear: true });
+        v = (await ctl('POST', '/_control/verify', { headers: both.headers, body: both.body })).json;
+        ok(v.verified && v.matched_scheme === 'v1a', 'v1 beside v1a: the public key verifies', v);
+        v = (await ctl('POST', '/_control/verify', { headers: both.headers, body: both.body + ' ' })).json;
+        ok(!v.verified, 'a changed body does not verify', v);
+        ok((await ctl('GET', '/_control/stats')).json.count === 4, '/_control/verify records nothing');
+        await ctl('POST', '/_control/public_key', { clear: true });
+        await ctl('POST', '/_control/secret', { secret: s1 });
+
         // 7. Control calls are not recorded; unknown ones are 404.
         ok((await ctl('GET', '/_control/nope')).status === 404, 'unknown control call 404');
-        ok((await ctl('GET', '/_control/stats')).json.count === 8, 'control calls not recorded');
+        ok((await ctl('GET', '/_control/stats')).json.count === 4, 'control calls not recorded');
     } catch (e) {
         ok(false, `exception: ${e.stack}`);
     }

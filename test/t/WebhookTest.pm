@@ -99,6 +99,7 @@ sub start
 		'--port', $self->{port} // 0, '--port-file', $pf,
 		'--log', "$self->{dir}/log");
 	push @cmd, '--secret', $_ for @{ $self->{secrets} // [] };
+	push @cmd, '--public-key', $_ for @{ $self->{public_keys} // [] };
 	my ($out, $err) = ('', '');
 	$self->{h} = IPC::Run::start(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
 	for (1 .. 200)
@@ -113,6 +114,7 @@ sub start
 	$self->{port} = $port;
 	$self->{http} = HTTP::Tiny->new(timeout => 10);
 	$self->secret($_) for @{ $self->{added_secrets} // [] };
+	$self->public_key($_) for @{ $self->{added_public_keys} // [] };
 	return $self;
 }
 
@@ -147,6 +149,24 @@ sub secret
 	push @{ $self->{added_secrets} }, $secret
 	  unless grep { $_ eq $secret } @{ $self->{added_secrets} // [] };
 	return $self->control('POST', 'secret', { secret => $secret });
+}
+
+# Known "whpk_" public keys (v1a) survive a restart too.
+sub public_key
+{
+	my ($self, $key) = @_;
+	push @{ $self->{added_public_keys} }, $key
+	  unless grep { $_ eq $key } @{ $self->{added_public_keys} // [] };
+	return $self->control('POST', 'public_key', { public_key => $key });
+}
+
+# The receiver's verdict on a request it did not receive (a changed copy of
+# one it did, say): {verified, error, matched_secret, matched_public_key,
+# matched_scheme}.
+sub verify_copy
+{
+	my ($self, $headers, $body) = @_;
+	return $self->control('POST', 'verify', { headers => $headers, body => $body });
 }
 
 sub behaviour
