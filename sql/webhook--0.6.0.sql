@@ -2641,9 +2641,10 @@ COMMENT ON FUNCTION webhook.tenant_attempts(text, bigint, timestamptz, integer, 
 
 /*
  * Send again, now and with a fresh retry schedule, a tenant's events
- * created in [since, until) that failed: pending ones waiting for a retry,
- * and dead ones.  Each keeps its webhook-id.  A failing endpoint is probed
- * at once.  Returns how many are due again.
+ * created in [since, until) that failed: pending ones waiting for a retry
+ * or held back by their failing endpoint, and dead ones.  Each keeps its
+ * webhook-id.  A failing endpoint is probed at once (its other events
+ * follow once the probe succeeds).  Returns how many are due again.
  */
 CREATE FUNCTION webhook.tenant_replay(since timestamptz,
 									  "until" timestamptz DEFAULT NULL,
@@ -2676,7 +2677,10 @@ BEGIN
 	  AND (ep_id IS NULL OR e.id OPERATOR(pg_catalog.=) ep_id)
 	  AND (ev.state OPERATOR(pg_catalog.=) 'dead'
 		   OR (ev.state OPERATOR(pg_catalog.=) 'pending'
-			   AND ev.attempts OPERATOR(pg_catalog.>) 0))
+			   AND (ev.attempts OPERATOR(pg_catalog.>) 0
+					OR EXISTS (SELECT FROM webhook.endpoint_health h
+							   WHERE h.endpoint_id OPERATOR(pg_catalog.=) e.id
+								 AND h.consecutive_failures OPERATOR(pg_catalog.>) 0))))
 	  AND ev.created_at OPERATOR(pg_catalog.>=) since
 	  AND (tenant_replay."until" IS NULL
 		   OR ev.created_at OPERATOR(pg_catalog.<) tenant_replay."until");
