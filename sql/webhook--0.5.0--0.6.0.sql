@@ -1645,9 +1645,10 @@ $$;
  * events, attempts and health are those of its endpoints (the history's
  * policy, on its parent webhook.attempt, applies to every segment read
  * through it; the segments themselves are the worker's), and its shared
- * payloads are those its events refer to.  WITH CHECK keeps its writes
- * inside the tenant: an endpoint cannot be moved to another tenant, nor an
- * event pointed at another tenant's endpoint.  The tenant is looked up once
+ * payloads are those its events refer to (its events' message_id is not
+ * among the columns it may set).  WITH CHECK keeps its writes inside the
+ * tenant: an endpoint cannot be moved to another tenant, nor an event
+ * pointed at another tenant's endpoint.  The tenant is looked up once
  * a statement (an initplan), not once a row.
  */
 ALTER TABLE webhook.endpoint ENABLE ROW LEVEL SECURITY;
@@ -1675,22 +1676,21 @@ CREATE POLICY tenant_own ON webhook.endpoint TO webhook_tenant
 	WITH CHECK (tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant()));
 CREATE POLICY tenant_own ON webhook.event TO webhook_tenant
 	USING (EXISTS (SELECT FROM webhook.endpoint e
-				   WHERE e.id OPERATOR(pg_catalog.=) endpoint_id
+				   WHERE e.id OPERATOR(pg_catalog.=) event.endpoint_id
 					 AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())))
-	WITH CHECK (message_id IS NULL
-				AND EXISTS (SELECT FROM webhook.endpoint e
-							WHERE e.id OPERATOR(pg_catalog.=) endpoint_id
-							  AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())));
+	WITH CHECK (EXISTS (SELECT FROM webhook.endpoint e
+						WHERE e.id OPERATOR(pg_catalog.=) event.endpoint_id
+						  AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())));
 CREATE POLICY tenant_own ON webhook.message TO webhook_tenant
 	USING (EXISTS (SELECT FROM webhook.event ev
-				   WHERE ev.message_id OPERATOR(pg_catalog.=) id));
+				   WHERE ev.message_id OPERATOR(pg_catalog.=) message.id));
 CREATE POLICY tenant_own ON webhook.attempt TO webhook_tenant
 	USING (EXISTS (SELECT FROM webhook.endpoint e
-				   WHERE e.id OPERATOR(pg_catalog.=) endpoint_id
+				   WHERE e.id OPERATOR(pg_catalog.=) attempt.endpoint_id
 					 AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())));
 CREATE POLICY tenant_own ON webhook.endpoint_health TO webhook_tenant
 	USING (EXISTS (SELECT FROM webhook.endpoint e
-				   WHERE e.id OPERATOR(pg_catalog.=) endpoint_id
+				   WHERE e.id OPERATOR(pg_catalog.=) endpoint_health.endpoint_id
 					 AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())));
 CREATE POLICY tenant_own ON webhook.tenant_role TO webhook_tenant
 	USING (role OPERATOR(pg_catalog.=) CURRENT_USER);

@@ -29,6 +29,10 @@ INSERT INTO webhook.attempt_0 (event_id, created_at, started_at, msg_id,
 	endpoint_id, duration_us, attempt, status, final, error, response)
 SELECT id, created_at, now(), msg_id, endpoint_id, 10, 1, 500, true, NULL,
 	   'b-response' FROM webhook.event WHERE id = :b_event;
+-- A's own event shares a payload too (as one fanned out to several endpoints)
+INSERT INTO webhook.message (id, payload) VALUES (:a_event, '{"type": "order.paid", "data": {"mine": "a-data"}}');
+UPDATE webhook.event SET message_id = :a_event, payload = NULL, state = 'dead',
+	finished_at = now(), attempts = 1 WHERE id = :a_event;
 INSERT INTO webhook.endpoint_health (endpoint_id, consecutive_failures,
 	failing_since, last_error)
 VALUES (:b_id, 1, now(), 'b-error');
@@ -68,6 +72,10 @@ SELECT count(*) FROM webhook.tenant_deliveries() WHERE event_id = :b_event;
 SELECT name FROM webhook.tenant_endpoints();
 SELECT name FROM webhook.tenant_endpoint_stats();
 SELECT endpoint FROM webhook.tenant_deliveries();
+-- its own fanned-out event: shown with its payload's type, and replayed
+SELECT endpoint, type, state FROM webhook.tenant_deliveries();
+SELECT webhook.tenant_replay('-infinity');
+SELECT endpoint, state FROM webhook.tenant_deliveries();
 -- a mapped role cannot SET its way to B
 SET webhook.tenant = 'b';
 SELECT webhook.current_tenant();
@@ -80,7 +88,7 @@ SELECT count(*) FROM webhook.endpoint WHERE id IN (:b_id, :app_id);
 SELECT secret FROM webhook.endpoint WHERE name = 'b-hook';
 SELECT count(*) FROM webhook.event WHERE id = :b_event OR endpoint_id = :b_id;
 SELECT id = :a_event AS own FROM webhook.event;
-SELECT count(*) FROM webhook.message;
+SELECT id = :a_event AS own, payload::text FROM webhook.message;
 SELECT count(*) FROM webhook.attempt;
 SELECT count(*) FROM webhook.endpoint_health;
 SELECT role, tenant FROM webhook.tenant_role;
