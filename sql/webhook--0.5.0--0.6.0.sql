@@ -8,7 +8,9 @@
  * gain a tenant, an event-type filter, a description, metadata and the
  * operational flag; subscriptions may route by tenant or to every endpoint
  * without one, and a change sent to several endpoints keeps its payload
- * once, in webhook.message.  Only what differs is restated here;
+ * once, in webhook.message; tenants get a role (webhook_tenant), row-level
+ * security and functions of their own, and the event-type catalog its
+ * functions and an optional check.  Only what differs is restated here;
  * webhook--0.6.0.sql is where the schema reads whole.
  */
 

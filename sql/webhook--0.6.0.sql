@@ -6,8 +6,9 @@
 /*
  * The whole schema, top to bottom: the schema guard, types, tables, the
  * functions written in C, the functions written in SQL and PL/pgSQL grouped
- * by what they manage (endpoints, subscriptions, operations), the views,
- * the event triggers, and last the roles and privileges.
+ * by what they manage (endpoints, subscriptions, operations, tenants), the
+ * views, the event triggers, and last the roles, privileges and row-level
+ * security.
  *
  * Every function whose body is parsed when it runs pins its search_path to
  * pg_catalog, pg_temp: the worker fires the endpoint table's triggers, and
