@@ -2028,10 +2028,12 @@ COMMENT ON FUNCTION webhook.send_test(text) IS
  * taken from an argument the caller chose.
  *
  * The tenant is, in this order:
- * - the one webhook.grant_tenant() mapped the role to: a tenant's own
- *   connection, which "webhook.tenant" cannot move elsewhere;
- * - for another member of webhook_tenant, "webhook.tenant": a connection
- *   the application controls sets it per request.  With PostgREST, the
+ * - the one webhook.grant_tenant() mapped the role to, or else the one it
+ *   mapped the session's login role to: a tenant's own connection, which
+ *   neither "webhook.tenant" nor SET ROLE can move elsewhere;
+ * - for another member of webhook_tenant (not webhook_tenant itself),
+ *   "webhook.tenant": a connection the application controls sets it per
+ *   request.  With PostgREST, the
  *   authenticator switches to a role in webhook_tenant, and its
  *   pre-request function sets the tenant from the JWT:
  *
@@ -2057,9 +2059,18 @@ BEGIN
 	IF FOUND THEN
 		RETURN t;
 	END IF;
-	-- superusers are members of every role, yet tenants of none
+	-- a tenant's own connection stays its tenant's whatever role it
+	-- switches to (it may SET ROLE webhook_tenant, being a member)
+	SELECT r.tenant INTO t FROM webhook.tenant_role r
+	WHERE r.role OPERATOR(pg_catalog.=) SESSION_USER;
+	IF FOUND THEN
+		RETURN t;
+	END IF;
+	-- superusers are members of every role, yet tenants of none; the group
+	-- role itself is nobody's own
 	IF pg_catalog.pg_has_role(CURRENT_USER, 'webhook_tenant', 'MEMBER')
-		AND NOT pg_catalog.pg_has_role(CURRENT_USER, 'webhook_admin', 'MEMBER') THEN
+		AND NOT pg_catalog.pg_has_role(CURRENT_USER, 'webhook_admin', 'MEMBER')
+		AND CURRENT_USER OPERATOR(pg_catalog.<>) 'webhook_tenant' THEN
 		RETURN nullif(pg_catalog.current_setting('webhook.tenant', true), '');
 	END IF;
 	RETURN NULL;
@@ -3309,7 +3320,8 @@ CREATE POLICY tenant_own ON webhook.endpoint_health TO webhook_tenant
 				   WHERE e.id OPERATOR(pg_catalog.=) endpoint_health.endpoint_id
 					 AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())));
 CREATE POLICY tenant_own ON webhook.tenant_role TO webhook_tenant
-	USING (role OPERATOR(pg_catalog.=) CURRENT_USER);
+	USING (role OPERATOR(pg_catalog.=) CURRENT_USER
+		   OR role OPERATOR(pg_catalog.=) SESSION_USER);
 
 /*
  * webhook_tenant: the tenant functions, and on its own rows (row-level

@@ -82,6 +82,14 @@ SELECT webhook.current_tenant();
 SELECT name FROM webhook.tenant_endpoints();
 SELECT count(*) FROM webhook.endpoint WHERE tenant = 'b';
 RESET webhook.tenant;
+-- nor SET ROLE to the group role and SET its way from there
+SET ROLE webhook_tenant;
+SET webhook.tenant = 'b';
+SELECT webhook.current_tenant() IS NULL AS no_tenant;
+SELECT count(*) FROM webhook.endpoint;
+SELECT * FROM webhook.tenant_endpoints();
+RESET webhook.tenant;
+SET ROLE tp_a;
 -- plain SQL on every table: its own rows only
 SELECT id = :a_id AS own FROM webhook.endpoint;
 SELECT count(*) FROM webhook.endpoint WHERE id IN (:b_id, :app_id);

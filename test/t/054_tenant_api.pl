@@ -104,5 +104,21 @@ like($err, qr/permission denied for tenant "merchant-2"/, 'another tenant is ref
 is(tq("SELECT count(*) FROM webhook.endpoint WHERE name = 'other'"), '0',
 	'and its endpoint is not there for it');
 
+# nor can its own connection switch to another tenant with a role it may
+# use and the setting: the connection's login role keeps its tenant
+$node->safe_psql('postgres', q{
+	CREATE ROLE gateway IN ROLE webhook_tenant;
+	GRANT gateway TO merchant;
+});
+is(tq(q{SET ROLE gateway; SET webhook.tenant = 'merchant-2';
+		SELECT webhook.current_tenant()}),
+	'merchant-1', 'a tenant\'s connection keeps its tenant under SET ROLE');
+is(tq(q{SET ROLE gateway; SET webhook.tenant = 'merchant-2';
+		SELECT count(*) FROM webhook.tenant_endpoints()}),
+	'1', 'and sees its own endpoint only');
+is(tq(q{SET ROLE webhook_tenant; SET webhook.tenant = 'merchant-2';
+		SELECT count(*) FROM webhook.endpoint WHERE tenant = 'merchant-2'}),
+	'0', 'also as the group role itself');
+
 $node->stop;
 done_testing();
