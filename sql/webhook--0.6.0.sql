@@ -6,8 +6,9 @@
 /*
  * The whole schema, top to bottom: the schema guard, types, tables, the
  * functions written in C, the functions written in SQL and PL/pgSQL grouped
- * by what they manage (endpoints, subscriptions, operations), the views,
- * the event triggers, and last the roles and privileges.
+ * by what they manage (endpoints, subscriptions, operations, tenants), the
+ * views, the event triggers, and last the roles, privileges and row-level
+ * security.
  *
  * Every function whose body is parsed when it runs pins its search_path to
  * pg_catalog, pg_temp: the worker fires the endpoint table's triggers, and
@@ -409,6 +410,20 @@ CREATE TABLE webhook.inbox (
 
 CREATE INDEX inbox_received_at_idx ON webhook.inbox (received_at);
 
+/*
+ * Which tenant a role acts for: a role listed here is one tenant's own
+ * (webhook.grant_tenant() adds it and makes it a member of webhook_tenant),
+ * and webhook.current_tenant() gives that tenant whatever the session sets.
+ * Keyed by role name, as pg_dump keeps roles by name.  Configuration, so
+ * pg_dump keeps its rows.
+ */
+CREATE TABLE webhook.tenant_role (
+	role name PRIMARY KEY,
+	tenant text NOT NULL CHECK (tenant <> '' AND octet_length(tenant) <= 255)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('webhook.tenant_role', '');
+
 /* ---------------------------------------------------------------------
  * Functions written in C
  * --------------------------------------------------------------------- */
@@ -764,15 +779,18 @@ $$;
  * tenant key is a non-empty text of at most 255 bytes; a filter is a list
  * of types or patterns ("*" for any run of characters), each non-empty,
  * at most 255 bytes, of letters, digits and "._-:*" only.  An empty list
- * is refused (it would take nothing); NULL takes every type.
+ * is refused (it would take nothing); NULL takes every type.  While
+ * "webhook.check_event_types" is on, each filter must also match a type of
+ * the catalog that is not archived.
  */
 CREATE FUNCTION webhook._check_routing(tenant text, event_types text[])
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t text;
+	checked boolean := coalesce(pg_catalog.current_setting('webhook.check_event_types', true)::boolean, false);
 BEGIN
 	IF tenant IS NOT NULL AND (tenant OPERATOR(pg_catalog.=) ''
 		OR pg_catalog.octet_length(tenant) OPERATOR(pg_catalog.>) 255) THEN
@@ -799,7 +817,43 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value',
 					  DETAIL = 'A filter is an event type or a pattern of at most 255 bytes, of letters, digits and the characters "._-:*"; "*" stands for any run of characters.';
 		END IF;
+		-- "_" is LIKE's own wildcard, "*" the filter's
+		IF checked AND NOT EXISTS (
+			SELECT FROM webhook.event_types c
+			WHERE NOT c.archived
+			  AND c.name OPERATOR(pg_catalog.~~) pg_catalog.replace(
+				  pg_catalog.replace(t, '_', '\_'), '*', '%')) THEN
+			RAISE EXCEPTION 'event type filter "%" matches no event type of the catalog', t
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Add the type with webhook.create_event_type(), which also brings back an archived one; the catalog is webhook.event_types, checked while "webhook.check_event_types" is on.';
+		END IF;
 	END LOOP;
+END
+$$;
+
+/*
+ * A subscription's event type, checked against the catalog while
+ * "webhook.check_event_types" is on: it must be a type of
+ * webhook.event_types that is not archived.  A subscription without one
+ * (its events typed by table and operation) is not checked.
+ */
+CREATE FUNCTION webhook._check_event_type(type text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF type IS NULL
+		OR NOT coalesce(pg_catalog.current_setting('webhook.check_event_types', true)::boolean, false) THEN
+		RETURN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM webhook.event_types c
+				   WHERE c.name OPERATOR(pg_catalog.=) _check_event_type.type
+					 AND NOT c.archived) THEN
+		RAISE EXCEPTION 'event type "%" is not in the catalog', type
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Add it with webhook.create_event_type(), which also brings back an archived one; the catalog is webhook.event_types, checked while "webhook.check_event_types" is on.';
+	END IF;
 END
 $$;
 
@@ -1426,6 +1480,66 @@ BEGIN
 END
 $$;
 
+/*
+ * A tenant may write its endpoints with plain SQL as well as through the
+ * tenant functions (row-level security keeps it to its own rows, column
+ * privileges to the columns it may set), so a write by anyone who is not
+ * webhook_admin is checked here as the functions check it: the name, the
+ * URL, the secret and the headers (_check_endpoint()), the tenant and the
+ * filter.  A subscribed endpoint may be neither renamed nor deleted by
+ * them: the subscription names it, and every write to its table would
+ * fail.  The trigger's WHEN leaves webhook_admin and superusers (the
+ * worker among them) out, so they pay one role check per row.
+ */
+CREATE FUNCTION webhook._endpoint_tenant_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE'
+		AND webhook._endpoint_subscribed(OLD.name) THEN
+		RAISE EXCEPTION 'cannot drop endpoint "%" while tables are subscribed to it', OLD.name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Subscriptions name their endpoint; the application must unsubscribe them first.';
+	END IF;
+	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE'
+		AND NEW.name OPERATOR(pg_catalog.<>) OLD.name
+		AND webhook._endpoint_subscribed(OLD.name) THEN
+		RAISE EXCEPTION 'cannot rename endpoint "%" while tables are subscribed to it', OLD.name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Subscriptions name their endpoint; the application must unsubscribe them first.';
+	END IF;
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+	PERFORM webhook._check_endpoint_name(NEW.name);
+	PERFORM webhook._check_endpoint(NEW.url, NEW.secret, NEW.headers);
+	PERFORM webhook._check_routing(NEW.tenant, NEW.event_types);
+	IF pg_catalog.jsonb_typeof(NEW.metadata) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'endpoint metadata must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+/*
+ * Is an endpoint named by a subscription?  The triggers are in
+ * pg_catalog.pg_trigger, which every role may read; this only decodes
+ * their arguments for roles that may not read webhook.subscriptions.
+ */
+CREATE FUNCTION webhook._endpoint_subscribed(name text)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (
+	SELECT FROM pg_catalog.pg_trigger t
+	WHERE t.tgfoid OPERATOR(pg_catalog.=)
+		  'webhook.capture()'::pg_catalog.regprocedure
+	  AND (webhook._trigger_args(t.tgargs, t.tgnargs))[1]
+		  OPERATOR(pg_catalog.=) _endpoint_subscribed.name);
+
 /* the endpoint table's triggers, for the functions above */
 CREATE TRIGGER endpoint_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON webhook.endpoint
@@ -1491,6 +1605,16 @@ CREATE TRIGGER event_message_cleanup
 	AFTER DELETE ON webhook.event
 	REFERENCING OLD TABLE AS old_events
 	FOR EACH STATEMENT EXECUTE FUNCTION webhook._message_cleanup();
+
+/*
+ * Writes by roles other than webhook_admin (tenants): checked as the
+ * tenant functions check them, see _endpoint_tenant_check()
+ */
+CREATE TRIGGER endpoint_tenant_check
+	BEFORE INSERT OR UPDATE OR DELETE ON webhook.endpoint
+	FOR EACH ROW
+	WHEN (NOT pg_catalog.pg_has_role(CURRENT_USER, 'webhook_admin', 'MEMBER'))
+	EXECUTE FUNCTION webhook._endpoint_tenant_check();
 
 /* ---------------------------------------------------------------------
  * Subscriptions: triggers that call webhook.capture()
@@ -1613,6 +1737,7 @@ BEGIN
 				  DETAIL = pg_catalog.format('An event type is at most 255 bytes; this one is %s bytes.',
 											 pg_catalog.octet_length(event_type));
 	END IF;
+	PERFORM webhook._check_event_type(event_type);
 	IF condition IS NOT NULL THEN
 		BEGIN
 			PERFORM webhook._check_condition(condition);
@@ -2101,6 +2226,907 @@ COMMENT ON FUNCTION webhook.send_test(text) IS
 'Queue a "webhook.test" event for an endpoint, sent like any other; returns its event id';
 
 /* ---------------------------------------------------------------------
+ * Tenants: what the application calls for its customers
+ * --------------------------------------------------------------------- */
+
+/*
+ * The functions that read the outbox and the history turn JIT off: for a
+ * tenant, each table they read carries its row-level security subplans,
+ * whose estimates reach jit_above_cost although the queries read a few
+ * index ranges; compiling them took longer (2.5 s) than running them.
+ */
+
+/*
+ * Who the session acts for.  The functions below run as their caller
+ * (SECURITY INVOKER), and row-level security on the extension's tables
+ * (see "Roles and privileges") keeps a tenant's role to its own tenant's
+ * rows whatever it runs: these functions, or plain SQL on the tables.
+ * Wrappers running as the owner could not do that: inside a SECURITY
+ * DEFINER function current_user is the owner, so the tenant could only be
+ * taken from an argument the caller chose.
+ *
+ * The tenant is, in this order:
+ * - the one webhook.grant_tenant() mapped the role to, or else the one it
+ *   mapped the session's login role to: a tenant's own connection, which
+ *   neither "webhook.tenant" nor SET ROLE can move elsewhere;
+ * - for another member of webhook_tenant (not webhook_tenant itself),
+ *   "webhook.tenant": a connection the application controls sets it per
+ *   request.  With PostgREST, the
+ *   authenticator switches to a role in webhook_tenant, and its
+ *   pre-request function sets the tenant from the JWT:
+ *
+ *     CREATE FUNCTION api.pre_request() RETURNS void LANGUAGE sql AS $f$
+ *       SELECT set_config('webhook.tenant',
+ *                         current_setting('request.jwt.claims', true)::json
+ *                         ->> 'merchant_id', true)
+ *     $f$;
+ *
+ * - for anyone else (webhook_admin, superusers), none: a trusted backend
+ *   names the tenant in each call instead.
+ */
+CREATE FUNCTION webhook.current_tenant()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text;
+BEGIN
+	SELECT r.tenant INTO t FROM webhook.tenant_role r
+	WHERE r.role OPERATOR(pg_catalog.=) CURRENT_USER;
+	IF FOUND THEN
+		RETURN t;
+	END IF;
+	-- a tenant's own connection stays its tenant's whatever role it
+	-- switches to (it may SET ROLE webhook_tenant, being a member)
+	SELECT r.tenant INTO t FROM webhook.tenant_role r
+	WHERE r.role OPERATOR(pg_catalog.=) SESSION_USER;
+	IF FOUND THEN
+		RETURN t;
+	END IF;
+	-- superusers are members of every role, yet tenants of none; the group
+	-- role itself is nobody's own
+	IF pg_catalog.pg_has_role(CURRENT_USER, 'webhook_tenant', 'MEMBER')
+		AND NOT pg_catalog.pg_has_role(CURRENT_USER, 'webhook_admin', 'MEMBER')
+		AND CURRENT_USER OPERATOR(pg_catalog.<>) 'webhook_tenant' THEN
+		RETURN nullif(pg_catalog.current_setting('webhook.tenant', true), '');
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.current_tenant() IS
+'The tenant this session acts for: its role''s (webhook.grant_tenant()), else "webhook.tenant" for other members of webhook_tenant, else none';
+
+/*
+ * The tenant a tenant function acts for: the session's when it has one (a
+ * tenant argument naming another is refused), else the argument, which
+ * only webhook_admin (the application's trusted backend) may pass.
+ */
+CREATE FUNCTION webhook._tenant(tenant text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text := webhook.current_tenant();
+BEGIN
+	IF t IS NOT NULL THEN
+		IF tenant IS NOT NULL AND tenant OPERATOR(pg_catalog.<>) t THEN
+			RAISE EXCEPTION 'permission denied for tenant "%"', tenant
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'This session acts for its own tenant only.';
+		END IF;
+		RETURN t;
+	END IF;
+	IF NOT pg_catalog.pg_has_role(CURRENT_USER, 'webhook_admin', 'MEMBER') THEN
+		IF tenant IS NOT NULL THEN
+			RAISE EXCEPTION 'permission denied for tenant "%"', tenant
+				USING ERRCODE = 'insufficient_privilege',
+					  HINT = 'Only members of webhook_admin may name the tenant they act for.';
+		END IF;
+		RAISE EXCEPTION 'permission denied to act for a tenant'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'This session has no tenant.',
+				  HINT = 'Map the role to a tenant with webhook.grant_tenant(), or set "webhook.tenant" in a connection the application controls.';
+	END IF;
+	IF tenant IS NULL THEN
+		RAISE EXCEPTION 'argument "tenant" must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'A session without a tenant of its own names the tenant it acts for.';
+	END IF;
+	PERFORM webhook._check_routing(tenant, NULL);
+	RETURN tenant;
+END
+$$;
+
+/*
+ * One of a tenant's endpoints, by name: its id, or the same error as for
+ * a name that does not exist (another tenant's endpoint is not there).
+ */
+CREATE FUNCTION webhook._tenant_endpoint(name text, tenant text,
+										 for_update boolean)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer;
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF for_update THEN
+		SELECT e.id INTO ep_id FROM webhook.endpoint e
+		WHERE e.name OPERATOR(pg_catalog.=) _tenant_endpoint.name
+		  AND e.tenant OPERATOR(pg_catalog.=) _tenant_endpoint.tenant
+		FOR UPDATE;
+	ELSE
+		SELECT e.id INTO ep_id FROM webhook.endpoint e
+		WHERE e.name OPERATOR(pg_catalog.=) _tenant_endpoint.name
+		  AND e.tenant OPERATOR(pg_catalog.=) _tenant_endpoint.tenant;
+	END IF;
+	IF ep_id IS NULL THEN
+		RAISE EXCEPTION 'endpoint "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN ep_id;
+END
+$$;
+
+/*
+ * Mapping a role to a tenant, for webhook_admin.  SECURITY DEFINER, as
+ * granting webhook_tenant takes its admin option, which webhook_admin has
+ * not.  Superusers and members of webhook_admin are refused: row-level
+ * security does not hold them, so a mapping would promise an isolation
+ * that is not there.
+ */
+CREATE FUNCTION webhook.grant_tenant(role regrole, tenant text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'argument "role" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF tenant IS NULL THEN
+		RAISE EXCEPTION 'argument "tenant" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM webhook._check_routing(tenant, NULL);
+	IF EXISTS (SELECT FROM pg_catalog.pg_roles r
+			   WHERE r.oid OPERATOR(pg_catalog.=) grant_tenant.role
+				 AND r.rolsuper)
+		OR pg_catalog.pg_has_role(role, 'webhook_admin', 'MEMBER')
+		OR role::pg_catalog.text IN ('webhook_admin', 'webhook_user', 'webhook_tenant') THEN
+		RAISE EXCEPTION 'role "%" cannot act for a tenant', role
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Superusers and members of webhook_admin see every tenant''s rows.';
+	END IF;
+	INSERT INTO webhook.tenant_role AS r (role, tenant)
+	VALUES (role::pg_catalog.text, grant_tenant.tenant)
+	ON CONFLICT ON CONSTRAINT tenant_role_pkey
+	DO UPDATE SET tenant = excluded.tenant;
+	EXECUTE pg_catalog.format('GRANT webhook_tenant TO %s', role);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.grant_tenant(regrole, text) IS
+'Make a role one tenant''s: a member of webhook_tenant whose session acts for that tenant only';
+
+CREATE FUNCTION webhook.revoke_tenant(role regrole)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'argument "role" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	DELETE FROM webhook.tenant_role r
+	WHERE r.role OPERATOR(pg_catalog.=) revoke_tenant.role::pg_catalog.text;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'role "%" is not mapped to a tenant', role
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	EXECUTE pg_catalog.format('REVOKE webhook_tenant FROM %s', role);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.revoke_tenant(regrole) IS
+'Undo webhook.grant_tenant(): the role no longer acts for a tenant';
+
+/*
+ * A tenant's endpoints, as a tenant may see them: no secret, no header
+ * values, no delivery or transport settings (those are the application's).
+ * tenant_create_endpoint() returns the same row, with the secret once.
+ */
+CREATE FUNCTION webhook.tenant_endpoints(tenant text DEFAULT NULL)
+RETURNS TABLE (name text, url text, event_types text[], description text,
+			   metadata jsonb, enabled boolean, paused boolean,
+			   disabled_reason text, signature text,
+			   created_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text := webhook._tenant(tenant_endpoints.tenant);
+BEGIN
+	RETURN QUERY
+	SELECT e.name, e.url, e.event_types, e.description, e.metadata,
+		   e.enabled, e.paused, e.disabled_reason,
+		   CASE WHEN pg_catalog.starts_with(e.secret, 'whsk_') THEN 'v1a'
+				ELSE 'v1' END,
+		   e.created_at
+	FROM webhook.endpoint e
+	WHERE e.tenant OPERATOR(pg_catalog.=) t
+	ORDER BY e.name;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_endpoints(text) IS
+'A tenant''s endpoints: name, URL, filter, description, metadata, state and signature scheme';
+
+/*
+ * Endpoint names are unique across tenants (subscriptions and the other
+ * functions name endpoints), so a name another tenant uses is refused as
+ * taken, without saying whose it is.
+ */
+CREATE FUNCTION webhook._tenant_create_endpoint(
+	name text,
+	url text,
+	event_types text[],
+	description text,
+	metadata jsonb,
+	signature text,
+	headers jsonb,
+	tenant text)
+RETURNS TABLE (ep_name text, ep_url text, ep_event_types text[],
+			   ep_description text, ep_metadata jsonb, ep_enabled boolean,
+			   ep_paused boolean, ep_disabled_reason text,
+			   ep_signature text, ep_created_at timestamptz,
+			   ep_secret text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text := webhook._tenant(_tenant_create_endpoint.tenant);
+	new_secret text;
+	new_id integer;
+BEGIN
+	PERFORM webhook._check_endpoint_name(_tenant_create_endpoint.name);
+	IF _tenant_create_endpoint.url IS NULL THEN
+		RAISE EXCEPTION 'endpoint URL must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM webhook._check_routing(t, _tenant_create_endpoint.event_types);
+	IF pg_catalog.jsonb_typeof(_tenant_create_endpoint.metadata)
+		OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'argument "metadata" must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF _tenant_create_endpoint.signature IS NOT NULL
+		AND _tenant_create_endpoint.signature NOT IN ('v1', 'v1a') THEN
+		RAISE EXCEPTION 'invalid signature scheme "%"', _tenant_create_endpoint.signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid schemes are v1 (HMAC-SHA256, a whsec_ secret) and v1a (Ed25519, a whsk_ key).';
+	END IF;
+	new_secret := webhook.generate_secret(coalesce(_tenant_create_endpoint.signature, 'v1'));
+	PERFORM webhook._check_endpoint(_tenant_create_endpoint.url, new_secret,
+									coalesce(_tenant_create_endpoint.headers, '{}'));
+	BEGIN
+		INSERT INTO webhook.endpoint AS e (name, url, secret, headers, tenant,
+										   event_types, description, metadata)
+		VALUES (_tenant_create_endpoint.name, _tenant_create_endpoint.url,
+				new_secret, coalesce(_tenant_create_endpoint.headers, '{}'), t,
+				_tenant_create_endpoint.event_types,
+				nullif(_tenant_create_endpoint.description, ''),
+				coalesce(_tenant_create_endpoint.metadata, '{}'))
+		RETURNING e.id INTO new_id;
+	EXCEPTION WHEN unique_violation THEN
+		RAISE EXCEPTION 'endpoint name "%" is taken', _tenant_create_endpoint.name
+			USING ERRCODE = 'duplicate_object',
+				  DETAIL = 'Endpoint names are unique across all tenants.',
+				  HINT = 'Choose another name.';
+	END;
+	PERFORM webhook._wake();
+	RETURN QUERY
+	SELECT e.name, e.url, e.event_types, e.description, e.metadata,
+		   e.enabled, e.paused, e.disabled_reason,
+		   CASE WHEN pg_catalog.starts_with(e.secret, 'whsk_') THEN 'v1a'
+				ELSE 'v1' END,
+		   e.created_at, e.secret
+	FROM webhook.endpoint e
+	WHERE e.id OPERATOR(pg_catalog.=) new_id;
+END
+$$;
+
+/*
+ * The row is built by _tenant_create_endpoint(): PL/pgSQL cannot take an
+ * argument and return a column of the same name.
+ */
+CREATE FUNCTION webhook.tenant_create_endpoint(
+	name text,
+	url text,
+	event_types text[] DEFAULT NULL,
+	description text DEFAULT NULL,
+	metadata jsonb DEFAULT NULL,
+	signature text DEFAULT NULL,
+	headers jsonb DEFAULT NULL,
+	tenant text DEFAULT NULL)
+RETURNS TABLE (name text, url text, event_types text[], description text,
+			   metadata jsonb, enabled boolean, paused boolean,
+			   disabled_reason text, signature text,
+			   created_at timestamptz, secret text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT * FROM webhook._tenant_create_endpoint($1, $2, $3, $4, $5, $6, $7, $8)
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_create_endpoint(text, text, text[], text, jsonb, text, jsonb, text) IS
+'Register an endpoint for a tenant, with a generated secret (v1) or key (v1a), returned once';
+
+/*
+ * Arguments left NULL keep their value; an empty string clears the
+ * description, an empty list the filter (every type).
+ */
+CREATE FUNCTION webhook.tenant_alter_endpoint(
+	name text,
+	url text DEFAULT NULL,
+	event_types text[] DEFAULT NULL,
+	description text DEFAULT NULL,
+	metadata jsonb DEFAULT NULL,
+	headers jsonb DEFAULT NULL,
+	tenant text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t text := webhook._tenant(tenant);
+	ep_id integer := webhook._tenant_endpoint(name, t, true);
+	cur record;
+	new_types text[];
+BEGIN
+	SELECT e.url, e.secret, e.headers, e.event_types INTO cur
+	FROM webhook.endpoint e WHERE e.id OPERATOR(pg_catalog.=) ep_id;
+	new_types := CASE WHEN pg_catalog.cardinality(event_types) OPERATOR(pg_catalog.=) 0
+					  THEN NULL
+					  ELSE coalesce(event_types, cur.event_types) END;
+	PERFORM webhook._check_routing(t, new_types);
+	IF pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'argument "metadata" must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	PERFORM webhook._check_endpoint(coalesce(url, cur.url), cur.secret,
+									coalesce(headers, cur.headers));
+	UPDATE webhook.endpoint e SET
+		url = coalesce(tenant_alter_endpoint.url, e.url),
+		headers = coalesce(tenant_alter_endpoint.headers, e.headers),
+		event_types = new_types,
+		description = CASE WHEN tenant_alter_endpoint.description OPERATOR(pg_catalog.=) ''
+						   THEN NULL
+						   ELSE coalesce(tenant_alter_endpoint.description, e.description) END,
+		metadata = coalesce(tenant_alter_endpoint.metadata, e.metadata)
+	WHERE e.id OPERATOR(pg_catalog.=) ep_id;
+	PERFORM webhook._wake();
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_alter_endpoint(text, text, text[], text, jsonb, jsonb, text) IS
+'Change a tenant''s endpoint: URL, filter, description, metadata, headers; arguments left NULL keep their value';
+
+CREATE FUNCTION webhook.tenant_disable_endpoint(name text,
+												tenant text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer := webhook._tenant_endpoint(name, webhook._tenant(tenant), true);
+BEGIN
+	UPDATE webhook.endpoint e
+	SET enabled = false, paused = false,
+		disabled_reason = 'disabled by its tenant', disabled_at = pg_catalog.now()
+	WHERE e.id OPERATOR(pg_catalog.=) ep_id AND e.enabled;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_disable_endpoint(text, text) IS
+'Stop sending to a tenant''s endpoint; its events wait until it is enabled again';
+
+CREATE FUNCTION webhook.tenant_enable_endpoint(name text,
+											   tenant text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer := webhook._tenant_endpoint(name, webhook._tenant(tenant), true);
+BEGIN
+	UPDATE webhook.endpoint e
+	SET enabled = true, paused = false, disabled_reason = NULL, disabled_at = NULL
+	WHERE e.id OPERATOR(pg_catalog.=) ep_id;
+	-- a fresh start: the breaker counts again from zero
+	UPDATE webhook.endpoint_health h
+	SET consecutive_failures = 0, failing_since = NULL, probe_step = 0,
+		next_probe_at = NULL
+	WHERE h.endpoint_id OPERATOR(pg_catalog.=) ep_id;
+	PERFORM webhook._release_backlog(ep_id);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_enable_endpoint(text, text) IS
+'Enable a tenant''s disabled or paused endpoint again; its breaker is reset and its waiting events are sent';
+
+CREATE FUNCTION webhook.tenant_drop_endpoint(name text,
+											 discard_pending boolean DEFAULT false,
+											 tenant text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer := webhook._tenant_endpoint(name, webhook._tenant(tenant), true);
+	npending bigint;
+BEGIN
+	IF webhook._endpoint_subscribed(name) THEN
+		RAISE EXCEPTION 'cannot drop endpoint "%" while tables are subscribed to it', name
+			USING ERRCODE = 'dependent_objects_still_exist',
+				  HINT = 'Subscriptions name their endpoint; the application must unsubscribe them first.';
+	END IF;
+	SELECT pg_catalog.count(*) INTO npending FROM webhook.event ev
+	WHERE ev.endpoint_id OPERATOR(pg_catalog.=) ep_id
+	  AND ev.state OPERATOR(pg_catalog.=) 'pending';
+	IF npending OPERATOR(pg_catalog.>) 0 AND NOT coalesce(discard_pending, false) THEN
+		RAISE EXCEPTION 'cannot drop endpoint "%" while events are pending', name
+			USING ERRCODE = 'object_in_use',
+				  DETAIL = pg_catalog.format('Pending events: %s.', npending),
+				  HINT = 'Wait for them to be delivered, or pass discard_pending => true to discard them.';
+	END IF;
+	DELETE FROM webhook.event ev WHERE ev.endpoint_id OPERATOR(pg_catalog.=) ep_id;
+	DELETE FROM webhook.endpoint e WHERE e.id OPERATOR(pg_catalog.=) ep_id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_drop_endpoint(text, boolean, text) IS
+'Remove a tenant''s endpoint and its events; refused while events are pending unless discard_pending';
+
+/*
+ * A new secret or key (of the endpoint's scheme, or of the one named), the
+ * old one still signing for the overlap.  Returned once; the receiver may
+ * also read it later with tenant_endpoint_secret().
+ */
+CREATE FUNCTION webhook.tenant_rotate_secret(name text,
+											 overlap interval DEFAULT '24h',
+											 signature text DEFAULT NULL,
+											 tenant text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer := webhook._tenant_endpoint(name, webhook._tenant(tenant), true);
+	old_secret text;
+	new_secret text;
+BEGIN
+	IF overlap IS NULL THEN
+		RAISE EXCEPTION 'argument "overlap" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF overlap OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
+		RAISE EXCEPTION 'overlap must not be negative'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF signature IS NOT NULL AND signature NOT IN ('v1', 'v1a') THEN
+		RAISE EXCEPTION 'invalid signature scheme "%"', signature
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid schemes are v1 (HMAC-SHA256, a whsec_ secret) and v1a (Ed25519, a whsk_ key).';
+	END IF;
+	SELECT e.secret INTO old_secret FROM webhook.endpoint e
+	WHERE e.id OPERATOR(pg_catalog.=) ep_id;
+	new_secret := webhook.generate_secret(coalesce(signature,
+		CASE WHEN pg_catalog.starts_with(old_secret, 'whsk_') THEN 'v1a'
+			 ELSE 'v1' END));
+	UPDATE webhook.endpoint e SET
+		previous_secret = e.secret,
+		previous_secret_expires_at = pg_catalog.now() OPERATOR(pg_catalog.+) overlap,
+		secret = new_secret
+	WHERE e.id OPERATOR(pg_catalog.=) ep_id;
+	RETURN new_secret;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_rotate_secret(text, interval, text, text) IS
+'Give a tenant''s endpoint a new secret, returned; requests carry signatures with both until the overlap ends';
+
+CREATE FUNCTION webhook.tenant_endpoint_secret(name text,
+											   tenant text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer := webhook._tenant_endpoint(name, webhook._tenant(tenant), false);
+BEGIN
+	RETURN (SELECT e.secret FROM webhook.endpoint e
+			WHERE e.id OPERATOR(pg_catalog.=) ep_id);
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_endpoint_secret(text, text) IS
+'The signing secret or key of a tenant''s endpoint, for configuring its receiver';
+
+/*
+ * A tenant's recent events, newest first: those the outbox holds, and the
+ * delivered ones whose rows are gone, from their final attempt (as the
+ * webhook.events view shows them).  last_status and last_error are those
+ * of the latest attempt.  In SQL, as PL/pgSQL cannot take an argument and
+ * return a column of the same name; the arguments are read by position
+ * ($1 endpoint, $2 since, $3 until, $4 state, $5 limit, $6 tenant), and the
+ * tenant's endpoints are looked up once.  Cost: the tenant's pending
+ * events, found by endpoint; with since, the events finished and the
+ * attempts started since then, found through their time indexes; without
+ * it, the whole outbox and history are read, as webhook.events does.
+ */
+CREATE FUNCTION webhook.tenant_deliveries(
+	endpoint text DEFAULT NULL,
+	since timestamptz DEFAULT NULL,
+	"until" timestamptz DEFAULT NULL,
+	state webhook.event_state DEFAULT NULL,
+	"limit" integer DEFAULT 100,
+	tenant text DEFAULT NULL)
+RETURNS TABLE (event_id bigint, endpoint text, webhook_id text, type text,
+			   state webhook.event_state, attempts smallint,
+			   created_at timestamptz, next_attempt_at timestamptz,
+			   finished_at timestamptz, last_status smallint,
+			   last_error text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+WITH scope AS MATERIALIZED (
+	SELECT e.id, e.name FROM webhook.endpoint e
+	WHERE e.tenant OPERATOR(pg_catalog.=) webhook._tenant($6)
+	  AND ($1 IS NULL OR e.id OPERATOR(pg_catalog.=)
+		   webhook._tenant_endpoint($1, webhook._tenant($6), false))
+)
+SELECT d.* FROM (
+	SELECT ev.id, s.name, webhook.webhook_id(ev.msg_id),
+		   webhook._event_body(coalesce(ev.payload, m.payload),
+							   ev.created_at) ->> 'type',
+		   ev.state, ev.attempts, ev.created_at,
+		   CASE WHEN ev.state OPERATOR(pg_catalog.=) 'pending'
+				THEN ev.next_attempt_at END,
+		   ev.finished_at, la.status, la.error
+	FROM scope s
+	JOIN LATERAL (
+		-- pending: through event_claim_idx
+		SELECT p.* FROM webhook.event p
+		WHERE p.endpoint_id OPERATOR(pg_catalog.=) s.id
+		  AND p.state OPERATOR(pg_catalog.=) 'pending'
+		UNION ALL
+		-- finished (dead, or delivered and kept): finished after since,
+		-- so through event_finished_idx when since is given
+		SELECT f.* FROM webhook.event f
+		WHERE f.endpoint_id OPERATOR(pg_catalog.=) s.id
+		  AND f.state OPERATOR(pg_catalog.<>) 'pending'
+		  AND ($2 IS NULL OR f.finished_at OPERATOR(pg_catalog.>=) $2)) ev ON true
+	LEFT JOIN webhook.message m ON m.id OPERATOR(pg_catalog.=) ev.message_id
+	LEFT JOIN LATERAL (
+		SELECT a.status, a.error FROM webhook.attempt a
+		WHERE a.event_id OPERATOR(pg_catalog.=) ev.id
+		ORDER BY a.attempt DESC LIMIT 1) la
+		ON ev.attempts OPERATOR(pg_catalog.>) 0
+	WHERE ($2 IS NULL OR ev.created_at OPERATOR(pg_catalog.>=) $2)
+	  AND ($3 IS NULL OR ev.created_at OPERATOR(pg_catalog.<) $3)
+	  AND ($4 IS NULL OR ev.state OPERATOR(pg_catalog.=) $4)
+	UNION ALL
+	SELECT f.event_id, s.name, webhook.webhook_id(f.msg_id), NULL::text,
+		   'delivered'::webhook.event_state, f.attempt, f.created_at,
+		   NULL::timestamptz,
+		   f.started_at OPERATOR(pg_catalog.+)
+			   (f.duration_us OPERATOR(pg_catalog.*) '1 microsecond'::pg_catalog.interval),
+		   f.status, NULL::text
+	FROM (SELECT DISTINCT ON (a.event_id) a.*
+		  FROM webhook.attempt a
+		  WHERE a.final
+			AND a.endpoint_id OPERATOR(pg_catalog.=) ANY (SELECT s.id FROM scope s)
+			-- attempts start after their event: the BRIN index prunes
+			AND ($2 IS NULL OR a.started_at OPERATOR(pg_catalog.>=) $2)
+		  ORDER BY a.event_id, a.attempt DESC) f
+	JOIN scope s ON s.id OPERATOR(pg_catalog.=) f.endpoint_id
+	WHERE f.status BETWEEN 200 AND 299
+	  AND ($4 IS NULL OR $4 OPERATOR(pg_catalog.=) 'delivered')
+	  AND ($2 IS NULL OR f.created_at OPERATOR(pg_catalog.>=) $2)
+	  AND ($3 IS NULL OR f.created_at OPERATOR(pg_catalog.<) $3)
+	  AND NOT EXISTS (SELECT FROM webhook.event ev
+					  WHERE ev.id OPERATOR(pg_catalog.=) f.event_id)
+) d (event_id, endpoint, webhook_id, type, state, attempts, created_at,
+	 next_attempt_at, finished_at, last_status, last_error)
+ORDER BY d.created_at DESC, d.event_id DESC
+LIMIT coalesce($5, 100)
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_deliveries(text, timestamptz, timestamptz, webhook.event_state, integer, text) IS
+'A tenant''s recent events, newest first, of one endpoint, time range [since, until) and state if given: type, state, attempts and the last result';
+
+/*
+ * In SQL for the same reason; $1 endpoint, $2 event_id, $3 since, $4
+ * limit, $5 tenant.
+ */
+CREATE FUNCTION webhook.tenant_attempts(
+	endpoint text DEFAULT NULL,
+	event_id bigint DEFAULT NULL,
+	since timestamptz DEFAULT NULL,
+	"limit" integer DEFAULT 100,
+	tenant text DEFAULT NULL)
+RETURNS TABLE (event_id bigint, endpoint text, webhook_id text,
+			   attempt smallint, started_at timestamptz, duration interval,
+			   status smallint, error text, response text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+WITH scope AS MATERIALIZED (
+	SELECT e.id, e.name FROM webhook.endpoint e
+	WHERE e.tenant OPERATOR(pg_catalog.=) webhook._tenant($5)
+	  AND ($1 IS NULL OR e.id OPERATOR(pg_catalog.=)
+		   webhook._tenant_endpoint($1, webhook._tenant($5), false))
+)
+SELECT a.event_id, s.name, webhook.webhook_id(a.msg_id), a.attempt,
+	   a.started_at,
+	   a.duration_us OPERATOR(pg_catalog.*) '1 microsecond'::pg_catalog.interval,
+	   a.status, a.error, pg_catalog.left(a.response, 200)
+FROM webhook.attempt a
+JOIN scope s ON s.id OPERATOR(pg_catalog.=) a.endpoint_id
+WHERE ($2 IS NULL OR a.event_id OPERATOR(pg_catalog.=) $2)
+  AND ($3 IS NULL OR a.started_at OPERATOR(pg_catalog.>=) $3)
+ORDER BY a.started_at DESC, a.attempt DESC
+LIMIT coalesce($4, 100)
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_attempts(text, bigint, timestamptz, integer, text) IS
+'A tenant''s delivery attempts, newest first: status, error and the first 200 characters of the response';
+
+/*
+ * Send again, now and with a fresh retry schedule, a tenant's events
+ * created in [since, until) that failed: pending ones waiting for a retry
+ * or held back by their failing endpoint, and dead ones.  Each keeps its
+ * webhook-id.  A failing endpoint is probed at once (its other events
+ * follow once the probe succeeds).  Returns how many are due again.
+ */
+CREATE FUNCTION webhook.tenant_replay(since timestamptz,
+									  "until" timestamptz DEFAULT NULL,
+									  endpoint text DEFAULT NULL,
+									  tenant text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	t text := webhook._tenant(tenant);
+	ep_id integer;
+	n bigint;
+BEGIN
+	IF since IS NULL THEN
+		RAISE EXCEPTION 'argument "since" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF endpoint IS NOT NULL THEN
+		ep_id := webhook._tenant_endpoint(endpoint, t, false);
+	END IF;
+	UPDATE webhook.event ev
+	SET state = 'pending',
+		next_attempt_at = CASE WHEN e.enabled THEN pg_catalog.clock_timestamp()
+							   ELSE 'infinity' END,
+		finished_at = NULL, retry_from = ev.attempts
+	FROM webhook.endpoint e
+	WHERE e.id OPERATOR(pg_catalog.=) ev.endpoint_id
+	  AND e.tenant OPERATOR(pg_catalog.=) t
+	  AND (ep_id IS NULL OR e.id OPERATOR(pg_catalog.=) ep_id)
+	  AND (ev.state OPERATOR(pg_catalog.=) 'dead'
+		   OR (ev.state OPERATOR(pg_catalog.=) 'pending'
+			   AND (ev.attempts OPERATOR(pg_catalog.>) 0
+					OR EXISTS (SELECT FROM webhook.endpoint_health h
+							   WHERE h.endpoint_id OPERATOR(pg_catalog.=) e.id
+								 AND h.consecutive_failures OPERATOR(pg_catalog.>) 0))))
+	  AND ev.created_at OPERATOR(pg_catalog.>=) since
+	  AND (tenant_replay."until" IS NULL
+		   OR ev.created_at OPERATOR(pg_catalog.<) tenant_replay."until");
+	GET DIAGNOSTICS n = ROW_COUNT;
+	UPDATE webhook.endpoint_health h
+	SET next_probe_at = pg_catalog.clock_timestamp()
+	FROM webhook.endpoint e
+	WHERE e.id OPERATOR(pg_catalog.=) h.endpoint_id
+	  AND e.tenant OPERATOR(pg_catalog.=) t AND e.enabled
+	  AND (ep_id IS NULL OR e.id OPERATOR(pg_catalog.=) ep_id)
+	  AND h.consecutive_failures OPERATOR(pg_catalog.>) 0;
+	PERFORM webhook._wake();
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_replay(timestamptz, timestamptz, text, text) IS
+'Send a tenant''s failed (pending or dead) events created in [since, until) again now, of one endpoint if given; returns how many';
+
+CREATE FUNCTION webhook.tenant_send_test(name text, tenant text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep_id integer := webhook._tenant_endpoint(name, webhook._tenant(tenant), false);
+	ts timestamptz := pg_catalog.clock_timestamp();
+	new_id bigint;
+BEGIN
+	INSERT INTO webhook.event AS ev (endpoint_id, msg_id, created_at,
+									 next_attempt_at, payload)
+	SELECT e.id, pg_catalog.gen_random_uuid(), ts,
+		   CASE WHEN e.enabled THEN ts ELSE 'infinity' END,
+		   pg_catalog.json_build_object(
+			   'type', 'webhook.test',
+			   'timestamp', pg_catalog.to_char(ts AT TIME ZONE 'UTC',
+											   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+			   'data', pg_catalog.json_build_object('endpoint', e.name))
+	FROM webhook.endpoint e WHERE e.id OPERATOR(pg_catalog.=) ep_id
+	RETURNING ev.id INTO new_id;
+	PERFORM webhook._wake();
+	RETURN new_id;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_send_test(text, text) IS
+'Queue a "webhook.test" event for a tenant''s endpoint, sent like any other; returns its event id';
+
+/*
+ * Per endpoint of a tenant, as webhook.endpoint_stats counts them: state,
+ * backlog, and the last hour's deliveries and failures.
+ */
+CREATE FUNCTION webhook.tenant_endpoint_stats(tenant text DEFAULT NULL)
+RETURNS TABLE (name text, state text, pending bigint,
+			   oldest_pending_age interval, delivered_last_hour bigint,
+			   dead_last_hour bigint, failed_attempts_last_hour bigint,
+			   consecutive_failures integer, last_error text,
+			   last_failure_at timestamptz, last_success_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+	t text := webhook._tenant(tenant_endpoint_stats.tenant);
+BEGIN
+	RETURN QUERY
+	SELECT e.name,
+		   CASE WHEN e.paused THEN 'paused'
+				WHEN NOT e.enabled THEN 'disabled'
+				WHEN h.consecutive_failures OPERATOR(pg_catalog.>) 0 THEN 'failing'
+				ELSE 'healthy' END,
+		   coalesce(p.n, 0),
+		   pg_catalog.now() OPERATOR(pg_catalog.-) p.oldest,
+		   coalesce(a.delivered, 0),
+		   coalesce(d.n, 0),
+		   coalesce(a.failed, 0),
+		   coalesce(h.consecutive_failures, 0),
+		   h.last_error, h.last_failure_at, h.last_success_at
+	FROM webhook.endpoint e
+	LEFT JOIN webhook.endpoint_health h
+		ON h.endpoint_id OPERATOR(pg_catalog.=) e.id
+	LEFT JOIN LATERAL (
+		SELECT pg_catalog.count(*) AS n, pg_catalog.min(ev.created_at) AS oldest
+		FROM webhook.event ev
+		WHERE ev.endpoint_id OPERATOR(pg_catalog.=) e.id
+		  AND ev.state OPERATOR(pg_catalog.=) 'pending') p ON true
+	LEFT JOIN LATERAL (
+		SELECT pg_catalog.count(*) AS n FROM webhook.event ev
+		WHERE ev.endpoint_id OPERATOR(pg_catalog.=) e.id
+		  AND ev.state OPERATOR(pg_catalog.=) 'dead'
+		  AND ev.finished_at OPERATOR(pg_catalog.>)
+			  (pg_catalog.now() OPERATOR(pg_catalog.-) '1 hour'::pg_catalog.interval)) d ON true
+	LEFT JOIN LATERAL (
+		SELECT pg_catalog.count(*) FILTER (
+				   WHERE x.final AND x.status BETWEEN 200 AND 299) AS delivered,
+			   pg_catalog.count(*) FILTER (
+				   WHERE x.status IS NULL OR x.status NOT BETWEEN 200 AND 299) AS failed
+		FROM webhook.attempt x
+		WHERE x.endpoint_id OPERATOR(pg_catalog.=) e.id
+		  AND x.started_at OPERATOR(pg_catalog.>)
+			  (pg_catalog.now() OPERATOR(pg_catalog.-) '1 hour'::pg_catalog.interval)) a ON true
+	WHERE e.tenant OPERATOR(pg_catalog.=) t
+	ORDER BY e.name;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.tenant_endpoint_stats(text) IS
+'Per endpoint of a tenant: state, backlog, the last hour''s deliveries, dead events and failed attempts, and the last error';
+
+/*
+ * The event-type catalog, for webhook_admin: the types the application
+ * offers.  create_event_type() publishes a type or, for one already there,
+ * replaces its description and schema and brings it back from the archive,
+ * so a deployment may run it every time.  An archived type stays for the
+ * receivers that take it, and is offered to no new subscription or filter
+ * while "webhook.check_event_types" is on.
+ */
+CREATE FUNCTION webhook.create_event_type(name text,
+										  description text DEFAULT NULL,
+										  schema jsonb DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF name IS NULL THEN
+		RAISE EXCEPTION 'argument "name" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF name OPERATOR(pg_catalog.!~) '^[A-Za-z0-9_.:-]{1,255}$'
+		OR pg_catalog.octet_length(name) OPERATOR(pg_catalog.>) 255 THEN
+		RAISE EXCEPTION 'invalid event type "%"', name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'An event type is at most 255 bytes, of letters, digits and the characters "._-:".';
+	END IF;
+	IF schema IS NOT NULL
+		AND pg_catalog.jsonb_typeof(schema) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'argument "schema" must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the JSON schema of the events'' "data".';
+	END IF;
+	INSERT INTO webhook.event_types AS c (name, description, schema)
+	VALUES (create_event_type.name, create_event_type.description,
+			create_event_type.schema)
+	ON CONFLICT ON CONSTRAINT event_types_pkey DO UPDATE
+	SET description = excluded.description, schema = excluded.schema,
+		archived = false;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.create_event_type(text, text, jsonb) IS
+'Publish an event type in the catalog, with its description and the JSON schema of its data; an existing one is replaced and unarchived';
+
+CREATE FUNCTION webhook.archive_event_type(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE webhook.event_types c SET archived = true
+	WHERE c.name OPERATOR(pg_catalog.=) archive_event_type.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'event type "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.archive_event_type(text) IS
+'Archive an event type: kept in the catalog, offered to no new subscription or filter';
+
+CREATE FUNCTION webhook.drop_event_type(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM webhook.event_types c
+	WHERE c.name OPERATOR(pg_catalog.=) drop_event_type.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'event type "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+COMMENT ON FUNCTION webhook.drop_event_type(text) IS
+'Remove an event type from the catalog';
+
+/* ---------------------------------------------------------------------
  * Views
  * --------------------------------------------------------------------- */
 
@@ -2510,3 +3536,152 @@ GRANT EXECUTE ON FUNCTION
 /* webhook_receiver: receive requests into the inbox, nothing else */
 GRANT EXECUTE ON FUNCTION webhook.receive(text, jsonb, text, interval)
 	TO webhook_receiver;
+
+/*
+ * webhook_tenant: the role of the application's customers, directly (a
+ * role webhook.grant_tenant() mapped to one tenant) or through a
+ * connection the application controls ("webhook.tenant").  Created, like
+ * the other two, only when missing.
+ */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_tenant') THEN
+		CREATE ROLE webhook_tenant NOLOGIN;
+	END IF;
+END
+$$;
+
+/*
+ * Row-level security: a tenant reaches its own tenant's rows only, by any
+ * path (the tenant functions run as their caller, and a tenant may also
+ * use plain SQL on the tables it is granted).  A SECURITY DEFINER wrapper
+ * could not tell whom it serves: inside it, current_user is its owner.
+ * webhook_admin keeps seeing and changing everything.  The tables' owner
+ * (the extension's, a superuser) is not held by the policies (no FORCE),
+ * so the worker and the capture trigger, which write as the owner, pay
+ * nothing; pg_dump reads the configuration tables as a superuser.  Roles
+ * without a policy of their own see no rows, whatever else they are
+ * granted.
+ *
+ * A tenant's endpoints are those whose tenant is the session's; its
+ * events, attempts and health are those of its endpoints (the history's
+ * policy, on its parent webhook.attempt, applies to every segment read
+ * through it; the segments themselves are the worker's), and its shared
+ * payloads are those its events refer to (its events' message_id is not
+ * among the columns it may set).  WITH CHECK keeps its writes inside the
+ * tenant: an endpoint cannot be moved to another tenant, nor an event
+ * pointed at another tenant's endpoint.  The tenant is looked up once
+ * a statement (an initplan), not once a row.
+ */
+ALTER TABLE webhook.endpoint ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhook.event ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhook.message ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhook.attempt ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhook.endpoint_health ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhook.tenant_role ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY admin_all ON webhook.endpoint TO webhook_admin
+	USING (true) WITH CHECK (true);
+CREATE POLICY admin_all ON webhook.event TO webhook_admin
+	USING (true) WITH CHECK (true);
+CREATE POLICY admin_all ON webhook.message TO webhook_admin
+	USING (true) WITH CHECK (true);
+CREATE POLICY admin_all ON webhook.attempt TO webhook_admin
+	USING (true) WITH CHECK (true);
+CREATE POLICY admin_all ON webhook.endpoint_health TO webhook_admin
+	USING (true) WITH CHECK (true);
+CREATE POLICY admin_all ON webhook.tenant_role TO webhook_admin
+	USING (true) WITH CHECK (true);
+
+CREATE POLICY tenant_own ON webhook.endpoint TO webhook_tenant
+	USING (tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant()))
+	WITH CHECK (tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant()));
+CREATE POLICY tenant_own ON webhook.event TO webhook_tenant
+	USING (EXISTS (SELECT FROM webhook.endpoint e
+				   WHERE e.id OPERATOR(pg_catalog.=) event.endpoint_id
+					 AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())))
+	WITH CHECK (EXISTS (SELECT FROM webhook.endpoint e
+						WHERE e.id OPERATOR(pg_catalog.=) event.endpoint_id
+						  AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())));
+CREATE POLICY tenant_own ON webhook.message TO webhook_tenant
+	USING (EXISTS (SELECT FROM webhook.event ev
+				   WHERE ev.message_id OPERATOR(pg_catalog.=) message.id));
+CREATE POLICY tenant_own ON webhook.attempt TO webhook_tenant
+	USING (EXISTS (SELECT FROM webhook.endpoint e
+				   WHERE e.id OPERATOR(pg_catalog.=) attempt.endpoint_id
+					 AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())));
+CREATE POLICY tenant_own ON webhook.endpoint_health TO webhook_tenant
+	USING (EXISTS (SELECT FROM webhook.endpoint e
+				   WHERE e.id OPERATOR(pg_catalog.=) endpoint_health.endpoint_id
+					 AND e.tenant OPERATOR(pg_catalog.=) (SELECT webhook.current_tenant())));
+CREATE POLICY tenant_own ON webhook.tenant_role TO webhook_tenant
+	USING (role OPERATOR(pg_catalog.=) CURRENT_USER
+		   OR role OPERATOR(pg_catalog.=) SESSION_USER);
+
+/*
+ * webhook_tenant: the tenant functions, and on its own rows (row-level
+ * security above) the columns a customer may safely set itself: never the
+ * transport (proxy, CA bundle, client certificate, TLS verification), the
+ * delivery policy, the batching, or the operational flag, which are the
+ * application's; direct writes are checked as the functions check them
+ * (see _endpoint_tenant_check()).  It reads the event-type catalog, as
+ * webhook_user does.
+ */
+GRANT SELECT ON webhook.event_types TO webhook_tenant, webhook_user;
+GRANT SELECT ON webhook.tenant_role TO webhook_tenant;
+GRANT SELECT, INSERT, UPDATE, DELETE ON webhook.tenant_role TO webhook_admin;
+GRANT SELECT (id, name, url, secret, previous_secret,
+			  previous_secret_expires_at, headers, enabled, disabled_reason,
+			  disabled_at, created_at, paused, tenant, description, metadata,
+			  event_types),
+	  INSERT (name, url, secret, headers, tenant, description, metadata,
+			  event_types),
+	  UPDATE (name, url, secret, previous_secret, previous_secret_expires_at,
+			  headers, enabled, paused, disabled_reason, disabled_at, tenant,
+			  description, metadata, event_types),
+	  DELETE
+	ON webhook.endpoint TO webhook_tenant;
+GRANT SELECT, DELETE,
+	  INSERT (endpoint_id, msg_id, created_at, next_attempt_at, payload),
+	  UPDATE (state, next_attempt_at, finished_at, retry_from)
+	ON webhook.event TO webhook_tenant;
+GRANT SELECT ON webhook.message, webhook.attempt TO webhook_tenant;
+GRANT SELECT,
+	  UPDATE (consecutive_failures, failing_since, probe_step, next_probe_at)
+	ON webhook.endpoint_health TO webhook_tenant;
+GRANT USAGE ON webhook.endpoint_id_seq, webhook.event_id_seq TO webhook_tenant;
+GRANT EXECUTE ON FUNCTION
+	webhook.current_tenant(),
+	webhook._tenant(text),
+	webhook._tenant_endpoint(text, text, boolean),
+	webhook._tenant_create_endpoint(text, text, text[], text, jsonb, text,
+									jsonb, text),
+	webhook.tenant_endpoints(text),
+	webhook.tenant_create_endpoint(text, text, text[], text, jsonb, text,
+								   jsonb, text),
+	webhook.tenant_alter_endpoint(text, text, text[], text, jsonb, jsonb, text),
+	webhook.tenant_disable_endpoint(text, text),
+	webhook.tenant_enable_endpoint(text, text),
+	webhook.tenant_drop_endpoint(text, boolean, text),
+	webhook.tenant_rotate_secret(text, interval, text, text),
+	webhook.tenant_endpoint_secret(text, text),
+	webhook.tenant_deliveries(text, timestamptz, timestamptz,
+							  webhook.event_state, integer, text),
+	webhook.tenant_attempts(text, bigint, timestamptz, integer, text),
+	webhook.tenant_replay(timestamptz, timestamptz, text, text),
+	webhook.tenant_send_test(text, text),
+	webhook.tenant_endpoint_stats(text),
+	webhook.generate_secret(text),
+	webhook.webhook_id(uuid),
+	webhook._event_body(json, timestamptz),
+	webhook._check_endpoint(text, text, jsonb),
+	webhook._check_endpoint_name(text),
+	webhook._check_routing(text, text[]),
+	webhook._check_event_type(text),
+	webhook._endpoint_subscribed(text),
+	webhook._trigger_args(bytea, smallint),
+	webhook._release_backlog(integer),
+	webhook._wake()
+	TO webhook_tenant;
+GRANT EXECUTE ON FUNCTION webhook._check_event_type(text) TO webhook_user;

@@ -13,6 +13,13 @@
  * the network guard (common/netguard.c), which the HTTP engine consults on
  * every connection.  Only superusers may set those three.
  *
+ * Two settings are read by the SQL functions alone: webhook.tenant, the
+ * tenant a connection the application controls acts for (see
+ * webhook.current_tenant()), and webhook.check_event_types, which holds
+ * subscriptions and endpoint filters to the event-type catalog.  The
+ * prefix "webhook" is reserved, so both must be defined here for SET to
+ * accept them.
+ *
  * IDENTIFICATION
  *	  src/guc.c
  *
@@ -39,6 +46,8 @@ int			wh_retention = 7 * 24 * 3600;
 int			wh_payload_retention = 0;
 int			wh_max_response_size = 1024;
 int			wh_idle_timeout = 10000;
+bool		wh_check_event_types = false;
+char	   *wh_tenant = NULL;
 
 char	   *wh_allowed_networks = NULL;
 char	   *wh_denied_networks = NULL;
@@ -234,6 +243,32 @@ wh_guc_define(void)
 							10000, 100, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	/*
+	 * Superusers only: the catalog check is the application's promise to
+	 * its receivers, which a session (a tenant's among them) must not turn
+	 * off for itself.
+	 */
+	DefineCustomBoolVariable("webhook.check_event_types",
+							 "Holds subscriptions' event types and endpoints' filters to the event-type catalog.",
+							 "When on, each filter must match a type of webhook.event_types that is not archived, and each subscription's event type must be one.",
+							 &wh_check_event_types,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	/*
+	 * Any session may set it: it is read only for members of webhook_tenant
+	 * without a tenant of their own, whose connections the application
+	 * controls (a role mapped to a tenant is never moved by it).
+	 */
+	DefineCustomStringVariable("webhook.tenant",
+							   "Tenant this session acts for, in connections the application controls.",
+							   "Read by webhook.current_tenant() for members of webhook_tenant that webhook.grant_tenant() has not mapped to a tenant; empty means none.",
+							   &wh_tenant,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
 
 	wh_egress_define_gucs();
 

@@ -19,6 +19,10 @@ extern int	wh_payload_retention;
 extern int	wh_max_response_size;
 extern int	wh_idle_timeout;
 
+/* read by the SQL functions: the catalog check, a session's tenant */
+extern bool wh_check_event_types;
+extern char *wh_tenant;
+
 /* where the worker's requests may go */
 extern char *wh_allowed_networks;
 extern char *wh_denied_networks;
