@@ -501,8 +501,12 @@ DECLARE
 	last_error text;
 	payload json;
 BEGIN
-	IF NOT EXISTS (SELECT FROM webhook.endpoint o
-				   WHERE o.operational AND o.enabled) THEN
+	-- the first operational endpoint, through endpoint_operational_idx
+	-- whatever the statistics say (a scan of every endpoint would cost
+	-- each event given up a millisecond per 10,000 endpoints)
+	IF NOT EXISTS (SELECT FROM (SELECT o.id FROM webhook.endpoint o
+								WHERE o.operational
+								ORDER BY o.id LIMIT 1) o) THEN
 		RETURN NULL;
 	END IF;
 	SELECT e.* INTO ep FROM webhook.endpoint e
