@@ -26,6 +26,10 @@ ALTER TABLE webhook.endpoint
 	ADD COLUMN operational boolean NOT NULL DEFAULT false;
 
 CREATE INDEX endpoint_tenant_idx ON webhook.endpoint (tenant);
+CREATE INDEX endpoint_operational_idx ON webhook.endpoint (id)
+	WHERE operational;
+
+ALTER TABLE webhook.endpoint_health ADD COLUMN failing_reported_at timestamptz;
 
 ALTER TABLE webhook.event
 	ALTER COLUMN payload DROP NOT NULL,
@@ -2363,3 +2367,259 @@ GRANT EXECUTE ON FUNCTION
 	webhook._wake()
 	TO webhook_tenant;
 GRANT EXECUTE ON FUNCTION webhook._check_event_type(text) TO webhook_user;
+
+/* ---------------------------------------------------------------------
+ * Operational events
+ * --------------------------------------------------------------------- */
+
+/*
+ * An operational endpoint (create_endpoint(..., operational => true))
+ * hears of the other endpoints through the extension's own events, each a
+ * Standard Webhooks event like any other, signed with that endpoint's
+ * secret, retried and dead-lettered on its schedule:
+ *
+ *	endpoint.disabled	its enabled flag goes from true to false: the
+ *						breaker tripped, the receiver answered 410 Gone or
+ *						asked for it, pause(), or an UPDATE;
+ *	endpoint.enabled	enabled goes from false to true;
+ *	endpoint.failing	the breaker puts the endpoint down: its health row
+ *						comes to say that it is probed one request at a time
+ *						(next_probe_at set, after at least three failed
+ *						attempts in a row), as the worker reads it.  Sent
+ *						once per failing period, which the health row's
+ *						failing_reported_at remembers;
+ *	endpoint.recovered	the first success the worker records for it after
+ *						endpoint.failing (an operator resetting the
+ *						breaker is no success: the period goes on until
+ *						one);
+ *	message.attempt.exhausted  an attempt leaves one of its events dead
+ *						(its last retry failed, or the receiver wanted no
+ *						more); an event discard()ed is the operator's own
+ *						doing, and sends none.
+ *
+ * "data" names the endpoint (name, id, tenant, url) and says what applies.
+ * Each change writes one event per enabled operational endpoint whose
+ * event-type filter takes its type, the payload inline and one webhook-id
+ * for all of them, and wakes the worker at commit.  Nothing is sent about
+ * an operational endpoint itself, so a failing operator endpoint cannot
+ * feed on its own failures.
+ *
+ * The triggers below fire in the worker's transactions and in callers',
+ * whatever their rights: the functions run as the extension's owner.  Each
+ * is narrowed by its WHEN clause to the rows that change state, so the
+ * statements that record deliveries pay for nothing else; with no
+ * operational endpoint, each returns after one index probe.
+ */
+CREATE FUNCTION webhook._operational_emit(subject webhook.endpoint,
+										  event_type text,
+										  details jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ts timestamptz := pg_catalog.clock_timestamp();
+	body text;
+BEGIN
+	IF subject.operational THEN
+		RETURN;
+	END IF;
+	-- stored as the capture stores a named type: the timestamp is created_at
+	body := '{"type":' OPERATOR(pg_catalog.||) pg_catalog.to_json(event_type)::text
+		OPERATOR(pg_catalog.||) ',"data":'
+		OPERATOR(pg_catalog.||) (pg_catalog.jsonb_build_object(
+			'endpoint', subject.name, 'endpoint_id', subject.id,
+			'tenant', subject.tenant, 'url', subject.url)
+			OPERATOR(pg_catalog.||) details)::text
+		OPERATOR(pg_catalog.||) '}';
+	INSERT INTO webhook.event (endpoint_id, msg_id, created_at,
+							   next_attempt_at, payload, ordering_key)
+	SELECT o.id, m.id, ts, ts, body::json,
+		   CASE o.ordering WHEN 'endpoint' THEN ''
+						   WHEN 'key' THEN subject.id::text END
+	FROM webhook.endpoint o, (SELECT pg_catalog.gen_random_uuid() AS id) m
+	WHERE o.operational AND o.enabled
+	  AND (o.event_types IS NULL
+		   OR EXISTS (SELECT FROM pg_catalog.unnest(o.event_types) AS p(p)
+					  WHERE event_type OPERATOR(pg_catalog.~~) pg_catalog.replace(
+						  pg_catalog.replace(p.p, '_', '\_'), '*', '%')));
+	IF FOUND THEN
+		PERFORM webhook._wake();
+	END IF;
+END
+$$;
+
+/* endpoint.disabled and endpoint.enabled */
+CREATE FUNCTION webhook._operational_endpoint()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NEW.enabled THEN
+		PERFORM webhook._operational_emit(NEW, 'endpoint.enabled', '{}');
+	ELSE
+		PERFORM webhook._operational_emit(NEW, 'endpoint.disabled',
+			pg_catalog.jsonb_build_object(
+				'reason', NEW.disabled_reason,
+				'disabled_at', NEW.disabled_at,
+				'paused', NEW.paused));
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+/*
+ * The failing period, kept on the health row: it begins when the row first
+ * says the endpoint is down, and ends with the first success written
+ * after that.
+ */
+CREATE FUNCTION webhook._operational_health_mark()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE'
+		AND NEW.failing_reported_at IS NOT NULL
+		AND NEW.last_success_at IS DISTINCT FROM OLD.last_success_at THEN
+		NEW.failing_reported_at := NULL;
+	ELSIF NEW.failing_reported_at IS NULL
+		AND NEW.next_probe_at IS NOT NULL
+		AND NEW.consecutive_failures OPERATOR(pg_catalog.>=) 3 THEN
+		NEW.failing_reported_at := pg_catalog.clock_timestamp();
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+/* endpoint.failing and endpoint.recovered, as the period begins and ends */
+CREATE FUNCTION webhook._operational_health()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+BEGIN
+	SELECT e.* INTO ep FROM webhook.endpoint e
+	WHERE e.id OPERATOR(pg_catalog.=) NEW.endpoint_id;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	IF NEW.failing_reported_at IS NOT NULL THEN
+		PERFORM webhook._operational_emit(ep, 'endpoint.failing',
+			pg_catalog.jsonb_build_object(
+				'failing_since', NEW.failing_since,
+				'consecutive_failures', NEW.consecutive_failures,
+				'last_error', NEW.last_error,
+				'last_failure_at', NEW.last_failure_at));
+	ELSE
+		PERFORM webhook._operational_emit(ep, 'endpoint.recovered',
+			pg_catalog.jsonb_build_object(
+				'failing_reported_at', OLD.failing_reported_at,
+				'recovered_at', NEW.last_success_at));
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+/* message.attempt.exhausted */
+CREATE FUNCTION webhook._operational_event_dead()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ep webhook.endpoint;
+	last_status smallint;
+	last_error text;
+	payload json;
+BEGIN
+	-- the first operational endpoint, through endpoint_operational_idx
+	-- whatever the statistics say (a scan of every endpoint would cost
+	-- each event given up a millisecond per 10,000 endpoints)
+	IF NOT EXISTS (SELECT FROM (SELECT o.id FROM webhook.endpoint o
+								WHERE o.operational
+								ORDER BY o.id LIMIT 1) o) THEN
+		RETURN NULL;
+	END IF;
+	SELECT e.* INTO ep FROM webhook.endpoint e
+	WHERE e.id OPERATOR(pg_catalog.=) NEW.endpoint_id;
+	IF NOT FOUND OR ep.operational THEN
+		RETURN NULL;
+	END IF;
+	SELECT a.status, a.error INTO last_status, last_error
+	FROM webhook.attempt a
+	WHERE a.event_id OPERATOR(pg_catalog.=) NEW.id
+	ORDER BY a.attempt DESC LIMIT 1;
+	payload := NEW.payload;
+	IF payload IS NULL THEN
+		SELECT m.payload INTO payload FROM webhook.message m
+		WHERE m.id OPERATOR(pg_catalog.=) NEW.message_id;
+	END IF;
+	PERFORM webhook._operational_emit(ep, 'message.attempt.exhausted',
+		pg_catalog.jsonb_build_object(
+			'event_id', NEW.id,
+			'webhook_id', webhook.webhook_id(NEW.msg_id),
+			'event_type',
+			webhook._event_body(payload, NEW.created_at) OPERATOR(pg_catalog.->>) 'type',
+			'attempts', NEW.attempts,
+			'last_status', last_status,
+			'last_error', last_error));
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER operational_endpoint
+	AFTER UPDATE OF enabled ON webhook.endpoint
+	FOR EACH ROW
+	WHEN (OLD.enabled IS DISTINCT FROM NEW.enabled AND NOT NEW.operational)
+	EXECUTE FUNCTION webhook._operational_endpoint();
+
+CREATE TRIGGER operational_health_mark_insert
+	BEFORE INSERT ON webhook.endpoint_health
+	FOR EACH ROW
+	WHEN (NEW.next_probe_at IS NOT NULL)
+	EXECUTE FUNCTION webhook._operational_health_mark();
+
+CREATE TRIGGER operational_health_mark
+	BEFORE UPDATE ON webhook.endpoint_health
+	FOR EACH ROW
+	WHEN ((NEW.failing_reported_at IS NULL AND NEW.next_probe_at IS NOT NULL)
+		  OR (NEW.failing_reported_at IS NOT NULL
+			  AND NEW.last_success_at IS DISTINCT FROM OLD.last_success_at))
+	EXECUTE FUNCTION webhook._operational_health_mark();
+
+CREATE TRIGGER operational_health_insert
+	AFTER INSERT ON webhook.endpoint_health
+	FOR EACH ROW
+	WHEN (NEW.failing_reported_at IS NOT NULL)
+	EXECUTE FUNCTION webhook._operational_health();
+
+CREATE TRIGGER operational_health
+	AFTER UPDATE ON webhook.endpoint_health
+	FOR EACH ROW
+	WHEN (OLD.failing_reported_at IS DISTINCT FROM NEW.failing_reported_at)
+	EXECUTE FUNCTION webhook._operational_health();
+
+CREATE TRIGGER operational_event_dead
+	AFTER UPDATE OF state ON webhook.event
+	FOR EACH ROW
+	WHEN (NEW.state = 'dead' AND OLD.state <> 'dead'
+		  AND NEW.attempts > OLD.attempts)
+	EXECUTE FUNCTION webhook._operational_event_dead();
+
+REVOKE ALL ON FUNCTION webhook._operational_emit(webhook.endpoint, text, jsonb),
+	webhook._operational_endpoint(), webhook._operational_health_mark(),
+	webhook._operational_health(), webhook._operational_event_dead()
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	webhook._operational_emit(webhook.endpoint, text, jsonb),
+	webhook._operational_endpoint(), webhook._operational_health_mark(),
+	webhook._operational_health(), webhook._operational_event_dead()
+	TO webhook_admin;

@@ -44,7 +44,10 @@
  * to the worker.
  *
  * Healthy endpoints cost nothing: no row is written for a success unless
- * the endpoint was failing.
+ * the endpoint was failing, or is in a failing period that an operational
+ * event reported (failing_reported_at, set and cleared by the table's
+ * triggers): its first success ends that period, even after
+ * webhook.enable_endpoint() reset the counters.
  *
  *-------------------------------------------------------------------------
  */
@@ -97,6 +100,7 @@ typedef struct WhHealth
 	bool		disabled;		/* not enabled in the table, or just tripped */
 	bool		probing;		/* a probe is in flight */
 	bool		picked;			/* a probe was claimed by this claim */
+	bool		reported;		/* endpoint.failing sent, no success since */
 
 	/*
 	 * Holding an event back overwrites its next attempt, so the table no
@@ -265,12 +269,13 @@ wh_breaker_refresh(void)
 			"SELECT e.id, NOT e.enabled, "
 			"       coalesce(h.consecutive_failures, 0), "
 			"       coalesce(h.probe_step, 0), h.failing_since, "
-			"       h.next_probe_at "
+			"       h.next_probe_at, h.failing_reported_at IS NOT NULL "
 			"FROM webhook.endpoint e "
 			"LEFT JOIN webhook.endpoint_health h "
 			"  ON h.endpoint_id OPERATOR(pg_catalog.=) e.id "
 			"WHERE NOT e.enabled "
-			"   OR h.consecutive_failures OPERATOR(pg_catalog.>) 0", 0, NULL);
+			"   OR h.consecutive_failures OPERATOR(pg_catalog.>) 0 "
+			"   OR h.failing_reported_at IS NOT NULL", 0, NULL);
 	rc = SPI_execute_plan(wh_refresh_plan, NULL, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading endpoint health failed: %s",
@@ -291,6 +296,7 @@ wh_breaker_refresh(void)
 		h->failing_since = 0;
 		h->next_probe_at = 0;
 		h->disabled = false;
+		h->reported = false;
 	}
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -315,6 +321,7 @@ wh_breaker_refresh(void)
 			h->next_probe_at = 0;
 		/* a next probe is written only while the endpoint is down */
 		h->down = !isnull && h->failures >= WH_BREAKER_PROBE_AFTER;
+		h->reported = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 	}
 
 	wh_nfailing = 0;
@@ -437,11 +444,18 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 	{
 		h = wh_health_get(endpoint_id, true);
 		wh_health_push(h, false);
-		if (h->failures == 0 && !h->changed)
+
+		/*
+		 * A success is written when it ends a failure, or a failing period
+		 * an operational event reported, which an operator's reset of the
+		 * breaker (webhook.enable_endpoint()) does not end.
+		 */
+		if (h->failures == 0 && !h->changed && !h->reported)
 		{
 			h->probing = false;
 			return;
 		}
+		h->reported = false;
 		/* only an endpoint that was down can have held events back */
 		if (h->down)
 			h->recovered = true;
