@@ -227,18 +227,19 @@ SELECT * FROM sent;
 SELECT webhook.resume('op_ops');
 DELETE FROM webhook.event WHERE endpoint_id IN (SELECT id FROM mine);
 
--- the change may be made by a role that cannot write the outbox
+-- the change may be made by a role that cannot write the operational
+-- endpoints' events: a tenant enabling its own endpoint
 CREATE ROLE wh_op_caller;
-GRANT USAGE ON SCHEMA webhook TO wh_op_caller;
-GRANT SELECT, UPDATE ON webhook.endpoint TO wh_op_caller;
+SELECT webhook.grant_tenant('wh_op_caller', 'acme');
+SELECT id AS ops_id FROM webhook.endpoint WHERE name = 'op_ops' \gset
 SET ROLE wh_op_caller;
 UPDATE webhook.endpoint SET enabled = true, paused = false WHERE name = 'op_shop';
 INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at)
-SELECT id, gen_random_uuid(), now(), now() FROM webhook.endpoint
-WHERE name = 'op_shop';
+VALUES (:ops_id, gen_random_uuid(), now(), now());
 RESET ROLE;
 SELECT * FROM sent;
 DELETE FROM webhook.event WHERE endpoint_id IN (SELECT id FROM mine);
+SELECT webhook.revoke_tenant('wh_op_caller');
 DROP OWNED BY wh_op_caller;
 DROP ROLE wh_op_caller;
 
