@@ -80,7 +80,12 @@ sub learn_secrets
 	my $has = q1("SELECT count(*) FROM pg_extension WHERE extname = 'webhook'");
 	return unless $has;
 	$recv->secret($_) for grep { $_ ne '' } split /\n/,
-	  q1("SELECT webhook.endpoint_secret(name) FROM webhook.endpoints");
+	  q1("SELECT webhook.endpoint_secret(name) FROM webhook.endpoints
+		  WHERE signature = 'v1'");
+	# a v1a endpoint's receiver has its public key, not its secret
+	$recv->public_key($_) for grep { $_ ne '' } split /\n/,
+	  q1("SELECT webhook.public_key(name) FROM webhook.endpoints
+		  WHERE signature = 'v1a'");
 }
 
 my $warnings = '';
@@ -126,7 +131,11 @@ my %want = (
 		'webhook.test', 'orders.updated'
 	],
 	'/hooks/billing' => ['order.paid'],
-	'/hooks/crm' => ['orders.updated'],);
+	'/hooks/crm' => ['orders.updated'],
+	# routed by merchant, each endpoint by its own filter
+	'/merchants/m1' => [ 'order.created', 'order.paid' ],
+	'/merchants/m2' => [ 'order.paid', 'webhook.test' ],
+	'/merchants/m3' => [ 'order.created', 'order.paid' ],);
 
 # the distinct events received at a path, first arrival of each, in order
 sub events_at
@@ -168,6 +177,10 @@ is_deeply(
 	'shop: the first update is the one shown under "The payload"');
 is_deeply([ sort keys %{ $data->{new} } ], [qw(customer id status total)],
 	'shop: the row as sent has every column but the excluded card number');
+is(scalar(grep { ($_->{matched_scheme} // '') ne 'v1a' } @{ events_at('/merchants/m3') }),
+	0, 'm3: every request verifies as v1a with its public key');
+is(q1("SELECT count(*) FROM webhook.inbox"), '1',
+	'receiving: the request received twice is recorded once');
 my ($crm) = @{ events_at('/hooks/crm') };
 is_deeply(json_decode($crm->{body})->{data},
 	{ order_id => 1, status => 'shipped' },
