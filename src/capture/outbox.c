@@ -305,6 +305,27 @@ wh_outbox_is_filled(AttrNumber attnum)
 }
 
 /*
+ * The index entries of one row the executor's way (no unique index of the
+ * outbox defers its check, so there is nothing to recheck).
+ */
+static void
+wh_insert_index_entries(ResultRelInfo *rri, TupleTableSlot *slot,
+						EState *estate)
+{
+	List	   *recheck;
+
+#if PG_VERSION_NUM >= 160000
+	recheck = ExecInsertIndexTuples(rri, slot, estate, false,
+									false, NULL, NIL, false);
+#else
+	recheck = ExecInsertIndexTuples(rri, slot, estate, false,
+									false, NULL, NIL);
+#endif
+	list_free(recheck);
+	ResetPerTupleExprContext(estate);
+}
+
+/*
  * Would an INSERT into the table fire a trigger?  Triggers on other
  * operations (UPDATE, DELETE) leave the direct path exact.
  */
@@ -650,17 +671,7 @@ wh_outbox_insert_messages(int64 *ids, text **payloads, int n)
 		table_multi_insert(rel, slots, n, GetCurrentCommandId(true), 0, NULL);
 		for (i = 0; i < n; i++)
 		{
-			List	   *recheck;
-
-#if PG_VERSION_NUM >= 160000
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
-											false, NULL, NIL, false);
-#else
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
-											false, NULL, NIL);
-#endif
-			list_free(recheck);
-			ResetPerTupleExprContext(estate);
+			wh_insert_index_entries(rri, slots[i], estate);
 			ExecDropSingleTupleTableSlot(slots[i]);
 		}
 		ExecCloseIndices(rri);
@@ -799,19 +810,7 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 	else
 	{
 		for (i = 0; i < n; i++)
-		{
-			List	   *recheck;
-
-#if PG_VERSION_NUM >= 160000
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
-											false, NULL, NIL, false);
-#else
-			recheck = ExecInsertIndexTuples(rri, slots[i], estate, false,
-											false, NULL, NIL);
-#endif
-			list_free(recheck);
-			ResetPerTupleExprContext(estate);
-		}
+			wh_insert_index_entries(rri, slots[i], estate);
 		ExecCloseIndices(rri);
 	}
 	for (i = 0; i < n; i++)
