@@ -10,7 +10,10 @@
  * their heads, order.c), locks and reads them with FOR UPDATE SKIP LOCKED,
  * copies them into memory and fetches the endpoints they name.  An
  * endpoint held back (disabled, paused, failing, limited, busy) is not read
- * at all: holding it back writes nothing.  Once the claim commits its
+ * at all: holding it back writes nothing.  With thousands of endpoints that
+ * may send (an application's customers), a claim reads their windows in
+ * turn instead, from where the last one stopped, only until it has a
+ * batch.  Once the claim commits its
  * events are the worker's (queued); if it fails they are forgotten, still
  * pending in the table.
  *
@@ -43,8 +46,22 @@
 /* what sending adds to a stored body: its type and timestamp */
 #define WH_BODY_SLACK			1024
 
+/*
+ * A claim reads every endpoint's window and takes the earliest due events
+ * across them, while at most this many endpoints may send.  Beyond it (an
+ * application's customers, thousands of endpoints) it reads endpoint after
+ * endpoint, from where the last claim stopped, until it has enough: the
+ * windows of all of them would be most of the backlog, read to take a
+ * batch.
+ */
+#define WH_CLAIM_WIDE			256
+
 static SPIPlanPtr wh_window_plan;
+static SPIPlanPtr wh_wide_plan;
 static SPIPlanPtr wh_claim_plan;
+
+/* the endpoint a wide claim starts from: the one after the last read */
+static int32 wh_claim_next_id = 0;
 static SPIPlanPtr wh_next_due_plan;
 
 /*
@@ -167,8 +184,10 @@ void
 wh_claim(WhWorker *w)
 {
 	int			room;
-	Datum		args[2];
+	Datum		args[3];
 	uint64		i;
+	bool		wide;
+	int			limit = 0;
 	int			nheld;
 	List	   *epids = NIL;
 	WhClaimQuota *quotas;
@@ -190,8 +209,12 @@ wh_claim(WhWorker *w)
 	 * to what it may take plus those of them the worker already holds
 	 * (which are still pending, and skipped here).  A claim so reads a few
 	 * rows per endpoint, whatever the backlogs, and never an event it may
-	 * not take.  Across endpoints the earliest due go first.
+	 * not take.  Across endpoints the earliest due go first; or, past
+	 * WH_CLAIM_WIDE endpoints, the endpoints take turns: their windows are
+	 * read in turn from where the last claim stopped, and no further than a
+	 * batch (and the held events it skips) needs.
 	 */
+	wide = nquotas > WH_CLAIM_WIDE;
 	if (wh_window_plan == NULL)
 	{
 		Oid			types[2] = {INT4ARRAYOID, INT4ARRAYOID};
@@ -210,19 +233,48 @@ wh_claim(WhWorker *w)
 			"  ORDER BY e.next_attempt_at, e.id LIMIT c.n) ev "
 			"ORDER BY ev.next_attempt_at, ev.id", 2, types);
 	}
+	if (wh_wide_plan == NULL)
+	{
+		Oid			types[3] = {INT4ARRAYOID, INT4ARRAYOID, INT4OID};
+
+		/* no ORDER BY: the windows come in the arrays' order, until $3 */
+		wh_wide_plan = wh_prepare(
+			"SELECT ev.id, ev.endpoint_id "
+			"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
+			"  AS c(endpoint_id, n) "
+			"CROSS JOIN LATERAL ("
+			"  SELECT e.id, e.endpoint_id "
+			"  FROM webhook.event e "
+			"  WHERE e.endpoint_id OPERATOR(pg_catalog.=) c.endpoint_id "
+			"    AND e.state OPERATOR(pg_catalog.=) 'pending' "
+			"    AND e.next_attempt_at OPERATOR(pg_catalog.<=) "
+			"        pg_catalog.now() "
+			"  ORDER BY e.next_attempt_at, e.id LIMIT c.n) ev "
+			"LIMIT $3", 3, types);
+	}
 	{
 		Datum	   *qid = palloc(sizeof(Datum) * (nquotas + 1));
 		Datum	   *qn = palloc(sizeof(Datum) * (nquotas + 1));
+		int			start = 0;
 
+		/* a wide claim starts at the first endpoint not read last time */
+		if (wide)
+			while (start < nquotas && quotas[start].id < wh_claim_next_id)
+				start++;
 		for (i = 0; i < nquotas; i++)
 		{
-			qid[i] = Int32GetDatum(quotas[i].id);
-			qn[i] = Int32GetDatum(quotas[i].take + quotas[i].held);
+			int			k = (start + i) % nquotas;
+
+			qid[i] = Int32GetDatum(quotas[k].id);
+			qn[i] = Int32GetDatum(quotas[k].take + quotas[k].held);
 		}
 		args[0] = wh_int4_array(qid, nquotas);
 		args[1] = wh_int4_array(qn, nquotas);
+		limit = room + w->nheld;
+		args[2] = Int32GetDatum(limit);
 	}
-	wh_run(wh_window_plan, args, true, 0, SPI_OK_SELECT, "claiming events");
+	wh_run(wide ? wh_wide_plan : wh_window_plan, args, true, 0,
+		   SPI_OK_SELECT, "claiming events");
 	{
 		int64	   *held = wh_held_sorted(w, &nheld);
 		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
@@ -277,6 +329,20 @@ wh_claim(WhWorker *w)
 				continue;
 			taken[k]++;
 			pick[npick++] = Int64GetDatum(id);
+		}
+
+		/*
+		 * A wide claim that stopped at its limit left endpoints unread: the
+		 * next one starts after the last it read, and comes soon.
+		 */
+		if (wide && nwindow >= (uint64) limit)
+		{
+			bool		isnull;
+
+			wh_claim_next_id = DatumGetInt32(SPI_getbinval(window->vals[nwindow - 1],
+														   window->tupdesc, 2,
+														   &isnull)) + 1;
+			w->claim_skipped_busy = true;
 		}
 		npick += wh_order_heads(pick + npick, room - npick,
 								GetCurrentTimestamp(), held, nheld);
