@@ -256,6 +256,12 @@ wh_claim(WhWorker *w)
 		Datum	   *qid = palloc(sizeof(Datum) * (nquotas + 1));
 		Datum	   *qn = palloc(sizeof(Datum) * (nquotas + 1));
 		int			start = 0;
+		int			from = 0;
+		int64	   *held = wh_held_sorted(w, &nheld);
+		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
+		int		   *seen = palloc0(sizeof(int) * (nquotas + 1));
+		int		   *taken = palloc0(sizeof(int) * (nquotas + 1));
+		int			npick = 0;
 
 		/* a wide claim starts at the first endpoint not read last time */
 		if (wide)
@@ -268,82 +274,93 @@ wh_claim(WhWorker *w)
 			qid[i] = Int32GetDatum(quotas[k].id);
 			qn[i] = Int32GetDatum(quotas[k].take + quotas[k].held);
 		}
-		args[0] = wh_int4_array(qid, nquotas);
-		args[1] = wh_int4_array(qn, nquotas);
-		limit = room + w->nheld;
-		args[2] = Int32GetDatum(limit);
-	}
-	wh_run(wide ? wh_wide_plan : wh_window_plan, args, true, 0,
-		   SPI_OK_SELECT, "claiming events");
-	{
-		int64	   *held = wh_held_sorted(w, &nheld);
-		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
-		int		   *seen = palloc0(sizeof(int) * (nquotas + 1));
-		int		   *taken = palloc0(sizeof(int) * (nquotas + 1));
-		int			npick = 0;
-		uint64		nwindow = SPI_processed;
-		SPITupleTable *window = SPI_tuptable;
-
-		for (i = 0; i < nwindow; i++)
-		{
-			bool		isnull;
-			int64		id;
-			int32		epid;
-			int			lo = 0;
-			int			hi = nquotas - 1;
-			int			k = -1;
-
-			id = DatumGetInt64(SPI_getbinval(window->vals[i],
-											 window->tupdesc, 1, &isnull));
-			epid = DatumGetInt32(SPI_getbinval(window->vals[i],
-											   window->tupdesc, 2, &isnull));
-			/* quotas are sorted by endpoint id */
-			while (lo <= hi)
-			{
-				int			mid = (lo + hi) / 2;
-
-				if (quotas[mid].id == epid)
-				{
-					k = mid;
-					break;
-				}
-				if (quotas[mid].id < epid)
-					lo = mid + 1;
-				else
-					hi = mid - 1;
-			}
-			if (k < 0)
-				continue;
-			/* an endpoint that filled its share may have more waiting */
-			if (++seen[k] >= quotas[k].take + quotas[k].held)
-				w->claim_skipped_busy = true;
-			if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
-				continue;
-			if (npick >= room || taken[k] >= quotas[k].take)
-			{
-				w->claim_skipped_busy = true;
-				continue;
-			}
-			/* an ordered endpoint's events wait for wh_order_heads() */
-			if (wh_order_hold(epid, id))
-				continue;
-			taken[k]++;
-			pick[npick++] = Int64GetDatum(id);
-		}
 
 		/*
-		 * A wide claim that stopped at its limit left endpoints unread: the
-		 * next one starts after the last it read, and comes soon.
+		 * One read of every window; or, for a wide claim, one slice of
+		 * WH_CLAIM_WIDE endpoints after another until the batch is full.
 		 */
-		if (wide && nwindow >= (uint64) limit)
+		do
 		{
-			bool		isnull;
+			int			nslice = wide ? Min(WH_CLAIM_WIDE, nquotas - from) :
+				nquotas;
+			uint64		nwindow;
+			SPITupleTable *window;
 
-			wh_claim_next_id = DatumGetInt32(SPI_getbinval(window->vals[nwindow - 1],
-														   window->tupdesc, 2,
-														   &isnull)) + 1;
-			w->claim_skipped_busy = true;
-		}
+			args[0] = wh_int4_array(qid + from, nslice);
+			args[1] = wh_int4_array(qn + from, nslice);
+			limit = room - npick + w->nheld;
+			args[2] = Int32GetDatum(limit);
+			wh_run(wide ? wh_wide_plan : wh_window_plan, args, true, 0,
+				   SPI_OK_SELECT, "claiming events");
+			nwindow = SPI_processed;
+			window = SPI_tuptable;
+			from += nslice;
+
+			for (i = 0; i < nwindow; i++)
+			{
+				bool		isnull;
+				int64		id;
+				int32		epid;
+				int			lo = 0;
+				int			hi = nquotas - 1;
+				int			k = -1;
+
+				id = DatumGetInt64(SPI_getbinval(window->vals[i],
+												 window->tupdesc, 1, &isnull));
+				epid = DatumGetInt32(SPI_getbinval(window->vals[i],
+												   window->tupdesc, 2, &isnull));
+				/* quotas are sorted by endpoint id */
+				while (lo <= hi)
+				{
+					int			mid = (lo + hi) / 2;
+
+					if (quotas[mid].id == epid)
+					{
+						k = mid;
+						break;
+					}
+					if (quotas[mid].id < epid)
+						lo = mid + 1;
+					else
+						hi = mid - 1;
+				}
+				if (k < 0)
+					continue;
+				/* an endpoint that filled its share may have more waiting */
+				if (++seen[k] >= quotas[k].take + quotas[k].held)
+					w->claim_skipped_busy = true;
+				if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
+					continue;
+				if (npick >= room || taken[k] >= quotas[k].take)
+				{
+					w->claim_skipped_busy = true;
+					continue;
+				}
+				/* an ordered endpoint's events wait for wh_order_heads() */
+				if (wh_order_hold(epid, id))
+					continue;
+				taken[k]++;
+				pick[npick++] = Int64GetDatum(id);
+			}
+
+			/*
+			 * A wide claim that stopped at its limit left endpoints unread:
+			 * the next one starts after the last it read, and comes soon.
+			 */
+			if (wide && (nwindow >= (uint64) limit || npick >= room))
+			{
+				bool		isnull;
+
+				if (nwindow > 0)
+					wh_claim_next_id =
+						DatumGetInt32(SPI_getbinval(window->vals[nwindow - 1],
+													window->tupdesc, 2,
+													&isnull)) + 1;
+				w->claim_skipped_busy = true;
+				break;
+			}
+		} while (wide && from < nquotas);
+
 		npick += wh_order_heads(pick + npick, room - npick,
 								GetCurrentTimestamp(), held, nheld);
 		w->claim_held_back = wh_defer_flush();
