@@ -16,6 +16,7 @@ OBJS = \
 	src/capture/payload.o \
 	src/capture/payload_fn.o \
 	src/capture/preview.o \
+	src/capture/route.o \
 	src/delivery/worker.o \
 	src/delivery/claim.o \
 	src/delivery/send.o \

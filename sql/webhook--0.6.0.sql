@@ -240,6 +240,9 @@ CREATE INDEX event_finished_idx ON webhook.event (finished_at)
 	WHERE state <> 'pending';
 CREATE INDEX event_order_idx ON webhook.event (endpoint_id, ordering_key, id)
 	WHERE state = 'pending' AND ordering_key IS NOT NULL;
+/* the events sharing a payload, found when one of them is removed */
+CREATE INDEX event_message_idx ON webhook.event (message_id)
+	WHERE message_id IS NOT NULL;
 
 /*
  * Delivery history: one narrow row per attempt, written once and never
@@ -458,6 +461,12 @@ LANGUAGE C STRICT;
  */
 CREATE FUNCTION webhook._endpoint_changed() RETURNS trigger
 	LANGUAGE c AS 'MODULE_PATHNAME', 'webhook_endpoint_changed';
+
+/* does an endpoint's event-type filter (NULL: every type) take a type? */
+CREATE FUNCTION webhook._event_type_matches(patterns text[], type text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'webhook_event_type_matches'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 /* an event's body as sent: the stored payload with its timestamp and type */
 CREATE FUNCTION webhook._event_body(payload json, created_at timestamptz)
@@ -1367,6 +1376,45 @@ CREATE TRIGGER endpoint_url_check
 	AFTER INSERT OR UPDATE OF url ON webhook.endpoint
 	FOR EACH ROW EXECUTE FUNCTION webhook._endpoint_url_check();
 
+/*
+ * A shared payload goes with the last event that refers to it, in the
+ * transaction that removes that event, whatever removes it (delivery,
+ * retention, webhook.drop_endpoint(), discard, a user's DELETE).  The
+ * payloads the deleted rows named are locked first, in id order, and
+ * looked at again in a statement of their own: two transactions that
+ * remove the last two events of one payload at once then take turns, and
+ * the second sees the first's removal, so no payload is left behind.
+ */
+CREATE FUNCTION webhook._message_cleanup()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	ids bigint[];
+BEGIN
+	SELECT pg_catalog.array_agg(DISTINCT o.message_id ORDER BY o.message_id)
+	INTO ids
+	FROM old_events o WHERE o.message_id IS NOT NULL;
+	IF ids IS NULL THEN
+		RETURN NULL;
+	END IF;
+	PERFORM FROM webhook.message m
+	WHERE m.id OPERATOR(pg_catalog.=) ANY (ids)
+	ORDER BY m.id FOR UPDATE;
+	DELETE FROM webhook.message m
+	WHERE m.id OPERATOR(pg_catalog.=) ANY (ids)
+	  AND NOT EXISTS (SELECT FROM webhook.event ev
+					  WHERE ev.message_id OPERATOR(pg_catalog.=) m.id);
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER event_message_cleanup
+	AFTER DELETE ON webhook.event
+	REFERENCING OLD TABLE AS old_events
+	FOR EACH STATEMENT EXECUTE FUNCTION webhook._message_cleanup();
+
 /* ---------------------------------------------------------------------
  * Subscriptions: triggers that call webhook.capture()
  * --------------------------------------------------------------------- */
@@ -1385,7 +1433,7 @@ CREATE TRIGGER endpoint_url_check
  */
 CREATE FUNCTION webhook.subscribe(
 	tbl regclass,
-	endpoint text,
+	endpoint text DEFAULT NULL,
 	events text[] DEFAULT '{insert,update,delete}',
 	columns text[] DEFAULT NULL,
 	condition text DEFAULT NULL,
@@ -1393,7 +1441,9 @@ CREATE FUNCTION webhook.subscribe(
 	event_type text DEFAULT NULL,
 	format text DEFAULT NULL,
 	name text DEFAULT NULL,
-	payload_function regprocedure DEFAULT NULL)
+	payload_function regprocedure DEFAULT NULL,
+	tenant text DEFAULT NULL,
+	broadcast boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1403,6 +1453,7 @@ DECLARE
 	col text;
 	parts text[] := '{}';
 	args text[];
+	route text;
 	trg text;
 	sql text;
 	nchildren integer;
@@ -1411,14 +1462,30 @@ BEGIN
 		RAISE EXCEPTION 'argument "tbl" must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF endpoint IS NULL OR endpoint OPERATOR(pg_catalog.=) '' THEN
+	IF broadcast IS NULL THEN
+		RAISE EXCEPTION 'argument "broadcast" must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF (endpoint IS NOT NULL)::integer OPERATOR(pg_catalog.+)
+		(tenant IS NOT NULL)::integer OPERATOR(pg_catalog.+)
+		broadcast::integer OPERATOR(pg_catalog.<>) 1 THEN
+		RAISE EXCEPTION 'a subscription needs exactly one of "endpoint", "tenant" and "broadcast"'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name an endpoint, pass tenant => a column or an expression over NEW and OLD, or pass broadcast => true.';
+	END IF;
+	IF endpoint OPERATOR(pg_catalog.=) '' THEN
 		RAISE EXCEPTION 'argument "endpoint" must not be null or empty'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF NOT webhook._endpoint_exists(subscribe.endpoint) THEN
+	IF endpoint IS NOT NULL AND NOT webhook._endpoint_exists(subscribe.endpoint) THEN
 		RAISE EXCEPTION 'endpoint "%" does not exist', endpoint
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Create it first with webhook.create_endpoint().';
+	END IF;
+	IF pg_catalog.btrim(tenant, E' \t\r\n') OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION 'argument "tenant" must not be empty'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name the column that holds the tenant, or write an expression over NEW and OLD.';
 	END IF;
 	IF events IS NULL OR pg_catalog.cardinality(events) OPERATOR(pg_catalog.=) 0 THEN
 		RAISE EXCEPTION 'no events to subscribe to'
@@ -1480,6 +1547,35 @@ BEGIN
 		END;
 	END IF;
 
+	/*
+	 * A tenant is a column of the table (read from the row), or else an
+	 * expression over NEW and OLD, which must compile now.
+	 */
+	IF broadcast THEN
+		route := 'broadcast';
+	ELSIF tenant IS NOT NULL AND EXISTS (
+			SELECT FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) tbl
+			  AND a.attname OPERATOR(pg_catalog.=) tenant
+			  AND a.attnum OPERATOR(pg_catalog.>) 0
+			  AND NOT a.attisdropped) THEN
+		route := 'tenant=' || pg_catalog.quote_ident(tenant);
+	ELSIF tenant IS NOT NULL THEN
+		BEGIN
+			PERFORM webhook._check_condition(tenant);
+			EXECUTE pg_catalog.format(
+				E'SELECT (%s\n)::pg_catalog.text FROM (SELECT (NULL::%s).*) AS new, (SELECT (NULL::%s).*) AS old LIMIT 0',
+				tenant, tbl, tbl);
+		EXCEPTION
+			WHEN syntax_error THEN
+				RAISE EXCEPTION 'invalid tenant expression: %', SQLERRM
+					USING ERRCODE = 'syntax_error',
+						  DETAIL = pg_catalog.format('The expression was: %s', tenant),
+						  HINT = 'Name a column of the table, or write an expression over NEW and OLD, such as "coalesce(NEW.merchant_id, OLD.merchant_id)".';
+		END;
+		route := 'tenant_expr=' || tenant;
+	END IF;
+
 	FOREACH ev IN ARRAY ARRAY(SELECT DISTINCT pg_catalog.lower(x)
 							  FROM pg_catalog.unnest(events) x ORDER BY 1) LOOP
 		IF ev OPERATOR(pg_catalog.=) 'update' AND columns IS NOT NULL THEN
@@ -1491,7 +1587,11 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	args := ARRAY[endpoint];
+	-- a routed subscription names no endpoint: its first argument is empty
+	args := ARRAY[coalesce(endpoint, '')];
+	IF route IS NOT NULL THEN
+		args := args || route;
+	END IF;
 	IF event_type IS NOT NULL THEN
 		args := args || ('type=' || event_type);
 	END IF;
@@ -1512,7 +1612,9 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass NULL to name the subscription after its endpoint.';
 	END IF;
-	trg := coalesce(name, 'webhook_' || endpoint);
+	trg := coalesce(name, CASE WHEN broadcast THEN 'webhook_broadcast'
+							   WHEN tenant IS NOT NULL THEN 'webhook_by_tenant'
+							   ELSE 'webhook_' || endpoint END);
 	IF pg_catalog.octet_length(trg) OPERATOR(pg_catalog.>) 63 THEN
 		RAISE EXCEPTION 'subscription name "%" is too long', trg
 			USING ERRCODE = 'invalid_parameter_value',
@@ -1559,8 +1661,8 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION webhook.subscribe(regclass, text, text[], text[], text, text[], text, text, text, regprocedure) IS
-'Create the trigger that sends a table''s row changes to an endpoint; returns its name.  payload_function, taking the table''s row type and returning json or jsonb, builds the event''s data';
+COMMENT ON FUNCTION webhook.subscribe(regclass, text, text[], text[], text, text[], text, text, text, regprocedure, text, boolean) IS
+'Create the trigger that sends a table''s row changes to an endpoint, to the endpoints of each row''s tenant (tenant: a column, or an expression over NEW and OLD), or to every endpoint without a tenant (broadcast); returns its name.  payload_function, taking the table''s row type and returning json or jsonb, builds the event''s data';
 
 CREATE FUNCTION webhook.unsubscribe(tbl regclass, endpoint text,
 									name text DEFAULT NULL)
@@ -1575,15 +1677,21 @@ BEGIN
 		RAISE EXCEPTION 'argument "tbl" must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF endpoint IS NULL THEN
+	IF endpoint IS NULL AND name IS NULL THEN
 		RAISE EXCEPTION 'argument "endpoint" must not be null'
-			USING ERRCODE = 'null_value_not_allowed';
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass name => the subscription''s name to drop a routed subscription.';
 	END IF;
 	SELECT s.trigger_name INTO trg FROM webhook.subscriptions s
-	WHERE s.table_name = tbl AND s.endpoint = unsubscribe.endpoint
+	WHERE s.table_name = tbl
+	  AND (unsubscribe.endpoint IS NULL OR s.endpoint = unsubscribe.endpoint)
 	  AND (unsubscribe.name IS NULL OR s.trigger_name = unsubscribe.name)
 	ORDER BY s.trigger_name LIMIT 1;
-	IF NOT FOUND THEN
+	IF NOT FOUND AND endpoint IS NULL THEN
+		RAISE EXCEPTION 'table "%" has no subscription "%"',
+			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl), name
+			USING ERRCODE = 'undefined_object';
+	ELSIF NOT FOUND THEN
 		RAISE EXCEPTION 'table "%" is not subscribed to endpoint "%"',
 			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl), endpoint
 			USING ERRCODE = 'undefined_object';
@@ -1593,7 +1701,7 @@ END
 $$;
 
 COMMENT ON FUNCTION webhook.unsubscribe(regclass, text, text) IS
-'Drop the trigger that sends a table''s row changes to an endpoint';
+'Drop the trigger that sends a table''s row changes to an endpoint (endpoint NULL: the subscription named name, routed ones included)';
 
 /*
  * Preview: the exact request a row change would become, without sending
@@ -1615,6 +1723,8 @@ DECLARE
 	ts bigint;
 	sig text;
 	b text;
+	t text;
+	expr text;
 BEGIN
 	IF tbl IS NULL THEN
 		RAISE EXCEPTION 'argument "tbl" must not be null'
@@ -1632,31 +1742,62 @@ BEGIN
 			   AND (preview.subscription IS NULL
 					OR sub.trigger_name = preview.subscription)
 			 ORDER BY sub.trigger_name LOOP
-		SELECT * INTO ep FROM webhook.endpoint e WHERE e.name = s.endpoint;
 		b := webhook._preview_body(tbl, s.trigger_name, op, new_row, old_row);
 		CONTINUE WHEN b IS NULL;
+		-- only subscriptions that fire on the operation
+		CONTINUE WHEN NOT EXISTS (
+			SELECT FROM pg_trigger tg
+			WHERE tg.tgrelid = tbl AND tg.tgname = s.trigger_name
+			  AND (tg.tgtype::integer & CASE op WHEN 'INSERT' THEN 4
+												WHEN 'DELETE' THEN 8
+												ELSE 16 END) <> 0);
+		-- a routed change goes to its tenant's endpoints, as the capture routes it
+		t := NULL;
+		IF s.routing = 'tenant' THEN
+			expr := s.tenant;
+			IF EXISTS (SELECT FROM pg_attribute a
+					   WHERE a.attrelid = tbl AND a.attname = s.tenant
+						 AND a.attnum > 0 AND NOT a.attisdropped) THEN
+				expr := pg_catalog.format('%s.%I',
+					CASE WHEN op = 'DELETE' THEN 'old' ELSE 'new' END, s.tenant);
+			END IF;
+			EXECUTE pg_catalog.format(
+				E'SELECT (%s\n)::pg_catalog.text FROM (SELECT ($1).*) AS new, (SELECT ($2).*) AS old',
+				expr) INTO t USING new_row, old_row;
+			CONTINUE WHEN t IS NULL;
+		END IF;
 		msg := 'msg_' || replace(gen_random_uuid()::text, '-', '');
 		ts := extract(epoch FROM now())::bigint;
-		sig := webhook.sign(ep.secret, msg, ts, b);
-		IF ep.previous_secret IS NOT NULL
-			AND ep.previous_secret_expires_at > now() THEN
-			sig := sig || ' ' || webhook.sign(ep.previous_secret, msg, ts, b);
-		END IF;
-		trigger_name := s.trigger_name;
-		endpoint := ep.name;
-		url := ep.url;
-		body := b::json;
-		headers := jsonb_build_object(
-			'Content-Type', 'application/json',
-			'User-Agent', 'webhook/' || (SELECT x.extversion FROM pg_extension x
-										 WHERE x.extname = 'webhook'),
-			'webhook-id', msg,
-			'webhook-timestamp', ts::text,
-			'webhook-signature', sig) || ep.headers;
-		RETURN NEXT;
+		FOR ep IN SELECT * FROM webhook.endpoint e
+				  WHERE CASE s.routing
+						WHEN 'endpoint' THEN e.name = s.endpoint
+						ELSE (e.enabled OR e.paused) AND NOT e.operational
+							 AND e.tenant IS NOT DISTINCT FROM t
+							 AND webhook._event_type_matches(e.event_types,
+															 b::json ->> 'type')
+						END
+				  ORDER BY e.id LOOP
+			sig := webhook.sign(ep.secret, msg, ts, b);
+			IF ep.previous_secret IS NOT NULL
+				AND ep.previous_secret_expires_at > now() THEN
+				sig := sig || ' ' || webhook.sign(ep.previous_secret, msg, ts, b);
+			END IF;
+			trigger_name := s.trigger_name;
+			endpoint := ep.name;
+			url := ep.url;
+			body := b::json;
+			headers := jsonb_build_object(
+				'Content-Type', 'application/json',
+				'User-Agent', 'webhook/' || (SELECT x.extversion FROM pg_extension x
+											 WHERE x.extname = 'webhook'),
+				'webhook-id', msg,
+				'webhook-timestamp', ts::text,
+				'webhook-signature', sig) || ep.headers;
+			RETURN NEXT;
+		END LOOP;
 	END LOOP;
-	IF NOT FOUND AND NOT EXISTS (SELECT FROM webhook.subscriptions sub
-								 WHERE sub.table_name = tbl) THEN
+	IF NOT EXISTS (SELECT FROM webhook.subscriptions sub
+				   WHERE sub.table_name = tbl) THEN
 		RAISE EXCEPTION 'table "%" is not subscribed to any endpoint',
 			(SELECT c.relname FROM pg_class c WHERE c.oid = tbl)
 			USING ERRCODE = 'undefined_object';
@@ -1665,7 +1806,7 @@ END
 $$;
 
 COMMENT ON FUNCTION webhook.preview(regclass, anyelement, anyelement, name) IS
-'The body and headers each subscription of a table would send for a row change (new_row alone: an insert; old_row alone: a delete; both: an update), without sending anything';
+'The body and headers each subscription of a table would send for a row change (new_row alone: an insert; old_row alone: a delete; both: an update), one row per endpoint a routed change goes to, without sending anything';
 
 /* ---------------------------------------------------------------------
  * Operations: retry, replay, discard, test
@@ -1913,16 +2054,24 @@ COMMENT ON VIEW webhook.endpoints IS
 CREATE VIEW webhook.subscriptions AS
 SELECT t.tgrelid::regclass AS table_name,
 	   t.tgname AS trigger_name,
-	   args[1] AS endpoint,
-	   args[2:] AS options,
+	   NULLIF(args[1], '') AS endpoint,
+	   CASE WHEN args[1] = '' THEN args[3:] ELSE args[2:] END AS options,
 	   t.tgenabled <> 'D' AS enabled,
-	   pg_catalog.pg_get_triggerdef(t.oid) AS definition
+	   pg_catalog.pg_get_triggerdef(t.oid) AS definition,
+	   CASE WHEN args[1] <> '' THEN 'endpoint'
+			WHEN args[2] = 'broadcast' THEN 'broadcast'
+			ELSE 'tenant' END AS routing,
+	   CASE WHEN args[1] <> '' THEN NULL
+			WHEN pg_catalog.starts_with(args[2], 'tenant=') THEN
+				(webhook._column_list_names(pg_catalog.substr(args[2], 8)))[1]
+			WHEN pg_catalog.starts_with(args[2], 'tenant_expr=') THEN
+				pg_catalog.substr(args[2], 13) END AS tenant
 FROM pg_catalog.pg_trigger t,
 	 LATERAL (SELECT webhook._trigger_args(t.tgargs, t.tgnargs) AS args) x
 WHERE t.tgfoid = 'webhook.capture()'::regprocedure;
 
 COMMENT ON VIEW webhook.subscriptions IS
-'Every trigger that captures events, with its endpoint and options';
+'Every trigger that captures events, with its endpoint (NULL when routed) and options, how it routes (endpoint, tenant or broadcast) and the tenant column or expression';
 
 /*
  * The events: every row of the outbox, with the body as sent, and every
@@ -1944,7 +2093,9 @@ SELECT ev.id, e.name AS endpoint, webhook.webhook_id(ev.msg_id) AS webhook_id,
 		   AS last_result,
 	   b.body AS payload
 FROM webhook.event ev
-CROSS JOIN LATERAL webhook._event_body(ev.payload, ev.created_at) AS b(body)
+LEFT JOIN webhook.message m ON m.id = ev.message_id
+CROSS JOIN LATERAL webhook._event_body(coalesce(ev.payload, m.payload),
+									   ev.created_at) AS b(body)
 LEFT JOIN webhook.endpoint e ON e.id = ev.endpoint_id
 UNION ALL
 SELECT a.event_id, e.name, webhook.webhook_id(a.msg_id),
@@ -2103,7 +2254,7 @@ BEGIN
 				d.address_names[3], d.address_names[2], s.tgname
 				USING ERRCODE = 'dependent_objects_still_exist',
 					  HINT = pg_catalog.format('Unsubscribe with webhook.unsubscribe(%L, %L, name => %L), drop the column, then subscribe again without excluding it.',
-											   s.tbl::text, s.endpoint, s.tgname);
+											   s.tbl::text, NULLIF(s.endpoint, ''), s.tgname);
 		END LOOP;
 	END LOOP;
 END
@@ -2205,7 +2356,7 @@ GRANT SELECT ON webhook.subscriptions TO webhook_user;
 GRANT EXECUTE ON FUNCTION
 	webhook.capture(),
 	webhook.subscribe(regclass, text, text[], text[], text, text[], text,
-					  text, text, regprocedure),
+					  text, text, regprocedure, text, boolean),
 	webhook.unsubscribe(regclass, text, text),
 	webhook._endpoint_exists(text),
 	webhook._check_capture_args(regclass, text[]),

@@ -65,6 +65,7 @@
 #include "commands/trigger.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_func.h"
+#include "parser/parse_relation.h"
 #include "parser/parser.h"
 #include "utils/fmgroids.h"
 #include "utils/regproc.h"
@@ -91,6 +92,7 @@
 #include "capture/outbox.h"
 #include "capture/payload.h"
 #include "capture/payload_fn.h"
+#include "capture/route.h"
 #include "guc.h"
 
 typedef struct WhCaptureOptions
@@ -100,6 +102,9 @@ typedef struct WhCaptureOptions
 	List	   *exclude;
 	bool		supabase;
 	char	   *data_fn;		/* payload function's signature, or NULL */
+	char		route;			/* '\0': to the endpoint; 't'enant column,
+								 * tenant e'x'pression, 'b'roadcast */
+	char	   *tenant;			/* the column's name, or the expression */
 } WhCaptureOptions;
 
 typedef struct WhCaptureCache
@@ -125,6 +130,11 @@ typedef struct WhCaptureCache
 	FmgrInfo	data_fn;		/* payload function (payload_fn.c) */
 	Oid			data_rettype;
 	char	   *data_what;		/* names the subscription in its errors */
+	char	   *type_str[3];	/* the event types, as filters see them */
+	AttrNumber	tenant_attnum;	/* routed by a column: which, in desc */
+	bool		tenant_is_text;
+	FmgrInfo	tenant_out;		/* its output function, unless text */
+	SPIPlanPtr	tenant_plan;	/* routed by an expression: evaluates it */
 } WhCaptureCache;
 
 enum
@@ -159,7 +169,7 @@ wh_parse_options(int nargs, char **args, const char *what,
 	int			i;
 
 	memset(opts, 0, sizeof(*opts));
-	if (nargs < 1 || args[0][0] == '\0')
+	if (nargs < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s does not name an endpoint", what),
@@ -172,6 +182,16 @@ wh_parse_options(int nargs, char **args, const char *what,
 		char	   *key;
 		char	   *val;
 
+		if (strcmp(args[i], "broadcast") == 0)
+		{
+			if (opts->route)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s is routed more than one way", what),
+						 errhint("Give one of \"tenant\", \"tenant_expr\" and \"broadcast\".")));
+			opts->route = 'b';
+			continue;
+		}
 		if (eq == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -209,12 +229,47 @@ wh_parse_options(int nargs, char **args, const char *what,
 		}
 		else if (strcmp(key, "data") == 0)
 			opts->data_fn = pstrdup(val);
+		else if (strcmp(key, "tenant") == 0 || strcmp(key, "tenant_expr") == 0)
+		{
+			bool		ok = true;
+			List	   *names = NIL;
+
+			if (opts->route)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s is routed more than one way", what),
+						 errhint("Give one of \"tenant\", \"tenant_expr\" and \"broadcast\".")));
+			if (key[6] == '\0')
+				names = wh_column_list_parse(val, &ok);
+			if (key[6] == '\0' && (!ok || list_length(names) != 1))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid tenant column \"%s\"", val),
+						 errdetail("The \"tenant\" option names one column, quoted as quote_ident() quotes it.")));
+			if (*val == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("tenant expression must not be empty")));
+			opts->route = key[6] == '\0' ? 't' : 'x';
+			opts->tenant = key[6] == '\0' ? pstrdup(linitial(names)) :
+				pstrdup(val);
+		}
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized capture option \"%s\"", key),
-					 errhint("Valid options are \"type\", \"exclude\", \"format\" and \"data\".")));
+					 errhint("Valid options are \"type\", \"exclude\", \"format\", \"data\", \"tenant\", \"tenant_expr\" and \"broadcast\".")));
 	}
+	if (opts->endpoint[0] == '\0' && !opts->route)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s does not name an endpoint", what),
+				 errhint("Pass the endpoint's name as the first argument of webhook.capture().")));
+	if (opts->endpoint[0] != '\0' && opts->route)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s both names an endpoint and is routed", what),
+				 errhint("Pass an empty first argument to webhook.capture() for a routed subscription.")));
 	if (opts->data_fn && opts->supabase)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -431,6 +486,109 @@ wh_capture_root(Relation rel, Trigger *trigger)
 }
 
 /*
+ * A subscription routed by a column of its table: where the column is.
+ */
+static void
+wh_capture_tenant_column(WhCaptureCache *cache, Relation subscribed,
+						 Trigger *trigger)
+{
+	AttrNumber	attnum = attnameAttNum(subscribed, cache->opts.tenant, false);
+	Oid			typid;
+	Oid			outfn;
+	bool		varlena;
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						cache->opts.tenant, RelationGetRelationName(subscribed)),
+				 errdetail("Subscription \"%s\" routes its events by the tenant in this column.",
+						   trigger->tgname),
+				 errhint("Subscribe the table again with the column that holds the tenant.")));
+	cache->tenant_attnum = attnum;
+	typid = TupleDescAttr(cache->desc, attnum - 1)->atttypid;
+	cache->tenant_is_text = typid == TEXTOID || typid == VARCHAROID;
+	getTypeOutputInfo(typid, &outfn, &varlena);
+	fmgr_info_cxt(outfn, &cache->tenant_out, cache->cxt);
+}
+
+/*
+ * A subscription routed by an expression over NEW and OLD: the statement
+ * that evaluates it, planned once and kept with the trigger's state.
+ */
+static void
+wh_capture_tenant_expr(WhCaptureCache *cache, Relation subscribed,
+					   Trigger *trigger)
+{
+	Oid			argtypes[2];
+	SPIPlanPtr	plan;
+
+	argtypes[0] = argtypes[1] = subscribed->rd_rel->reltype;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(psprintf("SELECT (%s\n)::pg_catalog.text "
+								"FROM (SELECT ($1).*) AS new, "
+								"(SELECT ($2).*) AS old",
+								cache->opts.tenant), 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	SPI_finish();
+	cache->tenant_plan = plan;
+}
+
+/*
+ * The tenant a routed change goes to, or NULL (for no one).  A column is
+ * read from the row (the new one, the old one for a DELETE); an expression
+ * is evaluated as the user making the change.
+ */
+static char *
+wh_capture_tenant(WhCaptureCache *cache, HeapTuple oldtup, HeapTuple newtup,
+				  Datum *oldv, bool *oldn, Datum *newv, bool *newn)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	char	   *tenant = NULL;
+	int			rc;
+
+	if (cache->opts.route == 't')
+	{
+		int			i = cache->tenant_attnum - 1;
+		Datum		v = newv ? newv[i] : oldv[i];
+
+		if (newv ? newn[i] : oldn[i])
+			return NULL;
+		return cache->tenant_is_text ? TextDatumGetCString(v) :
+			OutputFunctionCall(&cache->tenant_out, v);
+	}
+
+	args[0] = newtup ? heap_copy_tuple_as_datum(newtup, cache->desc) : (Datum) 0;
+	args[1] = oldtup ? heap_copy_tuple_as_datum(oldtup, cache->desc) : (Datum) 0;
+	if (!newtup)
+		nulls[0] = 'n';
+	if (!oldtup)
+		nulls[1] = 'n';
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(cache->tenant_plan, args, nulls, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1);
+
+		if (v)
+			tenant = MemoryContextStrdup(outer, v);
+	}
+	SPI_finish();
+	return tenant;
+}
+
+/*
  * The trigger's cached state: options, endpoint id, row shape, names.
  * Looked up in the backend-local hash (see the file header) and remembered
  * in fn_extra for the rest of the statement.
@@ -476,6 +634,7 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	{
 		cache->valid = false;
 		cache->cxt = NULL;
+		cache->tenant_plan = NULL;
 	}
 	if (cache->valid && cache->leaf_desc == RelationGetDescr(rel))
 	{
@@ -487,6 +646,9 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	cache->valid = false;
 	if (cache->cxt)
 		MemoryContextDelete(cache->cxt);
+	if (cache->tenant_plan)
+		SPI_freeplan(cache->tenant_plan);
+	cache->tenant_plan = NULL;
 	cache->cxt = AllocSetContextCreate(CacheMemoryContext,
 									   "webhook capture trigger",
 									   ALLOCSET_SMALL_SIZES);
@@ -575,7 +737,15 @@ wh_capture_cache(FunctionCallInfo fcinfo, TriggerData *trigdata)
 									   RelationGetRelationName(subscribed),
 									   wh_op_suffix[op]));
 		cache->type_json[op] = pstrdup(buf.data);
+		cache->type_str[op] = cache->opts.supabase ? pstrdup(wh_op_names[op]) :
+			cache->opts.event_type ? cache->opts.event_type :
+			psprintf("%s.%s", RelationGetRelationName(subscribed),
+					 wh_op_suffix[op]);
 	}
+	if (cache->opts.route == 't')
+		wh_capture_tenant_column(cache, subscribed, trigger);
+	else if (cache->opts.route == 'x')
+		wh_capture_tenant_expr(cache, subscribed, trigger);
 	MemoryContextSwitchTo(old);
 	if (root)
 		relation_close(root, NoLock);
@@ -721,9 +891,46 @@ wh_build_body(StringInfo buf, WhCaptureCache *cache, int op,
  */
 static void
 wh_insert_event(WhCaptureCache *cache, TriggerData *trigdata, TimestampTz now,
-				StringInfo body, Datum *keyv, bool *keyn)
+				StringInfo body, Datum *keyv, bool *keyn,
+				WhRouteEndpoint **route, int nroute)
 {
 	pg_uuid_t	uuid;
+
+	if (cache->opts.route)
+	{
+		int32	   *ids = palloc(sizeof(int32) * nroute);
+		TimestampTz *due = palloc(sizeof(TimestampTz) * nroute);
+		char	  **keys = palloc0(sizeof(char *) * nroute);
+		char	   *rowkey = NULL;
+		int			i;
+
+		wh_new_msg_id(&uuid, now);
+		for (i = 0; i < nroute; i++)
+		{
+			ids[i] = route[i]->id;
+			/* a paused endpoint's events wait for it to be resumed */
+			due[i] = route[i]->paused ? DT_NOEND : now;
+			if (route[i]->ordering == 'k' && rowkey == NULL)
+			{
+				StringInfoData key;
+
+				initStringInfo(&key);
+				wh_shape_append_row(&key, cache->shape, keyv, keyn, true);
+				rowkey = key.data;
+			}
+			if (route[i]->ordering == 'k')
+				keys[i] = rowkey;
+			else if (route[i]->ordering == 'e')
+				keys[i] = "";
+		}
+		if (nroute == 1)
+			wh_outbox_add_keyed(ids[0], &uuid, now, due[0], body->data,
+								body->len, keys[0]);
+		else
+			wh_outbox_add_shared(nroute, ids, &uuid, now, due, body->data,
+								 body->len, keys);
+		return;
+	}
 
 	if (cache->endpoint_id == 0)
 	{
@@ -792,6 +999,9 @@ webhook_capture(PG_FUNCTION_ARGS)
 	StringInfoData data;
 	TimestampTz now;
 	int			op;
+	WhRouteEndpoint *route_buf[64];
+	WhRouteEndpoint **route = NULL;
+	int			nroute = 0;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -858,6 +1068,31 @@ webhook_capture(PG_FUNCTION_ARGS)
 						   cache->shape, oldv, oldn, newv, newn, &changed))
 		return PointerGetDatum(NULL);
 
+	if (cache->opts.route)
+	{
+		/* where it goes, before anything is built for it */
+		char	   *tenant = NULL;
+
+		if (cache->opts.route != 'b')
+		{
+			tenant = wh_capture_tenant(cache, oldtup, newtup, oldv, oldn,
+									   newv, newn);
+			if (tenant == NULL)
+				return PointerGetDatum(NULL);
+		}
+		nroute = wh_route_lookup(cache->owner, tenant, cache->type_str[op],
+								 route_buf, lengthof(route_buf));
+		if (nroute == 0)
+			return PointerGetDatum(NULL);
+		route = route_buf;
+		if (nroute > lengthof(route_buf))
+		{
+			route = palloc(sizeof(WhRouteEndpoint *) * nroute);
+			(void) wh_route_lookup(cache->owner, tenant, cache->type_str[op],
+								   route, nroute);
+		}
+	}
+
 	if (cache->opts.data_fn)
 	{
 		AclResult	aclresult;
@@ -921,7 +1156,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 	}
 
 	wh_insert_event(cache, trigdata, now, &body, newv ? newv : oldv,
-					newv ? newn : oldn);
+					newv ? newn : oldn, route, nroute);
 	return PointerGetDatum(NULL);
 }
 
@@ -942,6 +1177,7 @@ webhook_endpoint_changed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("webhook._endpoint_changed() can only be called as a trigger")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
+	wh_route_endpoints_changed();
 	return PointerGetDatum(NULL);
 }
 
@@ -1221,6 +1457,19 @@ wh_update_triggers(Oid relid, Oid capture_fn, const char *oldcol,
 				if (renamed)
 					arg = psprintf("exclude=%s", wh_column_list_format(names));
 				changed |= renamed;
+			}
+			else if (n > 0 && oldcol && strncmp(arg, "tenant=", 7) == 0)
+			{
+				bool		ok;
+				List	   *names = wh_column_list_parse(arg + 7, &ok);
+
+				if (list_length(names) == 1 &&
+					strcmp(linitial(names), oldcol) == 0)
+				{
+					arg = psprintf("tenant=%s",
+								   wh_column_list_format(list_make1(pstrdup(newcol))));
+					changed = true;
+				}
 			}
 			else if (n > 0 && strncmp(arg, "data=", 5) == 0)
 			{

@@ -89,8 +89,10 @@ typedef struct WhPendingEvent
 	pg_uuid_t	msg_id;
 	TimestampTz created_at;
 	TimestampTz next_attempt_at;
-	text	   *payload;
+	text	   *payload;		/* NULL for a shared payload's follower */
 	text	   *ordering_key;	/* NULL unless its endpoint keeps order */
+	int			share;			/* 0: own payload; n > 1: the first of n
+								 * events sharing it; -1: one of the rest */
 } WhPendingEvent;
 
 static MemoryContext wh_outbox_cxt = NULL;
@@ -101,6 +103,13 @@ static Size wh_buf_bytes = 0;
 static bool wh_callbacks_registered = false;
 
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
+
+static WhPendingEvent *wh_outbox_push(int32 endpoint_id,
+									  const pg_uuid_t *msg_id,
+									  TimestampTz created_at,
+									  TimestampTz next_attempt_at,
+									  const char *body, int len,
+									  const char *ordering_key);
 
 /*
  * The columns the capture fills, found by name, and the type of the value
@@ -115,16 +124,17 @@ typedef enum WhOutboxColumn
 	WH_COL_NEXT_ATTEMPT_AT,
 	WH_COL_PAYLOAD,
 	WH_COL_ORDERING_KEY,
+	WH_COL_MESSAGE_ID,
 	WH_NCOLUMNS
 } WhOutboxColumn;
 
 static const char *const wh_column_names[WH_NCOLUMNS] = {
 	"endpoint_id", "msg_id", "created_at", "next_attempt_at", "payload",
-	"ordering_key"
+	"ordering_key", "message_id"
 };
 
 static const Oid wh_column_types[WH_NCOLUMNS] = {
-	INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONOID, TEXTOID
+	INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONOID, TEXTOID, INT8OID
 };
 
 /*
@@ -140,6 +150,24 @@ static SPIPlanPtr wh_insert_plan = NULL;
 static SPIPlanPtr wh_insert_unkeyed_plan = NULL;
 
 /*
+ * Events sharing one payload, through the executor: the first takes its id
+ * from the id column's sequence, and is its own message; the rest name it.
+ * Their payloads go into webhook.message, a batch per statement.
+ */
+static const char wh_insert_head_sql[] =
+"INSERT INTO webhook.event (id, endpoint_id, msg_id, created_at, next_attempt_at, ordering_key, message_id) "
+"SELECT n.id, $1, $2, $3, $4, $5, n.id FROM (SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('webhook.event', 'id')) AS id) n "
+"RETURNING id";
+static const char wh_insert_follower_sql[] =
+"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, ordering_key, message_id) VALUES ($1, $2, $3, $4, $5, $6)";
+static const char wh_insert_message_sql[] =
+"INSERT INTO webhook.message (id, payload) "
+"SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.json[]))";
+static SPIPlanPtr wh_insert_head_plan = NULL;
+static SPIPlanPtr wh_insert_follower_plan = NULL;
+static SPIPlanPtr wh_insert_message_plan = NULL;
+
+/*
  * What this backend knows of webhook.event: built when the table is first
  * written after it changed (see wh_outbox_cache_build), forgotten by the
  * relcache callback.
@@ -151,6 +179,7 @@ typedef struct WhOutboxCache
 	Oid			owner;			/* rows are written as this role */
 	bool		direct;			/* may rows go straight into the heap? */
 	AttrNumber	attnum[WH_NCOLUMNS];	/* where each filled column is, or 0 */
+	int			id_default;		/* which default is the id's, or -1 */
 	int			ndefaults;		/* the other columns that have a default */
 	AttrNumber *defattnum;
 	ExprState **defstate;
@@ -297,6 +326,7 @@ wh_outbox_cache_build(Relation rel)
 											 ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(wh_cache_cxt);
 	wh_cache.ndefaults = 0;
+	wh_cache.id_default = -1;
 	wh_cache.defattnum = NULL;
 	wh_cache.defstate = NULL;
 	wh_cache.defcontext = NULL;
@@ -315,7 +345,8 @@ wh_outbox_cache_build(Relation rel)
 		AttrNumber	attnum = attnameAttNum(rel, wh_column_names[i], false);
 		Form_pg_attribute att;
 
-		if (attnum <= 0 && i == WH_COL_ORDERING_KEY)
+		if (attnum <= 0 &&
+			(i == WH_COL_ORDERING_KEY || i == WH_COL_MESSAGE_ID))
 		{
 			wh_cache.attnum[i] = 0;
 			continue;
@@ -331,9 +362,12 @@ wh_outbox_cache_build(Relation rel)
 			direct = false;
 		wh_cache.attnum[i] = attnum;
 	}
-	/* the only column filled that may be left null */
+	/* the only columns filled that may be left null */
 	if (wh_cache.attnum[WH_COL_ORDERING_KEY] > 0 &&
 		TupleDescAttr(desc, wh_cache.attnum[WH_COL_ORDERING_KEY] - 1)->attnotnull)
+		direct = false;
+	if (wh_cache.attnum[WH_COL_MESSAGE_ID] > 0 &&
+		TupleDescAttr(desc, wh_cache.attnum[WH_COL_MESSAGE_ID] - 1)->attnotnull)
 		direct = false;
 
 	old = MemoryContextSwitchTo(wh_cache_cxt);
@@ -364,6 +398,9 @@ wh_outbox_cache_build(Relation rel)
 		 * operators' functions filled in.
 		 */
 		fix_opfuncids(expr);
+		if (strcmp(NameStr(att->attname), "id") == 0 &&
+			att->atttypid == INT8OID)
+			wh_cache.id_default = wh_cache.ndefaults;
 		wh_cache.defattnum[wh_cache.ndefaults] = att->attnum;
 		wh_cache.defstate[wh_cache.ndefaults] = ExecInitExpr((Expr *) expr,
 															 NULL);
@@ -460,8 +497,11 @@ wh_outbox_discard_from(SubTransactionId subid)
 	while (wh_nbuf > 0 && wh_buf[wh_nbuf - 1].subid >= subid)
 	{
 		wh_nbuf--;
-		wh_buf_bytes -= VARSIZE(wh_buf[wh_nbuf].payload);
-		pfree(wh_buf[wh_nbuf].payload);
+		if (wh_buf[wh_nbuf].payload)
+		{
+			wh_buf_bytes -= VARSIZE(wh_buf[wh_nbuf].payload);
+			pfree(wh_buf[wh_nbuf].payload);
+		}
 		if (wh_buf[wh_nbuf].ordering_key)
 			pfree(wh_buf[wh_nbuf].ordering_key);
 	}
@@ -480,6 +520,61 @@ wh_outbox_reset(void)
 }
 
 /*
+ * Prepare and keep one of the executor's statements.
+ */
+static SPIPlanPtr
+wh_outbox_prepare(SPIPlanPtr *planp, const char *sql, int nargs,
+				  const Oid *argtypes)
+{
+	if (*planp == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*planp = plan;
+	}
+	return *planp;
+}
+
+/*
+ * Write the payloads shared by several events into webhook.message, one
+ * statement for the batch.  Runs as the table's owner, like the events.
+ */
+static void
+wh_outbox_insert_messages(int64 *ids, text **payloads, int n)
+{
+	static const Oid argtypes[2] = {INT8ARRAYOID, JSONARRAYOID};
+	Datum	   *idd = palloc(sizeof(Datum) * n);
+	Datum		values[2];
+	int			rc;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		idd[i] = Int64GetDatum(ids[i]);
+	values[0] = PointerGetDatum(construct_array(idd, n, INT8OID, 8,
+												FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array((Datum *) payloads, n,
+												JSONOID, -1, false,
+												TYPALIGN_INT));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_plan(wh_outbox_prepare(&wh_insert_message_plan,
+											wh_insert_message_sql, 2,
+											argtypes),
+						  values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into webhook.message: %s",
+			 SPI_result_code_string(rc));
+	SPI_finish();
+	pfree(idd);
+}
+
+/*
  * The direct write: n rows formed here, one table_multi_insert(), then the
  * index entries.  Runs as the table's owner (see wh_outbox_write).
  */
@@ -494,6 +589,10 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 	TupleDesc	desc;
 	CommandId	cid;
 	MemoryContext old;
+	int64		message_id = 0;
+	int64	   *msg_ids;
+	text	  **msg_payloads;
+	int			nmsgs = 0;
 	int			i;
 	int			k;
 
@@ -516,6 +615,8 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 	 */
 	desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	slots = palloc(sizeof(TupleTableSlot *) * n);
+	msg_ids = palloc(sizeof(int64) * n);
+	msg_payloads = palloc(sizeof(text *) * n);
 	for (i = 0; i < n; i++)
 	{
 		WhPendingEvent *ev = &batch[i];
@@ -539,10 +640,10 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 		WH_SET(WH_COL_MSG_ID, UUIDPGetDatum(&ev->msg_id));
 		WH_SET(WH_COL_CREATED_AT, TimestampTzGetDatum(ev->created_at));
 		WH_SET(WH_COL_NEXT_ATTEMPT_AT, TimestampTzGetDatum(ev->next_attempt_at));
-		WH_SET(WH_COL_PAYLOAD, PointerGetDatum(ev->payload));
+		if (ev->share == 0)
+			WH_SET(WH_COL_PAYLOAD, PointerGetDatum(ev->payload));
 		if (ev->ordering_key && wh_cache.attnum[WH_COL_ORDERING_KEY] > 0)
 			WH_SET(WH_COL_ORDERING_KEY, PointerGetDatum(ev->ordering_key));
-#undef WH_SET
 
 		for (k = 0; k < wh_cache.ndefaults; k++)
 		{
@@ -552,6 +653,22 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 														   defcxt,
 														   &isnull[attnum - 1]);
 		}
+		if (ev->share > 1)
+		{
+			/* the first event's id is the shared payload's */
+			AttrNumber	idatt = wh_cache.defattnum[wh_cache.id_default];
+
+			if (isnull[idatt - 1])
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("null value in column \"id\" of relation \"webhook.event\"")));
+			message_id = DatumGetInt64(values[idatt - 1]);
+			msg_ids[nmsgs] = message_id;
+			msg_payloads[nmsgs++] = ev->payload;
+		}
+		if (ev->share != 0)
+			WH_SET(WH_COL_MESSAGE_ID, Int64GetDatum(message_id));
+#undef WH_SET
 		ExecStoreVirtualTuple(slot);
 		slots[i] = slot;
 	}
@@ -585,6 +702,8 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 	if (bistate)
 		FreeBulkInsertState(bistate);
 	MemoryContextSwitchTo(old);
+	if (nmsgs > 0)
+		wh_outbox_insert_messages(msg_ids, msg_payloads, nmsgs);
 	FreeExecutorState(estate);
 }
 
@@ -598,6 +717,10 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 {
 	bool		keyed = wh_cache.attnum[WH_COL_ORDERING_KEY] > 0;
 	SPIPlanPtr *planp = keyed ? &wh_insert_plan : &wh_insert_unkeyed_plan;
+	int64		message_id = 0;
+	int64	   *msg_ids = palloc(sizeof(int64) * n);
+	text	  **msg_payloads = palloc(sizeof(text *) * n);
+	int			nmsgs = 0;
 	int			i;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -609,7 +732,8 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 
 		memcpy(argtypes, wh_column_types, sizeof(argtypes));
 		plan = SPI_prepare(keyed ? wh_insert_sql : wh_insert_unkeyed_sql,
-						   keyed ? WH_NCOLUMNS : WH_NCOLUMNS - 1, argtypes);
+						   keyed ? WH_COL_ORDERING_KEY + 1 : WH_COL_ORDERING_KEY,
+						   argtypes);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s",
 				 SPI_result_code_string(SPI_result));
@@ -623,6 +747,52 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 		Datum		values[WH_NCOLUMNS];
 		char		nulls[WH_NCOLUMNS];
 		int			rc;
+
+		if (ev->share != 0)
+		{
+			static const Oid head_types[5] = {INT4OID, UUIDOID,
+			TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+			static const Oid follower_types[6] = {INT4OID, UUIDOID,
+			TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
+			Datum		v[6];
+			char		nl[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+			bool		isnull;
+
+			v[0] = Int32GetDatum(ev->endpoint_id);
+			v[1] = UUIDPGetDatum(&ev->msg_id);
+			v[2] = TimestampTzGetDatum(ev->created_at);
+			v[3] = TimestampTzGetDatum(ev->next_attempt_at);
+			v[4] = PointerGetDatum(ev->ordering_key);
+			if (ev->ordering_key == NULL)
+				nl[4] = 'n';
+			v[5] = Int64GetDatum(message_id);
+			if (ev->share > 1)
+			{
+				rc = SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_plan,
+														wh_insert_head_sql,
+														5, head_types),
+									  v, nl, false, 0);
+				if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+					elog(ERROR, "could not insert into webhook.event: %s",
+						 SPI_result_code_string(rc));
+				message_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc,
+														 1, &isnull));
+				msg_ids[nmsgs] = message_id;
+				msg_payloads[nmsgs++] = ev->payload;
+			}
+			else
+			{
+				rc = SPI_execute_plan(wh_outbox_prepare(&wh_insert_follower_plan,
+														wh_insert_follower_sql,
+														6, follower_types),
+									  v, nl, false, 0);
+				if (rc != SPI_OK_INSERT)
+					elog(ERROR, "could not insert into webhook.event: %s",
+						 SPI_result_code_string(rc));
+			}
+			continue;
+		}
 
 		memset(nulls, ' ', sizeof(nulls));
 		values[WH_COL_ENDPOINT_ID] = Int32GetDatum(ev->endpoint_id);
@@ -638,6 +808,8 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 			elog(ERROR, "could not insert into webhook.event: %s",
 				 SPI_result_code_string(rc));
 	}
+	if (nmsgs > 0)
+		wh_outbox_insert_messages(msg_ids, msg_payloads, nmsgs);
 	SPI_finish();
 }
 
@@ -687,7 +859,8 @@ wh_outbox_write(bool all)
 	batch = palloc(sizeof(WhPendingEvent) * n);
 	memcpy(batch, &wh_buf[first], sizeof(WhPendingEvent) * n);
 	for (i = 0; i < n; i++)
-		wh_buf_bytes -= VARSIZE(batch[i].payload);
+		if (batch[i].payload)
+			wh_buf_bytes -= VARSIZE(batch[i].payload);
 	wh_nbuf = first;
 	wh_writing++;
 
@@ -701,7 +874,15 @@ wh_outbox_write(bool all)
 	SetUserIdAndSecContext(wh_cache.owner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	if (wh_cache.direct)
+	for (i = 0; i < n && batch[i].share == 0; i++)
+		;
+	if (i < n && wh_cache.attnum[WH_COL_MESSAGE_ID] == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"message_id\" of relation \"webhook.event\" does not exist"),
+				 errhint("Run ALTER EXTENSION webhook UPDATE to store changes routed to several endpoints.")));
+	/* shared payloads go directly only when the id comes from a default */
+	if (wh_cache.direct && (i == n || wh_cache.id_default >= 0))
 		wh_outbox_insert_direct(rel, batch, n);
 	else
 		wh_outbox_insert_executor(batch, n);
@@ -713,7 +894,8 @@ wh_outbox_write(bool all)
 	wh_writing--;
 	for (i = 0; i < n; i++)
 	{
-		pfree(batch[i].payload);
+		if (batch[i].payload)
+			pfree(batch[i].payload);
 		if (batch[i].ordering_key)
 			pfree(batch[i].ordering_key);
 	}
@@ -796,6 +978,21 @@ wh_outbox_add_keyed(int32 endpoint_id, const pg_uuid_t *msg_id,
 					TimestampTz created_at, TimestampTz next_attempt_at,
 					const char *body, int len, const char *ordering_key)
 {
+	wh_outbox_push(endpoint_id, msg_id, created_at, next_attempt_at, body,
+				   len, ordering_key);
+	if (wh_nbuf >= WH_OUTBOX_BATCH || wh_buf_bytes >= WH_OUTBOX_BYTES)
+		wh_outbox_write(false);
+}
+
+/*
+ * Append one event to the buffer (body NULL: a shared payload's follower),
+ * without writing.
+ */
+static WhPendingEvent *
+wh_outbox_push(int32 endpoint_id, const pg_uuid_t *msg_id,
+			   TimestampTz created_at, TimestampTz next_attempt_at,
+			   const char *body, int len, const char *ordering_key)
+{
 	WhPendingEvent *ev;
 	MemoryContext old;
 
@@ -823,13 +1020,16 @@ wh_outbox_add_keyed(int32 endpoint_id, const pg_uuid_t *msg_id,
 	ev->msg_id = *msg_id;
 	ev->created_at = created_at;
 	ev->next_attempt_at = next_attempt_at;
-	ev->payload = cstring_to_text_with_len(body, len);
 	ev->ordering_key = ordering_key ? cstring_to_text(ordering_key) : NULL;
-	wh_buf_bytes += VARSIZE(ev->payload);
+	ev->share = 0;
+	ev->payload = NULL;
+	if (body)
+	{
+		ev->payload = cstring_to_text_with_len(body, len);
+		wh_buf_bytes += VARSIZE(ev->payload);
+	}
 	MemoryContextSwitchTo(old);
-
-	if (wh_nbuf >= WH_OUTBOX_BATCH || wh_buf_bytes >= WH_OUTBOX_BYTES)
-		wh_outbox_write(false);
+	return ev;
 }
 
 /*
@@ -840,4 +1040,30 @@ wh_outbox_init(void)
 {
 	prev_executor_finish = ExecutorFinish_hook;
 	ExecutorFinish_hook = wh_outbox_executor_finish;
+}
+
+/*
+ * Buffer one change for n endpoints (n >= 2): one payload, written once
+ * into webhook.message, and n events that refer to it, all with the same
+ * msg_id, each with its own endpoint's due time and ordering key (NULL
+ * unless that endpoint keeps order).  Flushed and dropped as one.
+ */
+void
+wh_outbox_add_shared(int n, const int32 *endpoint_ids, const pg_uuid_t *msg_id,
+					 TimestampTz created_at,
+					 const TimestampTz *next_attempt_at,
+					 const char *body, int len,
+					 char *const *ordering_keys)
+{
+	int			i;
+
+	Assert(n >= 2);
+	wh_outbox_push(endpoint_ids[0], msg_id, created_at, next_attempt_at[0],
+				   body, len, ordering_keys[0])->share = n;
+	for (i = 1; i < n; i++)
+		wh_outbox_push(endpoint_ids[i], msg_id, created_at,
+					   next_attempt_at[i], NULL, 0,
+					   ordering_keys[i])->share = -1;
+	if (wh_nbuf >= WH_OUTBOX_BATCH || wh_buf_bytes >= WH_OUTBOX_BYTES)
+		wh_outbox_write(false);
 }

@@ -374,7 +374,10 @@ wh_claim(WhWorker *w)
 
 		wh_claim_plan = wh_prepare(
 			"SELECT ev.id, ev.endpoint_id, ev.msg_id, ev.attempts, "
-			"       ev.retry_from, ev.payload, ev.created_at "
+			"       ev.retry_from, "
+			"       coalesce(ev.payload, (SELECT m.payload FROM webhook.message m "
+			"                WHERE m.id OPERATOR(pg_catalog.=) ev.message_id)), "
+			"       ev.created_at "
 			"FROM webhook.event ev "
 			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
 			"  AND " WH_STILL_PENDING("ev") " "

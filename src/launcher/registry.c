@@ -39,6 +39,7 @@
 #include "utils/timestamp.h"
 
 #include "guc.h"
+#include "capture/route.h"
 #include "launcher/registry.h"
 
 typedef struct WebhookWorkerSlot
@@ -80,7 +81,8 @@ wh_state_size(void)
 static Size
 wh_shmem_size(void)
 {
-	return add_size(wh_state_size(), wh_launcher_shmem_size());
+	return add_size(add_size(wh_state_size(), wh_launcher_shmem_size()),
+					wh_route_shmem_size());
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -109,6 +111,7 @@ wh_shmem_startup(void)
 		SpinLockInit(&wh_state->mutex);
 	}
 	wh_launcher_shmem_init();
+	wh_route_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
