@@ -1145,6 +1145,7 @@ if $routing; then
 		l0=$(lsn)
 		tenant_pgb "$v" -c 1 -t "$fanout_n"
 		R[tenant_wal_$v]=$(wal_since "$l0")
+		R[tenant_lsn0_$v]=$l0 R[tenant_lsn1_$v]=$(lsn)
 		nev=$(val "SELECT count(*) FROM webhook.event")
 		l1=$(lsn)
 		worker_go
@@ -1165,6 +1166,30 @@ if $routing; then
 		got "tenant_walpc_$v" "$(calc "${R[tenant_wal_$v]} / $fanout_n" 0)"
 		got "tenant_dwalpc_$v" "$(calc "${R[tenant_dwal_$v]} / $fanout_n" 0)"
 	done
+	# the capture's WAL by kind of record (pg_walinspect, as in 3b): "rmgr/record
+	# plain one three" per line, bytes per change
+	tenant_rmgr=""
+	if sql -c "CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null 2>&1; then
+		sql -c "CHECKPOINT"
+		tenant_rmgr=$(val "
+			WITH w AS (
+				SELECT 'plain' AS part, g.* FROM pg_get_wal_stats('${R[tenant_lsn0_plain]}', '${R[tenant_lsn1_plain]}', true)
+					AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct)
+				UNION ALL
+				SELECT 'one', g.* FROM pg_get_wal_stats('${R[tenant_lsn0_one]}', '${R[tenant_lsn1_one]}', true)
+					AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct)
+				UNION ALL
+				SELECT 'three', g.* FROM pg_get_wal_stats('${R[tenant_lsn0_three]}', '${R[tenant_lsn1_three]}', true)
+					AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct))
+			SELECT replace(rec, ' ', '_')
+				|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'plain'), 0)::numeric / $fanout_n, 1)
+				|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'one'), 0)::numeric / $fanout_n, 1)
+				|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'three'), 0)::numeric / $fanout_n, 1)
+			FROM w WHERE n > 0
+			GROUP BY rec
+			HAVING sum(size) >= $fanout_n
+			ORDER BY sum(size) DESC" 2>/dev/null) || tenant_rmgr=""
+	fi
 	note "fan-out WAL, three / one: ${R[tenant_fanout_wal]} (row included)," \
 		"${R[tenant_fanout_extra]} (beyond the row), ${R[tenant_fanout_all]} (with delivery)"
 else
@@ -1332,6 +1357,17 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 		echo "| resource manager/record | delivery | of which FPI | cleanup | of which FPI |"
 		echo "| --- | --- | --- | --- | --- |"
 		echo "$wal_rmgr" | awk 'NF == 5 { printf "| %s | %s B | %s B | %s B | %s B |\n", $1, $2, $3, $4, $5 }'
+		echo
+	fi
+	if [ -n "${tenant_rmgr:-}" ]; then
+		echo "## Tenants: capture WAL per change by kind of record"
+		echo
+		echo "Phase 6's single-row INSERTs ($fanout_n per class), from \`pg_get_wal_stats(..., per_record => true)\`," \
+			"bytes per change, the user's row and the commit included; kinds of at least 1 B per change over the three."
+		echo
+		echo "| resource manager/record | plain | 1 endpoint | 3 endpoints |"
+		echo "| --- | --- | --- | --- |"
+		echo "$tenant_rmgr" | awk 'NF == 4 { printf "| %s | %s B | %s B | %s B |\n", $1, $2, $3, $4 }'
 		echo
 	fi
 	echo "## Capture beside the peers"
