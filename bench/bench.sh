@@ -1137,6 +1137,9 @@ if $routing; then
 	# the WAL across their delivery.  A CHECKPOINT before each class, so
 	# each pays the same first-touch full page images.
 	echo "-- WAL per change: $fanout_n single-row INSERTs per class, then their delivery"
+	tenant_walinspect=false
+	tenant_recs=""
+	sql -c "CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null 2>&1 && tenant_walinspect=true
 	for v in plain one three; do
 		clean_slate
 		reset_tenant_tables
@@ -1145,7 +1148,14 @@ if $routing; then
 		l0=$(lsn)
 		tenant_pgb "$v" -c 1 -t "$fanout_n"
 		R[tenant_wal_$v]=$(wal_since "$l0")
-		R[tenant_lsn0_$v]=$l0 R[tenant_lsn1_$v]=$(lsn)
+		# by kind of record, now: the next class's CHECKPOINT may recycle
+		# this WAL
+		if $tenant_walinspect; then
+			tenant_recs+=$(val "SELECT '$v ' || replace(g.rec, ' ', '_') || ' ' || g.size
+				FROM pg_get_wal_stats('$l0', pg_current_wal_flush_lsn(), true)
+					AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct)
+				WHERE g.n > 0" 2>/dev/null || true)$'\n'
+		fi
 		nev=$(val "SELECT count(*) FROM webhook.event")
 		l1=$(lsn)
 		worker_go
@@ -1167,29 +1177,16 @@ if $routing; then
 		got "tenant_dwalpc_$v" "$(calc "${R[tenant_dwal_$v]} / $fanout_n" 0)"
 	done
 	# the capture's WAL by kind of record (pg_walinspect, as in 3b): "rmgr/record
-	# plain one three" per line, bytes per change
-	tenant_rmgr=""
-	if sql -c "CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null 2>&1; then
-		sql -c "CHECKPOINT"
-		tenant_rmgr=$(val "
-			WITH w AS (
-				SELECT 'plain' AS part, g.* FROM pg_get_wal_stats('${R[tenant_lsn0_plain]}', '${R[tenant_lsn1_plain]}', true)
-					AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct)
-				UNION ALL
-				SELECT 'one', g.* FROM pg_get_wal_stats('${R[tenant_lsn0_one]}', '${R[tenant_lsn1_one]}', true)
-					AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct)
-				UNION ALL
-				SELECT 'three', g.* FROM pg_get_wal_stats('${R[tenant_lsn0_three]}', '${R[tenant_lsn1_three]}', true)
-					AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct))
-			SELECT replace(rec, ' ', '_')
-				|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'plain'), 0)::numeric / $fanout_n, 1)
-				|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'one'), 0)::numeric / $fanout_n, 1)
-				|| ' ' || round(coalesce(sum(size) FILTER (WHERE part = 'three'), 0)::numeric / $fanout_n, 1)
-			FROM w WHERE n > 0
-			GROUP BY rec
-			HAVING sum(size) >= $fanout_n
-			ORDER BY sum(size) DESC" 2>/dev/null) || tenant_rmgr=""
-	fi
+	# plain one three" per line, bytes per change, the kinds of at least 1 B
+	# per change over the three classes
+	tenant_rmgr=$(printf '%s' "$tenant_recs" | awk -v n="$fanout_n" '
+		NF == 3 { b[$2, $1] += $3; t[$2] += $3 }
+		END {
+			for (r in t)
+				if (t[r] >= n)
+					printf "%s %.1f %.1f %.1f %d\n", r, b[r, "plain"] / n,
+						b[r, "one"] / n, b[r, "three"] / n, t[r]
+		}' | sort -k5,5nr | cut -d' ' -f1-4)
 	note "fan-out WAL, three / one: ${R[tenant_fanout_wal]} (row included)," \
 		"${R[tenant_fanout_extra]} (beyond the row), ${R[tenant_fanout_all]} (with delivery)"
 else

@@ -49,20 +49,20 @@
 /*
  * A claim reads every endpoint's window and takes the earliest due events
  * across them, while at most this many endpoints may send.  Beyond it (an
- * application's customers, thousands of endpoints) it reads endpoint after
- * endpoint, from where the last claim stopped, until it has enough: the
- * windows of all of them would be most of the backlog, read to take a
- * batch.
+ * application's customers, thousands of endpoints) it reads their windows
+ * this many endpoints at a time, from where the last claim stopped, until
+ * it has a batch: the windows of all of them would be most of the backlog,
+ * read to take one batch.
  */
 #define WH_CLAIM_WIDE			256
 
 static SPIPlanPtr wh_window_plan;
 static SPIPlanPtr wh_wide_plan;
 static SPIPlanPtr wh_claim_plan;
-
-/* the endpoint a wide claim starts from: the one after the last read */
-static int32 wh_claim_next_id = 0;
 static SPIPlanPtr wh_next_due_plan;
+
+/* the endpoint a wide claim starts from: the one after the last it read */
+static int32 wh_claim_next_id = 0;
 
 /*
  * The ids of every event the worker holds: queued, in flight, or waiting
