@@ -26,7 +26,13 @@
 #      fixed pgbench rate, with the largest backlog;
 #   5. cost over time: 100,000 and 1,000,000 events captured and delivered
 #      with a short retention: size of the extension's tables and indexes,
-#      and the worker's RSS, at both points.
+#      and the worker's RSS, at both points;
+#   6. tenants: 10,000 merchants of 1 to 3 endpoints each, with event-type
+#      filters drawn from 50 types, and a table subscribed by tenant:
+#      single-row INSERT TPS for rows of a merchant with one endpoint and
+#      of one with none beside the plain table, the WAL per change fanned
+#      out to three endpoints beside one, and the drain with every one of
+#      those endpoints enabled, events spread over them, beside phase 3's.
 #
 # Beside the targets it reports, to help read them: the worker's CPU use
 # during the drain, the single-row INSERT pairs again with the worker
@@ -56,12 +62,12 @@ quick=${QUICK:-0}
 if [ "$quick" = 1 ]; then
 	pgb_secs=1 pairs=1 bulk_rows=10000 wrk_secs=2 drain_n=10000
 	idle_n=20 load_secs=3 cost_1=10000 cost_2=50000 feed_rate=10000
-	retention=1 av_wait=0 wal_n=5000
+	retention=1 av_wait=0 wal_n=5000 tenants_n=1000 fanout_n=300
 	out_md=bench/results/quick.md out_png=bench/results/quick.png
 else
 	pgb_secs=15 pairs=3 bulk_rows=100000 wrk_secs=10 drain_n=100000
 	idle_n=200 load_secs=30 cost_1=100000 cost_2=1000000 feed_rate=5000
-	retention=5 av_wait=120 wal_n=50000
+	retention=5 av_wait=120 wal_n=50000 tenants_n=10000 fanout_n=5000
 	out_md=bench/results/latest.md out_png=bench/results/latest.png
 fi
 idle_pause_ms=25		# between the idle-latency commits
@@ -991,6 +997,247 @@ growth=$(awk -v step=$((cost_2 / 10)) '
 		next_at = (int($1 / step) + 1) * step
 	}' "$tmp/samples.txt")
 
+# ------------------------------------------------------------ 6. tenants
+section "6. Tenants: $tenants_n tenants of 1 to 3 endpoints, 50 event types"
+# An application's customers: merchant i (1 .. $tenants_n) has 1 + i % 3
+# endpoints, all at nginx, each with an event-type filter drawn from 50
+# types (10 kinds of object times 5 verbs: "order.created" ...
+# "dispute.deleted") or a pattern ("invoice.*"), or none (every type).
+# tenant_orders is subscribed by tenant (its merchant_id column), so each
+# row's "order.created" event goes to the endpoints of that row's merchant
+# whose filter matches.  The mix is deterministic: a merchant's first
+# endpoint always matches (no filter, "order.*", or a list naming
+# "order.created"), and so do all three of a merchant with i % 6 = 5; every
+# other endpoint's filter does not.  So the classes measured:
+#   one:   i % 3 = 0, one endpoint, which matches;
+#   three: i % 6 = 5, three endpoints, all of which match;
+#   none:  merchants beyond $tenants_n, who have no endpoint at all;
+#   plain: the same table with its trigger disabled.
+# tenant_class CLASS: "mul off nk" for bench/tenant_insert.sql
+tenant_class() {
+	case $1 in
+	one | plain) echo "3 3 $((tenants_n / 3))" ;;
+	three) echo "6 5 $(((tenants_n - 5) / 6 + 1))" ;;
+	none) echo "1 $((tenants_n + 1)) $tenants_n" ;;
+	*) die "no tenant class named $1" ;;
+	esac
+}
+sql <<EOSQL
+CREATE TABLE tenant_orders (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    merchant_id text NOT NULL,
+    status text NOT NULL,
+    total numeric(10,2) NOT NULL
+);
+CREATE TABLE bench_types AS
+    SELECT (pi - 1) * 5 + vi AS k, p || '.' || v AS name
+    FROM unnest('{order,invoice,payment,refund,customer,subscription,shipment,product,cart,dispute}'::text[])
+             WITH ORDINALITY a(p, pi),
+         unnest('{created,updated,paid,cancelled,deleted}'::text[])
+             WITH ORDINALITY b(v, vi);
+INSERT INTO webhook.event_types (name) SELECT name FROM bench_types ORDER BY k;
+EOSQL
+t_setup=$SECONDS
+# ty[1] is "order.created"; ty[2 + x % 49] never is; kinds[2 + x % 9] is
+# never "order"
+sql -At >/dev/null <<EOSQL
+WITH ty AS (SELECT array_agg(name ORDER BY k) AS ty FROM bench_types),
+     kinds AS (SELECT '{order,invoice,payment,refund,customer,subscription,shipment,product,cart,dispute}'::text[] AS kinds)
+SELECT count(webhook.create_endpoint(
+    'm' || i || '.' || j, '$nginx_url', tenant => 'm' || i,
+    event_types => CASE
+        WHEN j = 0 OR i % 6 = 5 THEN
+            CASE (i + j) % 4
+            WHEN 0 THEN NULL
+            WHEN 1 THEN '{order.*}'::text[]
+            WHEN 2 THEN ARRAY['order.created', ty[2 + (7 * i + j) % 49]]
+            ELSE ARRAY[ty[2 + (3 * i + j) % 49], ty[2 + (5 * i + j) % 49], 'order.created']
+            END
+        ELSE
+            CASE (i + j) % 3
+            WHEN 0 THEN ARRAY[kinds[2 + (i + j) % 9] || '.*']
+            WHEN 1 THEN ARRAY[ty[2 + (7 * i + j) % 49]]
+            ELSE ARRAY[ty[2 + (3 * i + j) % 49], kinds[2 + (5 * i + j) % 9] || '.paid']
+            END
+        END))
+FROM ty, kinds, generate_series(1, $tenants_n) i, generate_series(0, i % 3) j;
+EOSQL
+tenant_eps=$(val "SELECT count(*) FROM webhook.endpoint WHERE tenant IS NOT NULL")
+note "$tenants_n merchants, $tenant_eps endpoints created in $((SECONDS - t_setup)) s"
+# routed by tenant where this build can (a build without it gets n/a for
+# the capture figures, and the drain is still measured)
+routing=false
+if sql -c "SELECT webhook.subscribe('tenant_orders', tenant => 'merchant_id',
+		events => '{insert}', event_type => 'order.created')" \
+	>"$tmp/subscribe.out" 2>&1; then
+	routing=true
+	note "tenant_orders subscribed by tenant (merchant_id)"
+else
+	note "no subscribe(tenant => ...) in this build: the capture figures read n/a ($(head -n 1 "$tmp/subscribe.out"))"
+fi
+# tenant_trigger on|off: tenant_orders' webhook trigger enabled or not
+tenant_trigger() {
+	if [ "$1" = on ]; then
+		sql -c "ALTER TABLE tenant_orders ENABLE TRIGGER USER"
+	else
+		sql -c "ALTER TABLE tenant_orders DISABLE TRIGGER USER"
+	fi
+}
+reset_tenant_tables() {
+	sql -c "TRUNCATE tenant_orders, webhook.event, webhook.attempt" \
+		-c "TRUNCATE webhook.message" -c "CHECKPOINT"
+}
+# tenant_pgb CLASS ARGS...: bench/tenant_insert.sql for merchants of CLASS
+tenant_pgb() {
+	local c=$1 mul off nk
+	shift
+	read -r mul off nk <<<"$(tenant_class "$c")"
+	pgb "$@" -M prepared -f bench/tenant_insert.sql -D mul="$mul" -D off="$off" -D nk="$nk"
+}
+
+if $routing; then
+	# 6.1, 6.2: single-row INSERT TPS, rows of a merchant with one endpoint
+	# and of one with none, beside the table without its trigger: rounds
+	# as in phase 2 (the order reversed every other round), delivery off,
+	# the table and the outbox emptied and a CHECKPOINT before each run
+	delivery off
+	echo "-- single-row INSERT into tenant_orders, pgbench -c 4 -j 2 -T $pgb_secs, delivery off: plain, one, none"
+	declare -A ttps tratl
+	tvariants=(plain one none)
+	for i in $(seq "$pairs"); do
+		order=("${tvariants[@]}")
+		[ $((i % 2)) -eq 0 ] && order=(none one plain)
+		declare -A tround=()
+		for v in "${order[@]}"; do
+			reset_tenant_tables
+			if [ "$v" = plain ]; then tenant_trigger off; else tenant_trigger on; fi
+			tenant_pgb "$v" -c 4 -j 2 -T "$pgb_secs"
+			tround[$v]=$(pgb_tps)
+			ttps[$v]+="${tround[$v]} "
+			note "tenants round $i, $v: ${tround[$v]} TPS"
+		done
+		for v in one none; do
+			tratl[$v]+="$(calc "${tround[$v]} / ${tround[plain]}" 3) "
+		done
+	done
+	tenant_trigger on
+	for v in plain one none; do
+		got "tenant_tps_$v" "$(printf '%s\n' ${ttps[$v]} | median)"
+	done
+	for v in one none; do
+		got "tenant_ratio_$v" "$(printf '%s\n' ${tratl[$v]} | median)"
+		note "tenants, $v / plain: ratios ${tratl[$v]}median ${R[tenant_ratio_$v]}"
+	done
+	reset_tenant_tables
+	delivery on
+
+	# 6.3: WAL per change, $fanout_n single-row INSERTs (one client, one
+	# transaction each) per class, with the worker held (SIGSTOP, as in
+	# 3b) so that the WAL is the capture's; then the worker lets go and
+	# the WAL across their delivery.  A CHECKPOINT before each class, so
+	# each pays the same first-touch full page images.
+	echo "-- WAL per change: $fanout_n single-row INSERTs per class, then their delivery"
+	tenant_walinspect=false
+	tenant_recs=""
+	sql -c "CREATE EXTENSION IF NOT EXISTS pg_walinspect" >/dev/null 2>&1 && tenant_walinspect=true
+	for v in plain one three; do
+		clean_slate
+		reset_tenant_tables
+		if [ "$v" = plain ]; then tenant_trigger off; else tenant_trigger on; fi
+		worker_hold
+		l0=$(lsn)
+		tenant_pgb "$v" -c 1 -t "$fanout_n"
+		R[tenant_wal_$v]=$(wal_since "$l0")
+		# by kind of record, now: the next class's CHECKPOINT may recycle
+		# this WAL
+		if $tenant_walinspect; then
+			tenant_recs+=$(val "SELECT '$v ' || replace(g.rec, ' ', '_') || ' ' || g.size
+				FROM pg_get_wal_stats('$l0', pg_current_wal_flush_lsn(), true)
+					AS g(rec, n, n_pct, rec_size, rec_pct, fpi_size, fpi_pct, size, size_pct)
+				WHERE g.n > 0" 2>/dev/null || true)$'\n'
+		fi
+		nev=$(val "SELECT count(*) FROM webhook.event")
+		l1=$(lsn)
+		worker_go
+		sql -c "SELECT webhook._wake()" >/dev/null
+		wait_drained 300
+		R[tenant_dwal_$v]=$(wal_since "$l1")
+		note "$v: $fanout_n changes, $nev events: capture WAL $(calc "${R[tenant_wal_$v]} / $fanout_n" 0) B per change" \
+			"(row included), delivery WAL $(calc "${R[tenant_dwal_$v]} / $fanout_n" 0) B per change"
+		case $v in plain) want=0 ;; one) want=$fanout_n ;; three) want=$((3 * fanout_n)) ;; esac
+		[ "$nev" = "$want" ] || die "expected $want events for class $v, found $nev"
+	done
+	tenant_trigger on
+	# per change, the user's row and commit included; and beyond the plain row
+	got tenant_fanout_wal "$(calc "${R[tenant_wal_three]} / ${R[tenant_wal_one]}" 3)"
+	got tenant_fanout_extra "$(calc "(${R[tenant_wal_three]} - ${R[tenant_wal_plain]}) / (${R[tenant_wal_one]} - ${R[tenant_wal_plain]})" 3)"
+	got tenant_fanout_all "$(calc "(${R[tenant_wal_three]} + ${R[tenant_dwal_three]}) / (${R[tenant_wal_one]} + ${R[tenant_dwal_one]})" 3)"
+	for v in plain one three; do
+		got "tenant_walpc_$v" "$(calc "${R[tenant_wal_$v]} / $fanout_n" 0)"
+		got "tenant_dwalpc_$v" "$(calc "${R[tenant_dwal_$v]} / $fanout_n" 0)"
+	done
+	# the capture's WAL by kind of record (pg_walinspect, as in 3b): "rmgr/record
+	# plain one three" per line, bytes per change, the kinds of at least 1 B
+	# per change over the three classes
+	tenant_rmgr=$(printf '%s' "$tenant_recs" | awk -v n="$fanout_n" '
+		NF == 3 { b[$2, $1] += $3; t[$2] += $3 }
+		END {
+			for (r in t)
+				if (t[r] >= n)
+					printf "%s %.1f %.1f %.1f %d\n", r, b[r, "plain"] / n,
+						b[r, "one"] / n, b[r, "three"] / n, t[r]
+		}' | sort -k5,5nr | cut -d' ' -f1-4)
+	note "fan-out WAL, three / one: ${R[tenant_fanout_wal]} (row included)," \
+		"${R[tenant_fanout_extra]} (beyond the row), ${R[tenant_fanout_all]} (with delivery)"
+else
+	for k in tenant_tps_plain tenant_tps_one tenant_tps_none tenant_ratio_one \
+		tenant_ratio_none tenant_fanout_wal tenant_fanout_extra tenant_fanout_all \
+		tenant_walpc_plain tenant_walpc_one tenant_walpc_three \
+		tenant_dwalpc_plain tenant_dwalpc_one tenant_dwalpc_three; do
+		R[$k]=n/a
+	done
+fi
+
+# 6.4: the drain with every tenant's endpoint enabled: $drain_n events
+# spread round-robin over the $tenant_eps endpoints, written straight into
+# the outbox (a copy of a real captured event's body each) with the worker
+# held, then the clock from letting it go to nginx's answer to the last;
+# beside phase 3's single-endpoint drain of as many events
+echo "-- drain of $drain_n events over $tenant_eps endpoints"
+clean_slate
+sql -c "TRUNCATE tenant_orders, webhook.message"
+worker_hold
+trigger on
+sql -c "INSERT INTO orders (customer, status, total) VALUES ('customer 1', 'pending', 42.50)"
+sql <<EOSQL
+INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload)
+SELECT e.ids[1 + g % e.n], gen_random_uuid(), now(), now(), s.payload
+FROM (SELECT array_agg(id ORDER BY id) AS ids, count(*)::int AS n
+      FROM webhook.endpoint WHERE tenant IS NOT NULL) e,
+     (SELECT payload FROM webhook.event ORDER BY id LIMIT 1) s,
+     generate_series(0, $drain_n - 1) g;
+DELETE FROM webhook.event WHERE endpoint_id = (SELECT id FROM webhook.endpoint WHERE name = 'bench');
+TRUNCATE orders;
+ANALYZE webhook.event;
+CHECKPOINT;
+EOSQL
+[ "$(val "SELECT count(*) FROM webhook.event WHERE state = 'pending'")" = "$drain_n" ] ||
+	die "expected $drain_n pending events"
+before=$(nginx_requests)
+w0=$(worker_ticks)
+t0=$(val "SELECT extract(epoch FROM clock_timestamp())")
+worker_go
+sql -c "SELECT webhook._wake()" >/dev/null
+wait_drained 900
+secs=$(calc "$(last_answer) - $t0" 6)
+got tenant_drain_cpu "$(calc "($(worker_ticks) - $w0) / $hz / $secs * 100" 0)"
+answered=$(( $(nginx_requests) - before - 1 ))
+[ "$answered" -ge "$drain_n" ] || die "nginx answered $answered requests, expected $drain_n"
+got tenant_drain "$(calc "$drain_n / $secs" 0)"
+got tenant_drain_ratio "$(calc "${R[tenant_drain]} / ${R[drain]}" 3)"
+note "$drain_n events over $tenant_eps endpoints in $(calc "$secs" 2) s: ${R[tenant_drain]} events/s," \
+	"${R[tenant_drain_ratio]} of the single-endpoint drain (${R[drain]} events/s); worker CPU ${R[tenant_drain_cpu]}% of a core"
+
 # --------------------------------------------------------------- report
 section "Results"
 # the worker's FATAL when phase 5 restarts it is expected
@@ -1053,6 +1300,17 @@ rows=(
 	"Worker VmRSS after $k1 / $k2 events|$(mb "$((${R[rss_$k1]/n\/a/0} * 1024))") MB / $(mb "$((${R[rss_$k2]/n\/a/0} * 1024))") MB||"
 	"Worker VmRSS ratio|${R[rss_ratio]}|<= 1.1|$(verdict "${R[rss_ratio]}" '<=' 1.1)"
 	"Worker private memory (RssAnon) ratio|${R[anon_ratio]}||"
+	"Tenants: single-row INSERT TPS, plain / tenant with 1 endpoint / with none|$(fmt_n "${R[tenant_tps_plain]}") / $(fmt_n "${R[tenant_tps_one]}") / $(fmt_n "${R[tenant_tps_none]}")||"
+	"Tenants: single-row INSERT TPS ratio, tenant with 1 endpoint / plain (median of $pairs)|${R[tenant_ratio_one]}|>= 0.85|$(verdict "${R[tenant_ratio_one]}" '>=' 0.85)"
+	"Tenants: single-row INSERT TPS ratio, tenant with no endpoint / plain (median of $pairs)|${R[tenant_ratio_none]}|>= 0.95|$(verdict "${R[tenant_ratio_none]}" '>=' 0.95)"
+	"Tenants: WAL per change, 3 matching endpoints / 1 (capture, row and commit included)|${R[tenant_fanout_wal]}|<= 1.3|$(verdict "${R[tenant_fanout_wal]}" '<=' 1.3)"
+	"Tenants: WAL per change, plain / 1 endpoint / 3 endpoints (capture, row and commit included)|${R[tenant_walpc_plain]} B / ${R[tenant_walpc_one]} B / ${R[tenant_walpc_three]} B||"
+	"Tenants: fan-out WAL beyond the user's row, 3 endpoints / 1|${R[tenant_fanout_extra]}||"
+	"Tenants: delivery WAL per change, 1 endpoint / 3 endpoints|${R[tenant_dwalpc_one]} B / ${R[tenant_dwalpc_three]} B||"
+	"Tenants: fan-out WAL with delivery included, 3 endpoints / 1|${R[tenant_fanout_all]}||"
+	"Drain over ${tenant_eps:-?} endpoints of $tenants_n tenants, $drain_n events|$(fmt_n "${R[tenant_drain]}") events/s||"
+	"Drain over ${tenant_eps:-?} endpoints / single-endpoint drain|${R[tenant_drain_ratio]}|>= 0.70|$(verdict "${R[tenant_drain_ratio]}" '>=' 0.70)"
+	"Worker CPU during the drain over ${tenant_eps:-?} endpoints|${R[tenant_drain_cpu]}% of a core||"
 )
 
 {
@@ -1096,6 +1354,17 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 		echo "| resource manager/record | delivery | of which FPI | cleanup | of which FPI |"
 		echo "| --- | --- | --- | --- | --- |"
 		echo "$wal_rmgr" | awk 'NF == 5 { printf "| %s | %s B | %s B | %s B | %s B |\n", $1, $2, $3, $4, $5 }'
+		echo
+	fi
+	if [ -n "${tenant_rmgr:-}" ]; then
+		echo "## Tenants: capture WAL per change by kind of record"
+		echo
+		echo "Phase 6's single-row INSERTs ($fanout_n per class), from \`pg_get_wal_stats(..., per_record => true)\`," \
+			"bytes per change, the user's row and the commit included; kinds of at least 1 B per change over the three."
+		echo
+		echo "| resource manager/record | plain | 1 endpoint | 3 endpoints |"
+		echo "| --- | --- | --- | --- |"
+		echo "$tenant_rmgr" | awk 'NF == 4 { printf "| %s | %s B | %s B | %s B |\n", $1, $2, $3, $4 }'
 		echo
 	fi
 	echo "## Capture beside the peers"
@@ -1151,6 +1420,18 @@ dirty=$(git -C "$top" status --porcelain -- src sql 2>/dev/null | grep -q . && e
 		"(sub-ms wall clock); bench/latency.sql notes \`clock_timestamp()\` right after each single-row INSERT's commit" \
 		"returned to pgbench. Idle: $idle_n commits ${idle_pause_ms} ms apart. Under load: \`pgbench -c 4 -j 2 -R $load_rate -T $load_secs\`." \
 		"Backlog = events committed but not yet arrived, largest over the run (from the same timestamps)."
+	echo "- **Tenants**: $tenants_n merchants, merchant i with 1 + i % 3 endpoints (${tenant_eps:-?} in all), all at nginx," \
+		"each with an event-type filter from 50 types (10 kinds of object times 5 verbs), a pattern such as \`invoice.*\`, or none;" \
+		"\`tenant_orders\` subscribed with \`subscribe(tbl, tenant => 'merchant_id', event_type => 'order.created')\`." \
+		"A merchant's first endpoint always takes \`order.created\`, the others do not, except all three of a merchant with i % 6 = 5." \
+		"INSERT TPS: bench/tenant_insert.sql, rows of merchants with one endpoint (i % 3 = 0), of merchants with none (beyond $tenants_n)," \
+		"and the plain table (trigger disabled), rounds as for the single-row INSERT above, delivery off." \
+		"WAL per change: $fanout_n single-row INSERTs (one client, one transaction each) for merchants with 1 and with 3 matching endpoints" \
+		"and for the plain table, \`pg_current_wal_insert_lsn()\` after minus before with the worker held (SIGSTOP)," \
+		"then the WAL across their delivery once it is let go; a CHECKPOINT before each class." \
+		"Drain: $drain_n events written straight into the outbox (each a copy of one captured event's body)," \
+		"spread round-robin over every merchant's endpoint, with the worker held; the clock from letting it go to nginx's answer to the last," \
+		"beside the single-endpoint drain above."
 	echo "- **Cost over time**: orders fed at $feed_rate rows/s (bench/feed.sql, 100 rows a transaction) to nginx," \
 		"retention ${retention}s. At each point: all delivered, then autovacuum awaited on the outbox, webhook.event" \
 		"(after $k1: ${R[av_$k1]}; after $k2: ${R[av_$k2]}; the history is not vacuumed, its segments are emptied by TRUNCATE);" \

@@ -10,7 +10,10 @@
  * their heads, order.c), locks and reads them with FOR UPDATE SKIP LOCKED,
  * copies them into memory and fetches the endpoints they name.  An
  * endpoint held back (disabled, paused, failing, limited, busy) is not read
- * at all: holding it back writes nothing.  Once the claim commits its
+ * at all: holding it back writes nothing.  With thousands of endpoints that
+ * may send (an application's customers), a claim reads their windows in
+ * turn instead, from where the last one stopped, only until it has a
+ * batch.  Once the claim commits its
  * events are the worker's (queued); if it fails they are forgotten, still
  * pending in the table.
  *
@@ -43,9 +46,23 @@
 /* what sending adds to a stored body: its type and timestamp */
 #define WH_BODY_SLACK			1024
 
+/*
+ * A claim reads every endpoint's window and takes the earliest due events
+ * across them, while at most this many endpoints may send.  Beyond it (an
+ * application's customers, thousands of endpoints) it reads their windows
+ * this many endpoints at a time, from where the last claim stopped, until
+ * it has a batch: the windows of all of them would be most of the backlog,
+ * read to take one batch.
+ */
+#define WH_CLAIM_WIDE			256
+
 static SPIPlanPtr wh_window_plan;
+static SPIPlanPtr wh_wide_plan;
 static SPIPlanPtr wh_claim_plan;
 static SPIPlanPtr wh_next_due_plan;
+
+/* the endpoint a wide claim starts from: the one after the last it read */
+static int32 wh_claim_next_id = 0;
 
 /*
  * The ids of every event the worker holds: queued, in flight, or waiting
@@ -167,8 +184,10 @@ void
 wh_claim(WhWorker *w)
 {
 	int			room;
-	Datum		args[2];
+	Datum		args[3];
 	uint64		i;
+	bool		wide;
+	int			limit = 0;
 	int			nheld;
 	List	   *epids = NIL;
 	WhClaimQuota *quotas;
@@ -190,8 +209,12 @@ wh_claim(WhWorker *w)
 	 * to what it may take plus those of them the worker already holds
 	 * (which are still pending, and skipped here).  A claim so reads a few
 	 * rows per endpoint, whatever the backlogs, and never an event it may
-	 * not take.  Across endpoints the earliest due go first.
+	 * not take.  Across endpoints the earliest due go first; or, past
+	 * WH_CLAIM_WIDE endpoints, the endpoints take turns: their windows are
+	 * read in turn from where the last claim stopped, and no further than a
+	 * batch (and the held events it skips) needs.
 	 */
+	wide = nquotas > WH_CLAIM_WIDE;
 	if (wh_window_plan == NULL)
 	{
 		Oid			types[2] = {INT4ARRAYOID, INT4ARRAYOID};
@@ -210,74 +233,134 @@ wh_claim(WhWorker *w)
 			"  ORDER BY e.next_attempt_at, e.id LIMIT c.n) ev "
 			"ORDER BY ev.next_attempt_at, ev.id", 2, types);
 	}
+	if (wh_wide_plan == NULL)
+	{
+		Oid			types[3] = {INT4ARRAYOID, INT4ARRAYOID, INT4OID};
+
+		/* no ORDER BY: the windows come in the arrays' order, until $3 */
+		wh_wide_plan = wh_prepare(
+			"SELECT ev.id, ev.endpoint_id "
+			"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
+			"  AS c(endpoint_id, n) "
+			"CROSS JOIN LATERAL ("
+			"  SELECT e.id, e.endpoint_id "
+			"  FROM webhook.event e "
+			"  WHERE e.endpoint_id OPERATOR(pg_catalog.=) c.endpoint_id "
+			"    AND e.state OPERATOR(pg_catalog.=) 'pending' "
+			"    AND e.next_attempt_at OPERATOR(pg_catalog.<=) "
+			"        pg_catalog.now() "
+			"  ORDER BY e.next_attempt_at, e.id LIMIT c.n) ev "
+			"LIMIT $3", 3, types);
+	}
 	{
 		Datum	   *qid = palloc(sizeof(Datum) * (nquotas + 1));
 		Datum	   *qn = palloc(sizeof(Datum) * (nquotas + 1));
-
-		for (i = 0; i < nquotas; i++)
-		{
-			qid[i] = Int32GetDatum(quotas[i].id);
-			qn[i] = Int32GetDatum(quotas[i].take + quotas[i].held);
-		}
-		args[0] = wh_int4_array(qid, nquotas);
-		args[1] = wh_int4_array(qn, nquotas);
-	}
-	wh_run(wh_window_plan, args, true, 0, SPI_OK_SELECT, "claiming events");
-	{
+		int			start = 0;
+		int			from = 0;
 		int64	   *held = wh_held_sorted(w, &nheld);
 		Datum	   *pick = palloc(sizeof(Datum) * (room + 1));
 		int		   *seen = palloc0(sizeof(int) * (nquotas + 1));
 		int		   *taken = palloc0(sizeof(int) * (nquotas + 1));
 		int			npick = 0;
-		uint64		nwindow = SPI_processed;
-		SPITupleTable *window = SPI_tuptable;
 
-		for (i = 0; i < nwindow; i++)
+		/* a wide claim starts at the first endpoint not read last time */
+		if (wide)
+			while (start < nquotas && quotas[start].id < wh_claim_next_id)
+				start++;
+		for (i = 0; i < nquotas; i++)
 		{
-			bool		isnull;
-			int64		id;
-			int32		epid;
-			int			lo = 0;
-			int			hi = nquotas - 1;
-			int			k = -1;
+			int			k = (start + i) % nquotas;
 
-			id = DatumGetInt64(SPI_getbinval(window->vals[i],
-											 window->tupdesc, 1, &isnull));
-			epid = DatumGetInt32(SPI_getbinval(window->vals[i],
-											   window->tupdesc, 2, &isnull));
-			/* quotas are sorted by endpoint id */
-			while (lo <= hi)
-			{
-				int			mid = (lo + hi) / 2;
-
-				if (quotas[mid].id == epid)
-				{
-					k = mid;
-					break;
-				}
-				if (quotas[mid].id < epid)
-					lo = mid + 1;
-				else
-					hi = mid - 1;
-			}
-			if (k < 0)
-				continue;
-			/* an endpoint that filled its share may have more waiting */
-			if (++seen[k] >= quotas[k].take + quotas[k].held)
-				w->claim_skipped_busy = true;
-			if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
-				continue;
-			if (npick >= room || taken[k] >= quotas[k].take)
-			{
-				w->claim_skipped_busy = true;
-				continue;
-			}
-			/* an ordered endpoint's events wait for wh_order_heads() */
-			if (wh_order_hold(epid, id))
-				continue;
-			taken[k]++;
-			pick[npick++] = Int64GetDatum(id);
+			qid[i] = Int32GetDatum(quotas[k].id);
+			qn[i] = Int32GetDatum(quotas[k].take + quotas[k].held);
 		}
+
+		/*
+		 * One read of every window; or, for a wide claim, one slice of
+		 * WH_CLAIM_WIDE endpoints after another until the batch is full.
+		 */
+		do
+		{
+			int			nslice = wide ? Min(WH_CLAIM_WIDE, nquotas - from) :
+				nquotas;
+			uint64		nwindow;
+			SPITupleTable *window;
+
+			args[0] = wh_int4_array(qid + from, nslice);
+			args[1] = wh_int4_array(qn + from, nslice);
+			limit = room - npick + w->nheld;
+			args[2] = Int32GetDatum(limit);
+			wh_run(wide ? wh_wide_plan : wh_window_plan, args, true, 0,
+				   SPI_OK_SELECT, "claiming events");
+			nwindow = SPI_processed;
+			window = SPI_tuptable;
+			from += nslice;
+
+			for (i = 0; i < nwindow; i++)
+			{
+				bool		isnull;
+				int64		id;
+				int32		epid;
+				int			lo = 0;
+				int			hi = nquotas - 1;
+				int			k = -1;
+
+				id = DatumGetInt64(SPI_getbinval(window->vals[i],
+												 window->tupdesc, 1, &isnull));
+				epid = DatumGetInt32(SPI_getbinval(window->vals[i],
+												   window->tupdesc, 2, &isnull));
+				/* quotas are sorted by endpoint id */
+				while (lo <= hi)
+				{
+					int			mid = (lo + hi) / 2;
+
+					if (quotas[mid].id == epid)
+					{
+						k = mid;
+						break;
+					}
+					if (quotas[mid].id < epid)
+						lo = mid + 1;
+					else
+						hi = mid - 1;
+				}
+				if (k < 0)
+					continue;
+				/* an endpoint that filled its share may have more waiting */
+				if (++seen[k] >= quotas[k].take + quotas[k].held)
+					w->claim_skipped_busy = true;
+				if (bsearch(&id, held, nheld, sizeof(int64), wh_cmp_int64))
+					continue;
+				if (npick >= room || taken[k] >= quotas[k].take)
+				{
+					w->claim_skipped_busy = true;
+					continue;
+				}
+				/* an ordered endpoint's events wait for wh_order_heads() */
+				if (wh_order_hold(epid, id))
+					continue;
+				taken[k]++;
+				pick[npick++] = Int64GetDatum(id);
+			}
+
+			/*
+			 * A wide claim that stopped at its limit left endpoints unread:
+			 * the next one starts after the last it read, and comes soon.
+			 */
+			if (wide && (nwindow >= (uint64) limit || npick >= room))
+			{
+				bool		isnull;
+
+				if (nwindow > 0)
+					wh_claim_next_id =
+						DatumGetInt32(SPI_getbinval(window->vals[nwindow - 1],
+													window->tupdesc, 2,
+													&isnull)) + 1;
+				w->claim_skipped_busy = true;
+				break;
+			}
+		} while (wide && from < nquotas);
+
 		npick += wh_order_heads(pick + npick, room - npick,
 								GetCurrentTimestamp(), held, nheld);
 		w->claim_held_back = wh_defer_flush();
