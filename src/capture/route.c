@@ -194,6 +194,26 @@ wh_route_endpoints_changed(void)
 }
 
 /*
+ * The counters, for caches other than this file's: see route.h.
+ */
+bool
+wh_route_stamp(uint64 *stamp)
+{
+	uint64		begun;
+	uint64		done;
+
+	*stamp = 0;
+	if (wh_route_shared == NULL)
+		return false;
+	pg_memory_barrier();
+	begun = pg_atomic_read_u64(&wh_route_shared->begun);
+	pg_read_barrier();
+	done = pg_atomic_read_u64(&wh_route_shared->done);
+	*stamp = begun;
+	return begun == done;
+}
+
+/*
  * Is the cache still exact?  See the file header.
  */
 static bool

@@ -30,6 +30,16 @@ extern void wh_route_shmem_init(void);
 extern void wh_route_endpoints_changed(void);
 
 /*
+ * For caches of webhook.endpoint kept across transactions (the worker's):
+ * true when no endpoint change is being committed right now, with *stamp
+ * set to a value that differs once any endpoint change commits.  Read it
+ * before the snapshot the cache is loaded with; a cache loaded after a
+ * true answer is exact while a later call answers true with the same
+ * stamp.  Always false without shared memory.
+ */
+extern bool wh_route_stamp(uint64 *stamp);
+
+/*
  * The endpoints a change of the given type goes to: those of the tenant
  * (tenant != NULL) or the broadcast targets (tenant == NULL), whose filter
  * takes event_type.  Fills out[] (room for max) and returns how many there

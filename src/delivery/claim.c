@@ -32,6 +32,7 @@
 #include "utils/uuid.h"
 
 #include "capture/payload.h"
+#include "capture/route.h"
 #include "delivery/bodyenc.h"
 #include "delivery/breaker.h"
 #include "delivery/claim.h"
@@ -99,6 +100,68 @@ typedef struct WhClaimQuota
 } WhClaimQuota;
 
 /*
+ * The enabled endpoints, with what bounds each one's claim, kept from one
+ * claim to the next while no endpoint changed (wh_route_stamp(), read
+ * before the claim's snapshot).  With thousands of endpoints, reading them
+ * all for every claim was most of what a claim cost.
+ */
+typedef struct WhEnabledEndpoint
+{
+	int32		id;
+	int			max_in_flight;	/* 0: the setting's */
+	int			batch_max_events;	/* 0: not batching */
+} WhEnabledEndpoint;
+
+static WhEnabledEndpoint *wh_enabled = NULL;
+static int	wh_nenabled = 0;
+static bool wh_enabled_valid = false;
+static uint64 wh_enabled_stamp = 0;
+
+/*
+ * Read the enabled endpoints again unless the list kept is exact: quiet
+ * and stamp are wh_route_stamp()'s, read before this transaction's
+ * snapshot.
+ */
+static void
+wh_claim_enabled(bool quiet, uint64 stamp)
+{
+	static SPIPlanPtr enabled_plan = NULL;
+	uint64		i;
+
+	if (wh_enabled_valid && quiet && stamp == wh_enabled_stamp)
+		return;
+	if (enabled_plan == NULL)
+		enabled_plan = wh_prepare(
+			"SELECT e.id, coalesce(e.max_in_flight, 0), "
+			"       coalesce(e.batch_max_events, 0) "
+			"FROM webhook.endpoint e WHERE e.enabled ORDER BY e.id",
+			0, NULL);
+	wh_run(enabled_plan, NULL, true, 0, SPI_OK_SELECT,
+		   "reading enabled endpoints");
+	wh_enabled_valid = false;
+	if (wh_enabled)
+		pfree(wh_enabled);
+	wh_enabled = MemoryContextAlloc(TopMemoryContext,
+									sizeof(WhEnabledEndpoint) *
+									(SPI_processed + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		wh_enabled[i].id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		wh_enabled[i].max_in_flight =
+			DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		wh_enabled[i].batch_max_events =
+			DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	}
+	wh_nenabled = (int) SPI_processed;
+	wh_enabled_valid = quiet;
+	wh_enabled_stamp = stamp;
+}
+
+/*
  * Step 0 of a claim: read the endpoints that may send now and what each
  * may take.  Disabled and paused endpoints are not enabled, so not read;
  * a failing endpoint may take its one probe when due; a rate-limited one
@@ -109,30 +172,19 @@ typedef struct WhClaimQuota
  */
 static WhClaimQuota *
 wh_claim_quotas(WhWorker *w, int *nquotas, TimestampTz now,
-				TimestampTz *wake)
+				TimestampTz *wake, bool quiet, uint64 stamp)
 {
-	static SPIPlanPtr enabled_plan = NULL;
 	WhClaimQuota *q;
-	uint64		i;
+	int			i;
 	int			n = 0;
 
-	if (enabled_plan == NULL)
-		enabled_plan = wh_prepare(
-			"SELECT e.id, coalesce(e.max_in_flight, 0), "
-			"       coalesce(e.batch_max_events, 0) "
-			"FROM webhook.endpoint e WHERE e.enabled ORDER BY e.id",
-			0, NULL);
-	wh_run(enabled_plan, NULL, true, 0, SPI_OK_SELECT,
-		   "reading enabled endpoints");
-	q = palloc(sizeof(WhClaimQuota) * (SPI_processed + 1));
-	for (i = 0; i < SPI_processed; i++)
+	wh_claim_enabled(quiet, stamp);
+	q = palloc(sizeof(WhClaimQuota) * (wh_nenabled + 1));
+	for (i = 0; i < wh_nenabled; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		int			mif = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		int			per = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		int32		id = wh_enabled[i].id;
+		int			mif = wh_enabled[i].max_in_flight;
+		int			per = wh_enabled[i].batch_max_events;
 		WhEndpoint *ep = wh_endpoint_get(w, id);
 		int			held = 0;
 		int			take;
@@ -194,15 +246,19 @@ wh_claim(WhWorker *w)
 	int			nquotas;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz wake = DT_NOEND;
+	bool		quiet;
+	uint64		stamp;
 
 	room = wh_batch_size;
 	w->claim_skipped_busy = false;
+	/* before the claim's snapshot: see wh_claim_enabled() */
+	quiet = wh_route_stamp(&stamp);
 	wh_xact_begin("claiming events");
 	wh_defer_begin();
 	wh_breaker_refresh();
 	wh_rate_refresh();
 	wh_order_refresh();
-	quotas = wh_claim_quotas(w, &nquotas, now, &wake);
+	quotas = wh_claim_quotas(w, &nquotas, now, &wake, quiet, stamp);
 
 	/*
 	 * Step 1: read, per endpoint that may send, its earliest due events, up
