@@ -205,10 +205,13 @@ wait_drained() {
 		"${1:-300}" || die "events still pending after ${1:-300} s"
 }
 
-# clean_slate: no events left, empty outbox and orders, a checkpoint
+# clean_slate: no events left, empty outbox and orders, a checkpoint.
+# Every TRUNCATE here names the history before the outbox: the worker's
+# clean-up empties a history segment, then deletes from the outbox, so
+# locking them in the other order could deadlock with it.
 clean_slate() {
 	wait_drained
-	sql -c "TRUNCATE orders, webhook.event, webhook.attempt" -c "CHECKPOINT"
+	sql -c "TRUNCATE webhook.attempt, webhook.event, orders" -c "CHECKPOINT"
 }
 
 # capture_with none|webhook|outbox|pgq: the one trigger on orders that is
@@ -233,7 +236,7 @@ trigger() {
 # reset_tables: orders, webhook's outbox and the peers' queues emptied, then
 # a checkpoint
 reset_tables() {
-	sql -c "TRUNCATE orders, webhook.event, webhook.attempt, bench_outbox" \
+	sql -c "TRUNCATE webhook.attempt, webhook.event, orders, bench_outbox" \
 		${pgq_table:+-c "TRUNCATE $pgq_table"} -c "CHECKPOINT"
 }
 endpoint_enabled() {
@@ -584,7 +587,7 @@ run_rounds() {
 
 # with delivery off nothing drains, so these empty the outbox themselves
 prepare_insert() { reset_tables; }
-prepare_update() { sql -c "TRUNCATE webhook.event, webhook.attempt" -c "VACUUM orders" -c "CHECKPOINT"; }
+prepare_update() { sql -c "TRUNCATE webhook.attempt, webhook.event" -c "VACUUM orders" -c "CHECKPOINT"; }
 
 wait_drained
 delivery off
@@ -593,7 +596,7 @@ run_rounds insert bench/insert.sql prepare_insert $peers
 
 echo "-- single-row UPDATE of the watched column (status), $bulk_rows rows, delivery off"
 capture_with none
-sql -c "TRUNCATE orders RESTART IDENTITY" -c "TRUNCATE webhook.event, webhook.attempt" \
+sql -c "TRUNCATE orders RESTART IDENTITY" -c "TRUNCATE webhook.attempt, webhook.event" \
 	-c "INSERT INTO orders (customer, status, total)
 		SELECT 'customer ' || i, 'pending', (i % 1000) + 0.99
 		FROM generate_series(1, $bulk_rows) i" -c "VACUUM ANALYZE orders"
@@ -1084,7 +1087,7 @@ tenant_trigger() {
 	fi
 }
 reset_tenant_tables() {
-	sql -c "TRUNCATE tenant_orders, webhook.event, webhook.attempt" \
+	sql -c "TRUNCATE webhook.attempt, webhook.event, tenant_orders" \
 		-c "TRUNCATE webhook.message" -c "CHECKPOINT"
 }
 # tenant_pgb CLASS ARGS...: bench/tenant_insert.sql for merchants of CLASS
