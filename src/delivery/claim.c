@@ -103,8 +103,12 @@ typedef struct WhClaimQuota
  * The enabled endpoints, with what bounds each one's claim, kept from one
  * claim to the next while no endpoint changed (wh_route_stamp(), read
  * before the claim's snapshot).  With thousands of endpoints, reading them
- * all for every claim was most of what a claim cost.
+ * all for every claim was most of what a claim cost.  A change that fires
+ * no trigger (a restore with triggers disabled, a replication apply
+ * worker) is seen within WH_ENABLED_REFRESH_MS all the same.
  */
+#define WH_ENABLED_REFRESH_MS	1000
+
 typedef struct WhEnabledEndpoint
 {
 	int32		id;
@@ -116,6 +120,7 @@ static WhEnabledEndpoint *wh_enabled = NULL;
 static int	wh_nenabled = 0;
 static bool wh_enabled_valid = false;
 static uint64 wh_enabled_stamp = 0;
+static TimestampTz wh_enabled_at = 0;
 
 /*
  * Read the enabled endpoints again unless the list kept is exact: quiet
@@ -123,12 +128,14 @@ static uint64 wh_enabled_stamp = 0;
  * snapshot.
  */
 static void
-wh_claim_enabled(bool quiet, uint64 stamp)
+wh_claim_enabled(bool quiet, uint64 stamp, TimestampTz now)
 {
 	static SPIPlanPtr enabled_plan = NULL;
 	uint64		i;
 
-	if (wh_enabled_valid && quiet && stamp == wh_enabled_stamp)
+	if (wh_enabled_valid && quiet && stamp == wh_enabled_stamp &&
+		now >= wh_enabled_at &&
+		now - wh_enabled_at < WH_ENABLED_REFRESH_MS * 1000)
 		return;
 	if (enabled_plan == NULL)
 		enabled_plan = wh_prepare(
@@ -159,6 +166,7 @@ wh_claim_enabled(bool quiet, uint64 stamp)
 	wh_nenabled = (int) SPI_processed;
 	wh_enabled_valid = quiet;
 	wh_enabled_stamp = stamp;
+	wh_enabled_at = now;
 }
 
 /*
@@ -178,7 +186,7 @@ wh_claim_quotas(WhWorker *w, int *nquotas, TimestampTz now,
 	int			i;
 	int			n = 0;
 
-	wh_claim_enabled(quiet, stamp);
+	wh_claim_enabled(quiet, stamp, now);
 	q = palloc(sizeof(WhClaimQuota) * (wh_nenabled + 1));
 	for (i = 0; i < wh_nenabled; i++)
 	{
