@@ -10,8 +10,8 @@
  * filter takes it.  Operational endpoints (which receive the extension's
  * own events) are never routed to; a disabled endpoint receives nothing,
  * a paused one (webhook.pause() also disables it) receives its events
- * parked at 'infinity', as webhook.resume() expects.  The capture must not run SQL per row,
- * so each backend keeps every endpoint that may receive routed events (id,
+ * parked at 'infinity', as webhook.resume() expects.  The capture must
+ * not run SQL per row, so each backend keeps every endpoint that may receive routed events (id,
  * tenant, filter, ordering, paused) in memory: a hash by tenant and a list
  * of broadcast targets, loaded as the outbox's owner with a snapshot taken
  * when it is loaded, which sees every committed endpoint change.

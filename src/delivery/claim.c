@@ -102,10 +102,10 @@ typedef struct WhClaimQuota
 /*
  * The enabled endpoints, with what bounds each one's claim, kept from one
  * claim to the next while no endpoint changed (wh_route_stamp(), read
- * before the claim's snapshot).  With thousands of endpoints, reading them
- * all for every claim would be most of what a claim costs.  A change that fires
- * no trigger (a restore with triggers disabled, a replication apply
- * worker) is seen within WH_ENABLED_REFRESH_MS all the same.
+ * before the claim's snapshot).  With thousands of endpoints, reading
+ * them all for every claim would be most of what a claim costs.  A change
+ * that fires no trigger (a restore with triggers disabled, a replication
+ * apply worker) is seen within WH_ENABLED_REFRESH_MS all the same.
  */
 #define WH_ENABLED_REFRESH_MS	1000
 
