@@ -11,10 +11,11 @@
  * own events) are never routed to; a disabled endpoint receives nothing,
  * a paused one (webhook.pause() also disables it) receives its events
  * parked at 'infinity', as webhook.resume() expects.  The capture must
- * not run SQL per row, so each backend keeps every endpoint that may receive routed events (id,
- * tenant, filter, ordering, paused) in memory: a hash by tenant and a list
- * of broadcast targets, loaded as the outbox's owner with a snapshot taken
- * when it is loaded, which sees every committed endpoint change.
+ * not run SQL per row, so each backend keeps every endpoint that may
+ * receive routed events (id, tenant, filter, ordering, paused) in memory:
+ * a hash by tenant and a list of broadcast targets, loaded as the outbox's
+ * owner with a snapshot taken when it is loaded, which sees every
+ * committed endpoint change.
  *
  * The protocol that keeps it exact.  A relcache invalidation is not
  * enough: it is sent once the changing transaction's commit is visible,
