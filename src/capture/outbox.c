@@ -36,9 +36,10 @@
  * access method) sends every write down the executor's general path.
  *
  * Rows are written straight into the heap and indexes only while that is
- * exactly what an INSERT would do: webhook.event is a plain heap table with
- * no INSERT triggers, no rules, CHECK constraints or generated columns, and every
- * NOT NULL column gets a value (see wh_outbox_cache_build).  Columns are
+ * exactly what an INSERT would do: webhook.event is a plain heap table
+ * with no INSERT triggers, no rules, CHECK constraints or generated
+ * columns, and every NOT NULL column gets a value (see
+ * wh_outbox_cache_build).  Columns are
  * found by name and defaults are evaluated, so added, dropped or reordered
  * columns keep the direct path.  When any condition fails, each event goes
  * through a prepared INSERT instead, and the executor applies triggers,
