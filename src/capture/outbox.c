@@ -39,9 +39,8 @@
  * exactly what an INSERT would do: webhook.event is a plain heap table
  * with no INSERT triggers, no rules, CHECK constraints or generated
  * columns, and every NOT NULL column gets a value (see
- * wh_outbox_cache_build).  Columns are
- * found by name and defaults are evaluated, so added, dropped or reordered
- * columns keep the direct path.  When any condition fails, each event goes
+ * wh_outbox_cache_build).  Columns are found by name and defaults are
+ * evaluated, so added, dropped or reordered columns keep the direct path.  When any condition fails, each event goes
  * through a prepared INSERT instead, and the executor applies triggers,
  * rules and constraints.  What is known of the table is rebuilt after any
  * relcache invalidation of it, so a change is seen by the next write.
