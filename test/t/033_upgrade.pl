@@ -24,7 +24,9 @@ for my $f (@scripts)
 }
 
 my $recv = WebhookTest::Receiver->new;
-my $node = new_node('upgrade');
+# a worker for each database made below (one per released version), one
+# for postgres, and the launcher
+my $node = new_node('upgrade', conf => "max_worker_processes = 16\n");
 my $default = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'webhook'");
 my @released = split /\n/, $node->safe_psql('postgres', qq{

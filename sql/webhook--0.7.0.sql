@@ -1,4 +1,4 @@
-/* webhook--0.6.0.sql: install script for the webhook extension */
+/* webhook--0.7.0.sql: install script for the webhook extension */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION webhook" to load this file. \quit
@@ -192,7 +192,9 @@ SELECT pg_catalog.pg_extension_config_dump('webhook.endpoint_id_seq', '');
  * schedule).  next_attempt_at is 'infinity' while the endpoint is disabled
  * or paused.  ordering_key is the key an ordered endpoint keeps its order
  * by ('' for the whole endpoint, the row's primary key for 'key'), NULL
- * for every other event.
+ * for every other event.  traceparent is the W3C trace context of the
+ * transaction that captured the event (the webhook.traceparent setting),
+ * NULL when it had none.
  *
  * payload is a Standard Webhooks body without what can be derived: its
  * "timestamp" (created_at) and, unless the subscription names its own, its
@@ -219,7 +221,8 @@ CREATE TABLE webhook.event (
 	finished_at timestamptz,
 	payload json,
 	ordering_key text,
-	message_id bigint
+	message_id bigint,
+	traceparent text
 );
 
 ALTER SEQUENCE webhook.event_id_seq OWNED BY webhook.event.id;
@@ -3690,6 +3693,18 @@ $$;
 
 COMMENT ON FUNCTION webhook.receive(text, jsonb, text, interval) IS
 'Verify a received Standard Webhooks request and record its webhook-id: true when it is new, false when it was already received';
+
+/* ---------------------------------------------------------------------
+ * Statistics: counters kept in shared memory
+ * --------------------------------------------------------------------- */
+
+/* ---------------------------------------------------------------------
+ * Explaining an event: where it is, and why
+ * --------------------------------------------------------------------- */
+
+/* ---------------------------------------------------------------------
+ * Progress of long operations
+ * --------------------------------------------------------------------- */
 
 /* ---------------------------------------------------------------------
  * Where events are sent from
