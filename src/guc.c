@@ -18,7 +18,9 @@
  * webhook.current_tenant()), and webhook.check_event_types, which holds
  * subscriptions and endpoint filters to the event-type catalog.  The
  * prefix "webhook" is reserved, so both must be defined here for SET to
- * accept them.
+ * accept them.  webhook.traceparent, the W3C trace context of a session's
+ * changes, is read by the capture (capture/outbox.c) and checked when set
+ * (common/trace.c).
  *
  * IDENTIFICATION
  *	  src/guc.c
@@ -34,6 +36,7 @@
 
 #include "common/inputcheck.h"
 #include "common/netguard.h"
+#include "common/trace.h"
 #include "guc.h"
 
 int			wh_max_payload_size = 1024 * 1024;
@@ -48,6 +51,7 @@ int			wh_max_response_size = 1024;
 int			wh_idle_timeout = 10000;
 bool		wh_check_event_types = false;
 char	   *wh_tenant = NULL;
+char	   *wh_traceparent = NULL;
 
 char	   *wh_allowed_networks = NULL;
 char	   *wh_denied_networks = NULL;
@@ -122,6 +126,27 @@ wh_proxy_check(char **newval, void **extra, GucSource source)
 	{
 		/* never echo the value: it may carry credentials */
 		GUC_check_errdetail("%c%s.", pg_toupper(problem[0]), problem + 1);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The trace context must be a W3C traceparent, or empty for none.  The
+ * value is no secret: the detail may say what is wrong with it.
+ */
+static bool
+wh_traceparent_check(char **newval, void **extra, GucSource source)
+{
+	const char *problem;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	problem = wh_traceparent_problem(*newval);
+	if (problem != NULL)
+	{
+		GUC_check_errdetail("%c%s.", pg_toupper(problem[0]), problem + 1);
+		GUC_check_errhint("Set it to a W3C traceparent such as \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\", or to an empty string.");
 		return false;
 	}
 	return true;
@@ -269,6 +294,19 @@ wh_guc_define(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+
+	/*
+	 * Any session may set it, normally with SET LOCAL in the transaction
+	 * whose changes it traces: the capture keeps it with every event of the
+	 * transaction, and each attempt sends a child span of it.
+	 */
+	DefineCustomStringVariable("webhook.traceparent",
+							   "W3C trace context that events captured by this session carry to their receivers.",
+							   "A traceparent such as \"00-<trace-id>-<parent-id>-<flags>\"; each attempt sends the same trace id and flags with a span id of its own.  Empty means none.",
+							   &wh_traceparent,
+							   "",
+							   PGC_USERSET, 0,
+							   wh_traceparent_check, NULL, NULL);
 
 	wh_egress_define_gucs();
 

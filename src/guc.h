@@ -23,6 +23,9 @@ extern int	wh_idle_timeout;
 extern bool wh_check_event_types;
 extern char *wh_tenant;
 
+/* read by the capture: the trace context of the session's changes */
+extern char *wh_traceparent;
+
 /* where the worker's requests may go */
 extern char *wh_allowed_networks;
 extern char *wh_denied_networks;

@@ -49,6 +49,11 @@
  * the extension, and users who can write their own tables must be able to
  * capture events without being able to write (or forge) events directly.
  *
+ * Each event keeps the webhook.traceparent of the moment it was captured
+ * (the events captured under one value share one copy of it), in the
+ * traceparent column when the table has one.  Unset, as it mostly is, the
+ * setting costs one test per event.
+ *
  * A change routed to several endpoints is buffered as one group: the first
  * event holds the payload, the others none.  When written, the payload
  * goes once into webhook.message under the first event's id (taken from
@@ -89,6 +94,7 @@
 #include "utils/uuid.h"
 
 #include "capture/outbox.h"
+#include "guc.h"
 #include "launcher/wake.h"
 
 #define WH_OUTBOX_BATCH		1000
@@ -103,6 +109,7 @@ typedef struct WhPendingEvent
 	TimestampTz next_attempt_at;
 	text	   *payload;		/* NULL for a shared payload's follower */
 	text	   *ordering_key;	/* NULL unless its endpoint keeps order */
+	text	   *traceparent;	/* NULL, or wh_trace_text: not freed alone */
 	int			share;			/* 0: own payload; n > 1: the first of n
 								 * events sharing it; -1: one of the rest */
 } WhPendingEvent;
@@ -113,6 +120,13 @@ static int	wh_nbuf = 0;
 static int	wh_bufsize = 0;
 static Size wh_buf_bytes = 0;
 static bool wh_callbacks_registered = false;
+
+/*
+ * The last webhook.traceparent seen, as the text every event captured
+ * under it shares (in wh_outbox_cxt), so that a traced bulk statement
+ * copies it once.
+ */
+static text *wh_trace_text = NULL;
 
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 
@@ -137,23 +151,30 @@ typedef enum WhOutboxColumn
 	WH_COL_PAYLOAD,
 	WH_COL_ORDERING_KEY,
 	WH_COL_MESSAGE_ID,
+	WH_COL_TRACEPARENT,
 	WH_NCOLUMNS
 } WhOutboxColumn;
 
 static const char *const wh_column_names[WH_NCOLUMNS] = {
 	"endpoint_id", "msg_id", "created_at", "next_attempt_at", "payload",
-	"ordering_key", "message_id"
+	"ordering_key", "message_id", "traceparent"
 };
 
 static const Oid wh_column_types[WH_NCOLUMNS] = {
-	INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONOID, TEXTOID, INT8OID
+	INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONOID, TEXTOID, INT8OID,
+	TEXTOID
 };
 
 /*
  * The executor's way in, taken when the direct write is not safe; the
  * second for a table from before ordering keys (the one column that may be
- * missing: an extension still at 0.1.0 whose library is newer).
+ * missing: an extension still at 0.1.0 whose library is newer).  The
+ * traced statements below fill traceparent too, whenever the table has it
+ * (one from before 0.7.0 does not: its events keep no trace).
  */
+static const char wh_insert_traced_sql[] =
+"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload, ordering_key, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+static SPIPlanPtr wh_insert_traced_plan = NULL;
 static const char wh_insert_sql[] =
 "INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload, ordering_key) VALUES ($1, $2, $3, $4, $5, $6)";
 static const char wh_insert_unkeyed_sql[] =
@@ -177,6 +198,15 @@ static const char wh_insert_message_sql[] =
 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.json[]))";
 static SPIPlanPtr wh_insert_head_plan = NULL;
 static SPIPlanPtr wh_insert_follower_plan = NULL;
+/* the same with traceparent ($7; the head has no use for $6) */
+static const char wh_insert_head_traced_sql[] =
+"INSERT INTO webhook.event (id, endpoint_id, msg_id, created_at, next_attempt_at, ordering_key, message_id, traceparent) "
+"SELECT n.id, $1, $2, $3, $4, $5, n.id, $7 FROM (SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('webhook.event', 'id')) AS id) n "
+"RETURNING id";
+static const char wh_insert_follower_traced_sql[] =
+"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, ordering_key, message_id, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+static SPIPlanPtr wh_insert_head_traced_plan = NULL;
+static SPIPlanPtr wh_insert_follower_traced_plan = NULL;
 static SPIPlanPtr wh_insert_message_plan = NULL;
 
 /*
@@ -393,7 +423,8 @@ wh_outbox_cache_build(Relation rel)
 		Form_pg_attribute att;
 
 		if (attnum <= 0 &&
-			(i == WH_COL_ORDERING_KEY || i == WH_COL_MESSAGE_ID))
+			(i == WH_COL_ORDERING_KEY || i == WH_COL_MESSAGE_ID ||
+			 i == WH_COL_TRACEPARENT))
 		{
 			wh_cache.attnum[i] = 0;
 			continue;
@@ -415,6 +446,9 @@ wh_outbox_cache_build(Relation rel)
 		direct = false;
 	if (wh_cache.attnum[WH_COL_MESSAGE_ID] > 0 &&
 		TupleDescAttr(desc, wh_cache.attnum[WH_COL_MESSAGE_ID] - 1)->attnotnull)
+		direct = false;
+	if (wh_cache.attnum[WH_COL_TRACEPARENT] > 0 &&
+		TupleDescAttr(desc, wh_cache.attnum[WH_COL_TRACEPARENT] - 1)->attnotnull)
 		direct = false;
 
 	old = MemoryContextSwitchTo(wh_cache_cxt);
@@ -562,6 +596,7 @@ wh_outbox_reset(void)
 	wh_buf = NULL;
 	wh_bufsize = 0;
 	wh_writing = 0;
+	wh_trace_text = NULL;
 	if (wh_outbox_cxt)
 		MemoryContextReset(wh_outbox_cxt);
 }
@@ -775,6 +810,8 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 			WH_SET(WH_COL_PAYLOAD, PointerGetDatum(ev->payload));
 		if (ev->ordering_key && wh_cache.attnum[WH_COL_ORDERING_KEY] > 0)
 			WH_SET(WH_COL_ORDERING_KEY, PointerGetDatum(ev->ordering_key));
+		if (ev->traceparent && wh_cache.attnum[WH_COL_TRACEPARENT] > 0)
+			WH_SET(WH_COL_TRACEPARENT, PointerGetDatum(ev->traceparent));
 
 		for (k = 0; k < wh_cache.ndefaults; k++)
 		{
@@ -835,7 +872,9 @@ static void
 wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 {
 	bool		keyed = wh_cache.attnum[WH_COL_ORDERING_KEY] > 0;
-	SPIPlanPtr *planp = keyed ? &wh_insert_plan : &wh_insert_unkeyed_plan;
+	bool		traced = keyed && wh_cache.attnum[WH_COL_TRACEPARENT] > 0;
+	SPIPlanPtr *planp = traced ? &wh_insert_traced_plan :
+		keyed ? &wh_insert_plan : &wh_insert_unkeyed_plan;
 	int64		message_id = 0;
 	int64	   *msg_ids = palloc(sizeof(int64) * n);
 	text	  **msg_payloads = palloc(sizeof(text *) * n);
@@ -850,7 +889,10 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 		SPIPlanPtr	plan;
 
 		memcpy(argtypes, wh_column_types, sizeof(argtypes));
-		plan = SPI_prepare(keyed ? wh_insert_sql : wh_insert_unkeyed_sql,
+		argtypes[WH_COL_ORDERING_KEY + 1] = TEXTOID;	/* traceparent, $7 */
+		plan = SPI_prepare(traced ? wh_insert_traced_sql :
+						   keyed ? wh_insert_sql : wh_insert_unkeyed_sql,
+						   traced ? WH_COL_ORDERING_KEY + 2 :
 						   keyed ? WH_COL_ORDERING_KEY + 1 : WH_COL_ORDERING_KEY,
 						   argtypes);
 		if (plan == NULL)
@@ -872,11 +914,12 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 			static const Oid head_types[5] = {
 				INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID
 			};
-			static const Oid follower_types[6] = {
-				INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID
+			static const Oid follower_types[7] = {
+				INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID,
+				TEXTOID
 			};
-			Datum		v[6];
-			char		nl[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+			Datum		v[7];
+			char		nl[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 			bool		isnull;
 
 			v[0] = Int32GetDatum(ev->endpoint_id);
@@ -887,12 +930,21 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 			if (ev->ordering_key == NULL)
 				nl[4] = 'n';
 			v[5] = Int64GetDatum(message_id);
-			if (ev->share > 1)
-			{
+			v[6] = PointerGetDatum(ev->traceparent);
+			if (ev->traceparent == NULL)
+				nl[6] = 'n';
+			if (ev->share > 1 && traced)
+				rc = SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_traced_plan,
+														wh_insert_head_traced_sql,
+														7, follower_types),
+									  v, nl, false, 0);
+			else if (ev->share > 1)
 				rc = SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_plan,
 														wh_insert_head_sql,
 														5, head_types),
 									  v, nl, false, 0);
+			if (ev->share > 1)
+			{
 				if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 					elog(ERROR, "could not insert into webhook.event: %s",
 						 SPI_result_code_string(rc));
@@ -904,10 +956,15 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 			}
 			else
 			{
-				rc = SPI_execute_plan(wh_outbox_prepare(&wh_insert_follower_plan,
-														wh_insert_follower_sql,
-														6, follower_types),
-									  v, nl, false, 0);
+				rc = traced ?
+					SPI_execute_plan(wh_outbox_prepare(&wh_insert_follower_traced_plan,
+													   wh_insert_follower_traced_sql,
+													   7, follower_types),
+									 v, nl, false, 0) :
+					SPI_execute_plan(wh_outbox_prepare(&wh_insert_follower_plan,
+													   wh_insert_follower_sql,
+													   6, follower_types),
+									 v, nl, false, 0);
 				if (rc != SPI_OK_INSERT)
 					elog(ERROR, "could not insert into webhook.event: %s",
 						 SPI_result_code_string(rc));
@@ -924,6 +981,9 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 		values[WH_COL_ORDERING_KEY] = PointerGetDatum(ev->ordering_key);
 		if (ev->ordering_key == NULL)
 			nulls[WH_COL_ORDERING_KEY] = 'n';
+		values[WH_COL_ORDERING_KEY + 1] = PointerGetDatum(ev->traceparent);
+		if (ev->traceparent == NULL)
+			nulls[WH_COL_ORDERING_KEY + 1] = 'n';
 		rc = SPI_execute_plan(*planp, values, nulls, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not insert into webhook.event: %s",
@@ -1142,6 +1202,17 @@ wh_outbox_push(int32 endpoint_id, const pg_uuid_t *msg_id,
 	ev->created_at = created_at;
 	ev->next_attempt_at = next_attempt_at;
 	ev->ordering_key = ordering_key ? cstring_to_text(ordering_key) : NULL;
+	/* untraced, as most are, an event costs one test here */
+	ev->traceparent = NULL;
+	if (wh_traceparent != NULL && wh_traceparent[0] != '\0')
+	{
+		if (wh_trace_text == NULL ||
+			strlen(wh_traceparent) != VARSIZE(wh_trace_text) - VARHDRSZ ||
+			memcmp(wh_traceparent, VARDATA(wh_trace_text),
+				   VARSIZE(wh_trace_text) - VARHDRSZ) != 0)
+			wh_trace_text = cstring_to_text(wh_traceparent);
+		ev->traceparent = wh_trace_text;
+	}
 	ev->share = 0;
 	ev->payload = NULL;
 	if (body)

@@ -17,6 +17,11 @@
  * answered (wh_batch_free then forgets the batch itself).  A batch so fails
  * or succeeds as one; record.c gives its members one retry time.
  *
+ * A batch's request carries a trace context only when every member was
+ * captured with the same trace id (under the first member's flags): a
+ * request that carries events of several traces, or untraced ones, belongs
+ * to none of them.
+ *
  * IDENTIFICATION
  *	  src/delivery/batch.c
  *
@@ -77,6 +82,24 @@ wh_batch_make_id(WhBatch *b)
 	strcpy(b->id, "batch_");
 	for (i = 0; i < 16; i++)
 		snprintf(b->id + 6 + 2 * i, 3, "%02x", digest[i]);
+}
+
+/*
+ * The batch's trace: its members' common trace id, if they all have one.
+ */
+static void
+wh_batch_make_trace(WhBatch *b)
+{
+	int			i;
+
+	b->traced = b->members[0]->traced;
+	for (i = 1; b->traced && i < b->nmembers; i++)
+		if (!b->members[i]->traced ||
+			strcmp(b->members[i]->trace.trace_id,
+				   b->members[0]->trace.trace_id) != 0)
+			b->traced = false;
+	if (b->traced)
+		b->trace = b->members[0]->trace;
 }
 
 /* JSON's white space */
@@ -186,6 +209,7 @@ wh_batch_gather(WhWorker *w, WhEndpoint *ep)
 	b->members[0]->batch = b;
 	wh_batch_make_id(b);
 	wh_batch_make_body(b);
+	wh_batch_make_trace(b);
 	MemoryContextSwitchTo(old);
 	return b;
 }

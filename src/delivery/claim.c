@@ -441,7 +441,7 @@ wh_claim(WhWorker *w)
 			"       ev.retry_from, "
 			"       coalesce(ev.payload, (SELECT m.payload FROM webhook.message m "
 			"                WHERE m.id OPERATOR(pg_catalog.=) ev.message_id)), "
-			"       ev.created_at "
+			"       ev.created_at, ev.traceparent "
 			"FROM webhook.event ev "
 			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
 			"  AND " WH_STILL_PENDING("ev") " "
@@ -496,6 +496,18 @@ wh_claim(WhWorker *w)
 			snprintf(ev->msg_id + 4 + 2 * j, 3, "%02x", uuid->data[j]);
 		ev->attempts = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
 		ev->retry_from = DatumGetInt16(SPI_getbinval(tup, desc, 5, &isnull));
+		/* a value written by hand that is no traceparent is not sent */
+		{
+			Datum		tpd = SPI_getbinval(tup, desc, 8, &isnull);
+
+			if (!isnull)
+			{
+				char	   *tp = TextDatumGetCString(tpd);
+
+				ev->traced = wh_traceparent_parse(tp, &ev->trace);
+				pfree(tp);
+			}
+		}
 		/*
 		 * A stored body over "webhook.max_payload_size" (and the few bytes
 		 * the type and timestamp add) is refused before it is read: the

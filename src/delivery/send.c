@@ -14,6 +14,12 @@
  * queued events as batches (batch.c), one request each, whose answer
  * becomes every member's outcome.
  *
+ * An event captured with a trace context (webhook.traceparent) is sent
+ * with a "traceparent" header: the same trace id and flags, and a span id
+ * drawn for each attempt, so that every attempt is a child span of the
+ * capturing transaction's.  The header is not signed: Standard Webhooks
+ * signs the id, the timestamp and the body only.
+ *
  * IDENTIFICATION
  *	  src/delivery/send.c
  *
@@ -46,6 +52,8 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 	const char *msg_id = batch ? batch->id : ev->msg_id;
 	const char *body = batch ? batch->body : ev->body;
 	size_t		body_len = batch ? batch->body_len : ev->body_len;
+	const WhTraceContext *trace = batch ? (batch->traced ? &batch->trace : NULL) :
+		(ev->traced ? &ev->trace : NULL);
 
 	PG_TRY();
 	{
@@ -66,7 +74,7 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not sign event")));
 
-		headers = palloc(sizeof(char *) * (ep->nheaders + 6));
+		headers = palloc(sizeof(char *) * (ep->nheaders + 7));
 		headers[n++] = "Content-Type: application/json";
 		headers[n++] = "User-Agent: webhook/" WEBHOOK_VERSION;
 		headers[n++] = psprintf("webhook-id: %s", msg_id);
@@ -76,6 +84,20 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 			headers[n++] = psprintf("webhook-signature: %s %s", sig, sig2);
 		else
 			headers[n++] = psprintf("webhook-signature: %s", sig);
+		if (trace)
+		{
+			uint8		span[8];
+			char		tp[WH_TRACEPARENT_LEN + 1];
+
+			do
+			{
+				if (!pg_strong_random(span, sizeof(span)))
+					ereport(ERROR,
+							(errcode(ERRCODE_INTERNAL_ERROR),
+							 errmsg("could not generate a random span id")));
+			} while (!wh_traceparent_child(trace, span, tp));
+			headers[n++] = psprintf("traceparent: %s", tp);
+		}
 		for (i = 0; i < ep->nheaders; i++)
 			headers[n++] = ep->headers[i];
 

@@ -20,6 +20,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "common/trace.h"
 #include "delivery/http.h"
 
 #ifndef WEBHOOK_VERSION
@@ -46,6 +47,8 @@ typedef struct WhEvent
 	size_t		body_len;
 	char	   *body_error;		/* why the body cannot be sent, or NULL */
 	bool		counted;		/* counted in its endpoint's "held" */
+	bool		traced;			/* captured with a trace context: trace */
+	WhTraceContext trace;
 	struct WhBatch *batch;		/* the batch it leads while in flight */
 } WhEvent;
 
@@ -61,6 +64,8 @@ typedef struct WhBatch
 	char		id[48];			/* the request's webhook-id */
 	char	   *body;			/* the JSON array */
 	size_t		body_len;
+	bool		traced;			/* every member has trace's trace id */
+	WhTraceContext trace;
 } WhBatch;
 
 /* The outcome of one attempt, waiting to be recorded */

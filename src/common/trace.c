@@ -1,0 +1,133 @@
+/*-------------------------------------------------------------------------
+ *
+ * trace.c
+ *	  W3C Trace Context (https://www.w3.org/TR/trace-context/): the
+ *	  traceparent a transaction sets, and the child span of each attempt.
+ *
+ * A traceparent is "version-trace_id-parent_id-flags" in lower-case hex:
+ * version 00 is exactly 55 characters, its trace id (32 digits) and parent
+ * id (16 digits) not all zeros.  Version ff is invalid.  A later version
+ * is accepted as the specification asks of a version-00 implementation:
+ * its first 55 characters must have version 00's form, and anything after
+ * them must begin with "-" (what follows is never read, and never sent).
+ * Whatever version was set, the worker sends version 00, the one it knows,
+ * with the same trace id and flags and a parent id of its own: each
+ * attempt is a child span of the capturing transaction's.
+ *
+ * Upper-case hex is refused, as the specification requires.
+ *
+ * IDENTIFICATION
+ *	  src/common/trace.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <string.h>
+
+#include "common/trace.h"
+
+/* Are the n characters at s lower-case hex digits? */
+static bool
+wh_trace_hex(const char *s, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* Are the n characters at s all "0"? */
+static bool
+wh_trace_zeros(const char *s, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != '0')
+			return false;
+	return true;
+}
+
+/*
+ * Check value; see the file header for what is accepted.  The reasons never
+ * quote the value.
+ */
+const char *
+wh_traceparent_problem(const char *value)
+{
+	size_t		len = strnlen(value, WH_TRACEPARENT_MAX_LEN + 1);
+	size_t		i;
+
+	if (len < 2 || !wh_trace_hex(value, 2))
+		return "the version must be two lower-case hexadecimal digits";
+	if (value[0] == 'f' && value[1] == 'f')
+		return "version ff is not a valid version";
+	if (len > WH_TRACEPARENT_MAX_LEN)
+		return "the value is too long";
+	if (len != WH_TRACEPARENT_LEN && memcmp(value, "00", 2) == 0)
+		return "a version-00 traceparent is exactly 55 characters long";
+	if (len < WH_TRACEPARENT_LEN)
+		return "a traceparent is at least 55 characters long";
+	if (value[2] != '-' || value[35] != '-' || value[52] != '-' ||
+		(len > WH_TRACEPARENT_LEN && value[55] != '-'))
+		return "the fields must be separated by \"-\"";
+	if (!wh_trace_hex(value + 3, 32))
+		return "the trace id must be 32 lower-case hexadecimal digits";
+	if (wh_trace_zeros(value + 3, 32))
+		return "the trace id must not be all zeros";
+	if (!wh_trace_hex(value + 36, 16))
+		return "the parent id must be 16 lower-case hexadecimal digits";
+	if (wh_trace_zeros(value + 36, 16))
+		return "the parent id must not be all zeros";
+	if (!wh_trace_hex(value + 53, 2))
+		return "the flags must be two lower-case hexadecimal digits";
+	/* a later version's other fields: printable, without spaces */
+	for (i = WH_TRACEPARENT_LEN; i < len; i++)
+		if (value[i] <= ' ' || value[i] > '~')
+			return "the value must be printable ASCII without spaces";
+	return NULL;
+}
+
+bool
+wh_traceparent_parse(const char *value, WhTraceContext *ctx)
+{
+	if (value == NULL || wh_traceparent_problem(value) != NULL)
+		return false;
+	memcpy(ctx->trace_id, value + 3, 32);
+	ctx->trace_id[32] = '\0';
+	memcpy(ctx->flags, value + 53, 2);
+	ctx->flags[2] = '\0';
+	return true;
+}
+
+bool
+wh_traceparent_child(const WhTraceContext *ctx, const uint8_t span[8],
+					 char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *p = out;
+	bool		zero = true;
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		if (span[i] != 0)
+			zero = false;
+	if (zero)
+		return false;
+	memcpy(p, "00-", 3);
+	p += 3;
+	memcpy(p, ctx->trace_id, 32);
+	p += 32;
+	*p++ = '-';
+	for (i = 0; i < 8; i++)
+	{
+		*p++ = hex[span[i] >> 4];
+		*p++ = hex[span[i] & 0x0f];
+	}
+	*p++ = '-';
+	memcpy(p, ctx->flags, 2);
+	p += 2;
+	*p = '\0';
+	return true;
+}
