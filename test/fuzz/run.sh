@@ -20,7 +20,7 @@ pg_config=${PG_CONFIG:-pg_config}
 cc=${FUZZ_CC:-clang}
 build=test/fuzz/build
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(url header retry_after secret sign cidr)
+[ ${#targets[@]} -eq 0 ] && targets=(url header retry_after secret sign cidr trace)
 
 if ! command -v "$cc" >/dev/null 2>&1; then
 	echo "fuzz: $cc not found (run test/deps.sh)"
@@ -48,6 +48,7 @@ declare -A srcs=(
 	[secret]="src/common/sign.c test/fuzz/pgshim.c"
 	[sign]="src/common/sign.c test/fuzz/pgshim.c"
 	[cidr]="src/common/netguard.c"
+	[trace]="src/common/trace.c"
 )
 declare -A libs=([url]="-lcurl" [header]="-lcurl"
 	[secret]="$pglibs -lcrypto" [sign]="$pglibs -lcrypto")
