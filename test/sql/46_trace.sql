@@ -100,6 +100,18 @@ SELECT row_id, traceparent FROM tr_ev WHERE row_id::int BETWEEN 13 AND 15 ORDER 
 
 TRUNCATE webhook.event, webhook.message;
 DROP VIEW tr_ev;
+
+-- an outbox from before traceparent (a library newer than the extension):
+-- events are captured, directly or through the executor, without it
+BEGIN;
+ALTER TABLE webhook.event DROP COLUMN traceparent;
+SET LOCAL webhook.traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+INSERT INTO tr_t VALUES (21, 'direct');
+ALTER TABLE webhook.event ADD CONSTRAINT tr_check CHECK (attempts >= 0);
+INSERT INTO tr_t VALUES (22, 'executor');
+INSERT INTO tr_fan VALUES (122, 'tr');
+SELECT count(*) AS captured FROM webhook.event;
+ROLLBACK;
 DROP TABLE tr_t, tr_fan;
 SELECT webhook.drop_endpoint('tr_a');
 SELECT webhook.drop_endpoint('tr_b');
