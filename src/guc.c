@@ -145,7 +145,7 @@ wh_traceparent_check(char **newval, void **extra, GucSource source)
 	problem = wh_traceparent_problem(*newval);
 	if (problem != NULL)
 	{
-		GUC_check_errdetail("%c%s.", pg_toupper(problem[0]), problem + 1);
+		GUC_check_errdetail("%s", problem);
 		GUC_check_errhint("Set it to a W3C traceparent such as \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\", or to an empty string.");
 		return false;
 	}

@@ -16,6 +16,12 @@
  *
  * Upper-case hex is refused, as the specification requires.
  *
+ * Only the setting is read, never a traceparent in application_name, as
+ * some drivers put one: application_name is cut at 63 bytes, which is
+ * shorter than "traceparent=" and a traceparent together, it lasts as long
+ * as the session (a trace would outlive the transaction it belongs to),
+ * and its format is nobody's standard.
+ *
  * IDENTIFICATION
  *	  src/common/trace.c
  *
@@ -50,8 +56,8 @@ wh_trace_zeros(const char *s, size_t n)
 }
 
 /*
- * Check value; see the file header for what is accepted.  The reasons never
- * quote the value.
+ * Check value; see the file header for what is accepted.  A reason is a
+ * sentence fit for an error's detail, which never quotes the value.
  */
 const char *
 wh_traceparent_problem(const char *value)
@@ -60,32 +66,32 @@ wh_traceparent_problem(const char *value)
 	size_t		i;
 
 	if (len < 2 || !wh_trace_hex(value, 2))
-		return "the version must be two lower-case hexadecimal digits";
+		return "The version must be two lower-case hexadecimal digits.";
 	if (value[0] == 'f' && value[1] == 'f')
-		return "version ff is not a valid version";
+		return "Version ff is not a valid version.";
 	if (len > WH_TRACEPARENT_MAX_LEN)
-		return "the value is too long";
+		return "The value is too long.";
 	if (len != WH_TRACEPARENT_LEN && memcmp(value, "00", 2) == 0)
-		return "a version-00 traceparent is exactly 55 characters long";
+		return "A version-00 traceparent is exactly 55 characters long.";
 	if (len < WH_TRACEPARENT_LEN)
-		return "a traceparent is at least 55 characters long";
+		return "A traceparent is at least 55 characters long.";
 	if (value[2] != '-' || value[35] != '-' || value[52] != '-' ||
 		(len > WH_TRACEPARENT_LEN && value[55] != '-'))
-		return "the fields must be separated by \"-\"";
+		return "The fields must be separated by \"-\".";
 	if (!wh_trace_hex(value + 3, 32))
-		return "the trace id must be 32 lower-case hexadecimal digits";
+		return "The trace id must be 32 lower-case hexadecimal digits.";
 	if (wh_trace_zeros(value + 3, 32))
-		return "the trace id must not be all zeros";
+		return "The trace id must not be all zeros.";
 	if (!wh_trace_hex(value + 36, 16))
-		return "the parent id must be 16 lower-case hexadecimal digits";
+		return "The parent id must be 16 lower-case hexadecimal digits.";
 	if (wh_trace_zeros(value + 36, 16))
-		return "the parent id must not be all zeros";
+		return "The parent id must not be all zeros.";
 	if (!wh_trace_hex(value + 53, 2))
-		return "the flags must be two lower-case hexadecimal digits";
+		return "The flags must be two lower-case hexadecimal digits.";
 	/* a later version's other fields: printable, without spaces */
 	for (i = WH_TRACEPARENT_LEN; i < len; i++)
 		if (value[i] <= ' ' || value[i] > '~')
-			return "the value must be printable ASCII without spaces";
+			return "The value must be printable ASCII without spaces.";
 	return NULL;
 }
 

@@ -33,8 +33,8 @@ typedef struct WhTraceContext
 } WhTraceContext;
 
 /*
- * NULL when value is a traceparent the product accepts, else a static,
- * lower-case reason (see trace.c for what is accepted).
+ * NULL when value is a traceparent the product accepts, else a static
+ * sentence that says why not (see trace.c for what is accepted).
  */
 extern const char *wh_traceparent_problem(const char *value);
 

@@ -99,7 +99,12 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 			headers[n++] = psprintf("traceparent: %s", tp);
 		}
 		for (i = 0; i < ep->nheaders; i++)
+		{
+			/* the event's trace replaces an endpoint's fixed one */
+			if (trace && pg_strncasecmp(ep->headers[i], "traceparent:", 12) == 0)
+				continue;
 			headers[n++] = ep->headers[i];
+		}
 
 		memset(&req, 0, sizeof(req));
 		req.arg = ev;

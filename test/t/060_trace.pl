@@ -5,8 +5,9 @@
 # with a span id of its own; an event of another transaction has no
 # header; a change routed to two endpoints carries the trace to both; a
 # batch carries it when all its events share the trace id, and carries none
-# when it mixes traced and untraced events.  The header is not part of the
-# signature: every request still verifies.
+# when it mixes traced and untraced events.  An endpoint's own fixed
+# traceparent header gives way to the event's.  The header is not part of
+# the signature: every request still verifies.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -26,7 +27,7 @@ my $parent = '00f067aa0ba902b7';
 my $tp = "00-$trace-$parent-01";
 
 for my $e (['plain', ''], ['fan_a', ", tenant => 'm'"],
-	['fan_b', ", tenant => 'm'"], ['bat', ', batch_max_events => 10'])
+	['fan_b', ", tenant => 'm', headers => '{\"traceparent\": \"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01\"}'"], ['bat', ', batch_max_events => 10'])
 {
 	my ($name, $settings) = @$e;
 	my $url = $recv->url("/$name");
@@ -107,7 +108,7 @@ ok(wait_until(sub { delivered('fan_a') == 1 && delivered('fan_b') == 1 }, 60),
 my @fan = map { @{ by_row($_)->{1} // [] } } ('/fan_a', '/fan_b');
 is(scalar @fan, 2, 'one request each');
 ok(!(grep { ($_->{headers}{traceparent} // '') !~ /^00-$trace-[0-9a-f]{16}-00$/ } @fan),
-	'both carry the trace id, and the unsampled flags');
+	'both carry the trace id and the unsampled flags, one endpoint\'s fixed traceparent header replaced');
 isnt((split /-/, $fan[0]{headers}{traceparent})[2],
 	(split /-/, $fan[1]{headers}{traceparent})[2], 'each with a span of its own');
 
