@@ -933,18 +933,17 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 			v[6] = PointerGetDatum(ev->traceparent);
 			if (ev->traceparent == NULL)
 				nl[6] = 'n';
-			if (ev->share > 1 && traced)
-				rc = SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_traced_plan,
-														wh_insert_head_traced_sql,
-														7, follower_types),
-									  v, nl, false, 0);
-			else if (ev->share > 1)
-				rc = SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_plan,
-														wh_insert_head_sql,
-														5, head_types),
-									  v, nl, false, 0);
 			if (ev->share > 1)
 			{
+				rc = traced ?
+					SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_traced_plan,
+													   wh_insert_head_traced_sql,
+													   7, follower_types),
+									 v, nl, false, 0) :
+					SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_plan,
+													   wh_insert_head_sql,
+													   5, head_types),
+									 v, nl, false, 0);
 				if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 					elog(ERROR, "could not insert into webhook.event: %s",
 						 SPI_result_code_string(rc));
