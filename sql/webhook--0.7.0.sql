@@ -3721,6 +3721,13 @@ RETURN CASE
 		THEN round(extract(epoch FROM span) / 3600, 1)::text || ' h'
 	ELSE round(extract(epoch FROM span) / 86400, 1)::text || ' days' END;
 
+/* a time in the story: to the second, with its zone, whatever DateStyle */
+CREATE FUNCTION webhook._explain_time(ts timestamptz)
+RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN to_char(ts, 'YYYY-MM-DD HH24:MI:SS TZ');
+
 /*
  * The story of one event, in rows in time order, each detail a sentence:
  * how it was captured (the table, the operation, the subscriptions that
@@ -3989,7 +3996,7 @@ BEGIN
 	IF ev.state OPERATOR(pg_catalog.=) 'delivered' THEN
 		RETURN QUERY SELECT ts_now, 'delivered'::text,
 			format('Delivered at %s%s. Its row stays in the outbox for "webhook.payload_retention" (now %s), so webhook.retry(%s) can still send it again.',
-				   date_trunc('second', ev.finished_at),
+				   webhook._explain_time(ev.finished_at),
 				   CASE WHEN last_final AND last_status BETWEEN 200 AND 299
 						THEN format(' by attempt %s', last_attempt) ELSE '' END,
 				   coalesce(current_setting('webhook.payload_retention', true), 'unknown'),
@@ -4001,7 +4008,7 @@ BEGIN
 		IF ev.attempts OPERATOR(pg_catalog.=) 0 OR NOT last_final
 		   OR last_attempt OPERATOR(pg_catalog.<) ev.attempts THEN
 			sentence := format('Discarded at %s (webhook.discard()) after %s, and not sent since.',
-				date_trunc('second', ev.finished_at),
+				webhook._explain_time(ev.finished_at),
 				CASE ev.attempts WHEN 0 THEN 'no attempt'
 					 WHEN 1 THEN '1 attempt'
 					 ELSE ev.attempts || ' attempts' END);
@@ -4012,7 +4019,7 @@ BEGIN
 			RETURN;
 		END IF;
 		sentence := format('Dead since %s, after %s: ',
-			date_trunc('second', ev.finished_at),
+			webhook._explain_time(ev.finished_at),
 			CASE ev.attempts WHEN 1 THEN '1 attempt' ELSE ev.attempts || ' attempts' END);
 		IF NOT ep_found THEN
 			sentence := sentence || 'its endpoint no longer exists.';
@@ -4065,7 +4072,7 @@ BEGIN
 			format('Pending, held back: endpoint "%s" is paused%s. Its events wait until webhook.resume(''%s''); this one goes then.',
 				   ep_name,
 				   CASE WHEN ep_since IS NOT NULL
-						THEN format(' since %s', date_trunc('second', ep_since)) ELSE '' END,
+						THEN format(' since %s', webhook._explain_time(ep_since)) ELSE '' END,
 				   ep_name) || coalesce(worker_note, '');
 		RETURN;
 	END IF;
@@ -4075,7 +4082,7 @@ BEGIN
 			format('Pending, held back: endpoint "%s" is disabled%s%s. Its events wait until webhook.enable_endpoint(''%s''); this one goes then.',
 				   ep_name,
 				   CASE WHEN ep_since IS NOT NULL
-						THEN format(' since %s', date_trunc('second', ep_since)) ELSE '' END,
+						THEN format(' since %s', webhook._explain_time(ep_since)) ELSE '' END,
 				   CASE WHEN ep_reason IS NOT NULL
 						THEN format(' (%s)', ep_reason) ELSE '' END,
 				   ep_name) || coalesce(worker_note, '');
@@ -4119,10 +4126,10 @@ BEGIN
 		RETURN QUERY SELECT ts_now, 'held'::text,
 			format('Pending, held back by the circuit breaker: endpoint "%s" has failed %s attempts in a row since %s (last: %s), so the worker sends it one request at a time, a probe; the next probe is %s. Its other events wait until a probe succeeds; webhook.retry(%s) makes this event the probe, now.%s',
 				   ep_name, h.consecutive_failures,
-				   date_trunc('second', h.failing_since),
+				   webhook._explain_time(h.failing_since),
 				   coalesce(h.last_error, 'unknown'),
 				   CASE WHEN h.next_probe_at OPERATOR(pg_catalog.<=) ts_now THEN 'due now'
-						ELSE format('at %s, in %s', date_trunc('second', h.next_probe_at),
+						ELSE format('at %s, in %s', webhook._explain_time(h.next_probe_at),
 									webhook._explain_span(h.next_probe_at OPERATOR(pg_catalog.-) ts_now)) END,
 				   ev.id,
 				   CASE WHEN ep_threshold IS NOT NULL
@@ -4143,7 +4150,7 @@ BEGIN
 		k := ev.attempts OPERATOR(pg_catalog.-) ev.retry_from OPERATOR(pg_catalog.+) 1;
 		n := 1 OPERATOR(pg_catalog.+) cardinality(ep_schedule);
 		sentence := format('Pending, waiting for its next attempt at %s, in %s',
-						   date_trunc('second', ev.next_attempt_at),
+						   webhook._explain_time(ev.next_attempt_at),
 						   webhook._explain_span(ev.next_attempt_at OPERATOR(pg_catalog.-) ts_now));
 		IF ev.attempts OPERATOR(pg_catalog.=) 0 THEN
 			sentence := sentence || '.';
@@ -4168,7 +4175,7 @@ BEGIN
 	  AND o.next_attempt_at OPERATOR(pg_catalog.<=) ts_now
 	  AND (o.next_attempt_at, o.id) OPERATOR(pg_catalog.<) (ev.next_attempt_at, ev.id);
 	sentence := format('Pending and due since %s: the worker should send it now',
-					   date_trunc('second', ev.next_attempt_at));
+					   webhook._explain_time(ev.next_attempt_at));
 	IF ahead OPERATOR(pg_catalog.>) 0 THEN
 		sentence := sentence || format(', after the %s due event%s of endpoint "%s" ahead of it',
 									   ahead, CASE WHEN ahead OPERATOR(pg_catalog.=) 1 THEN '' ELSE 's' END,
@@ -4268,8 +4275,10 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION webhook._explain_span(interval),
+	webhook._explain_time(timestamptz),
 	webhook.explain_event(bigint), webhook.explain_event(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webhook._explain_span(interval),
+	webhook._explain_time(timestamptz),
 	webhook.explain_event(bigint), webhook.explain_event(text)
 	TO webhook_admin, webhook_tenant;
 
