@@ -3800,6 +3800,10 @@ DECLARE
 	worker_note text;
 	last_id bigint;
 	ts_now timestamptz := now();
+	-- how this role sends an event again: webhook.retry(), or for a
+	-- tenant webhook.tenant_replay() over its creation time; NULL: neither
+	again text;
+	retry_now text := '';
 BEGIN
 	IF event_id IS NULL THEN
 		RETURN QUERY SELECT ts_now, 'not found'::text,
@@ -3810,6 +3814,14 @@ BEGIN
 	SELECT * INTO ev FROM webhook.event e
 	WHERE e.id OPERATOR(pg_catalog.=) explain_event.event_id;
 	found_event := FOUND;
+	IF has_function_privilege('webhook.retry(bigint)', 'EXECUTE') THEN
+		again := format('webhook.retry(%s)', event_id);
+		retry_now := format(' webhook.retry(%s) sends it now.', event_id);
+	ELSIF found_event
+		  AND has_function_privilege('webhook.tenant_replay(timestamptz, timestamptz, text, text)', 'EXECUTE') THEN
+		again := format('webhook.tenant_replay(%L, %L)', ev.created_at,
+						ev.created_at OPERATOR(pg_catalog.+) interval '1 microsecond');
+	END IF;
 
 	/* the endpoint, as far as this role may read it */
 	SELECT e.name, e.url, e.tenant, e.enabled, e.paused, e.disabled_reason,
@@ -3995,12 +4007,14 @@ BEGIN
 	/* where it is now */
 	IF ev.state OPERATOR(pg_catalog.=) 'delivered' THEN
 		RETURN QUERY SELECT ts_now, 'delivered'::text,
-			format('Delivered at %s%s. Its row stays in the outbox for "webhook.payload_retention" (now %s), so webhook.retry(%s) can still send it again.',
+			format('Delivered at %s%s. Its row stays in the outbox for "webhook.payload_retention" (now %s)%s.',
 				   webhook._explain_time(ev.finished_at),
 				   CASE WHEN last_final AND last_status BETWEEN 200 AND 299
 						THEN format(' by attempt %s', last_attempt) ELSE '' END,
 				   coalesce(current_setting('webhook.payload_retention', true), 'unknown'),
-				   ev.id);
+				   CASE WHEN again IS NOT NULL
+						THEN format(', so %s can still send it again', again)
+						ELSE '' END);
 		RETURN;
 	END IF;
 
@@ -4013,9 +4027,10 @@ BEGIN
 					 WHEN 1 THEN '1 attempt'
 					 ELSE ev.attempts || ' attempts' END);
 			RETURN QUERY SELECT ts_now, 'discarded'::text,
-				sentence || format(' It stays in the outbox for "webhook.retention" (now %s); webhook.retry(%s) sends it again.',
+				sentence || format(' It stays in the outbox for "webhook.retention" (now %s)%s.',
 					coalesce(current_setting('webhook.retention', true), 'unknown'),
-					ev.id);
+					CASE WHEN again IS NOT NULL
+						 THEN format('; %s sends it again', again) ELSE '' END);
 			RETURN;
 		END IF;
 		sentence := format('Dead since %s, after %s: ',
@@ -4036,9 +4051,11 @@ BEGIN
 			sentence := sentence || 'its last attempt failed and no more were to be made.';
 		END IF;
 		RETURN QUERY SELECT ts_now, 'dead'::text,
-			sentence || format(' It stays in the outbox for "webhook.retention" (now %s); webhook.retry(%s) sends it again, with its webhook-id and a fresh retry schedule.',
+			sentence || format(' It stays in the outbox for "webhook.retention" (now %s)%s.',
 				coalesce(current_setting('webhook.retention', true), 'unknown'),
-				ev.id);
+				CASE WHEN again IS NOT NULL
+					 THEN format('; %s sends it again, with its webhook-id and a fresh retry schedule', again)
+					 ELSE '' END);
 		RETURN;
 	END IF;
 
@@ -4124,14 +4141,16 @@ BEGIN
 	IF FOUND AND h.next_probe_at IS NOT NULL
 	   AND h.consecutive_failures OPERATOR(pg_catalog.>=) 3 THEN
 		RETURN QUERY SELECT ts_now, 'held'::text,
-			format('Pending, held back by the circuit breaker: endpoint "%s" has failed %s attempts in a row since %s (last: %s), so the worker sends it one request at a time, a probe; the next probe is %s. Its other events wait until a probe succeeds; webhook.retry(%s) makes this event the probe, now.%s',
+			format('Pending, held back by the circuit breaker: endpoint "%s" has failed %s attempts in a row since %s (last: %s), so the worker sends it one request at a time, a probe; the next probe is %s. Its other events wait until a probe succeeds.%s%s',
 				   ep_name, h.consecutive_failures,
 				   webhook._explain_time(h.failing_since),
 				   coalesce(h.last_error, 'unknown'),
 				   CASE WHEN h.next_probe_at OPERATOR(pg_catalog.<=) ts_now THEN 'due now'
 						ELSE format('at %s, in %s', webhook._explain_time(h.next_probe_at),
 									webhook._explain_span(h.next_probe_at OPERATOR(pg_catalog.-) ts_now)) END,
-				   ev.id,
+				   CASE WHEN again IS NOT NULL AND retry_now OPERATOR(pg_catalog.<>) ''
+						THEN format(' %s makes this event the probe, now.', again)
+						ELSE '' END,
 				   CASE WHEN ep_threshold IS NOT NULL
 						THEN format(' The breaker disables the endpoint after %s failures in a row, or after %s of failures only.',
 									ep_threshold, ep_window)
@@ -4143,8 +4162,8 @@ BEGIN
 	IF ev.next_attempt_at OPERATOR(pg_catalog.>) ts_now THEN
 		IF ev.next_attempt_at OPERATOR(pg_catalog.=) 'infinity' THEN
 			RETURN QUERY SELECT ts_now, 'held'::text,
-				format('Pending, parked: its next attempt is at infinity, as while its endpoint was disabled or paused, although endpoint "%s" is enabled now. webhook.retry(%s) sends it now.',
-					   ep_name, ev.id) || coalesce(worker_note, '');
+				format('Pending, parked: its next attempt is at infinity, as while its endpoint was disabled or paused, although endpoint "%s" is enabled now.',
+					   ep_name) || retry_now || coalesce(worker_note, '');
 			RETURN;
 		END IF;
 		k := ev.attempts OPERATOR(pg_catalog.-) ev.retry_from OPERATOR(pg_catalog.+) 1;
@@ -4163,7 +4182,7 @@ BEGIN
 			sentence := sentence || format(': attempt %s of %s, the last on its retry schedule; if it fails, the event becomes dead, and is kept for "webhook.retention" to be replayed.',
 										   k, n);
 		END IF;
-		sentence := sentence || format(' webhook.retry(%s) sends it now.', ev.id);
+		sentence := sentence || retry_now;
 		RETURN QUERY SELECT ts_now, 'waiting'::text, sentence || coalesce(worker_note, '');
 		RETURN;
 	END IF;
@@ -4174,7 +4193,7 @@ BEGIN
 	  AND o.state OPERATOR(pg_catalog.=) 'pending'
 	  AND o.next_attempt_at OPERATOR(pg_catalog.<=) ts_now
 	  AND (o.next_attempt_at, o.id) OPERATOR(pg_catalog.<) (ev.next_attempt_at, ev.id);
-	sentence := format('Pending and due since %s: the worker should send it now',
+	sentence := format('Pending and due since %s: the worker should be sending it now',
 					   webhook._explain_time(ev.next_attempt_at));
 	IF ahead OPERATOR(pg_catalog.>) 0 THEN
 		sentence := sentence || format(', after the %s due event%s of endpoint "%s" ahead of it',
@@ -4257,6 +4276,37 @@ COMMENT ON FUNCTION webhook.explain_event(text) IS
 'Why the events with this webhook-id are where they are, as webhook.explain_event(bigint) tells it';
 
 /*
+ * The story as one text, a line a step ("time  step  detail"), for a
+ * terminal or a support ticket: psql's aligned output of the rows is as
+ * wide as the longest detail.
+ */
+CREATE FUNCTION webhook.explain_event_text(event_id bigint)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT string_agg(format('%s  %-9s  %s', webhook._explain_time(s.at),
+							 s.step, s.detail), E'\n' ORDER BY s.n)
+	FROM webhook.explain_event(event_id) WITH ORDINALITY AS s(at, step, detail, n);
+END;
+
+COMMENT ON FUNCTION webhook.explain_event_text(bigint) IS
+'webhook.explain_event() as one text, a line a step';
+
+CREATE FUNCTION webhook.explain_event_text(webhook_id text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+	SELECT string_agg(format('%s  %-9s  %s', webhook._explain_time(s.at),
+							 s.step, s.detail), E'\n' ORDER BY s.n)
+	FROM webhook.explain_event(webhook_id) WITH ORDINALITY AS s(at, step, detail, n);
+END;
+
+COMMENT ON FUNCTION webhook.explain_event_text(text) IS
+'webhook.explain_event() by webhook-id as one text, a line a step';
+
+/*
  * Run as the caller, so a tenant is shown its own events only; the roles
  * are made here when missing, as below in "Roles and privileges", since
  * the grants come before that section.
@@ -4276,10 +4326,13 @@ $$;
 
 REVOKE ALL ON FUNCTION webhook._explain_span(interval),
 	webhook._explain_time(timestamptz),
-	webhook.explain_event(bigint), webhook.explain_event(text) FROM PUBLIC;
+	webhook.explain_event(bigint), webhook.explain_event(text),
+	webhook.explain_event_text(bigint), webhook.explain_event_text(text)
+	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webhook._explain_span(interval),
 	webhook._explain_time(timestamptz),
-	webhook.explain_event(bigint), webhook.explain_event(text)
+	webhook.explain_event(bigint), webhook.explain_event(text),
+	webhook.explain_event_text(bigint), webhook.explain_event_text(text)
 	TO webhook_admin, webhook_tenant;
 
 /* ---------------------------------------------------------------------

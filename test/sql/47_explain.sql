@@ -152,6 +152,14 @@ SELECT webhook.send_test('ex_limited'), webhook.send_test('ex_limited'),
 	   webhook.send_test('ex_limited');
 SELECT step, detail FROM pg_temp.story(3000106) WHERE step <> 'captured';
 
+-- the same as one text, a line a step
+SELECT regexp_replace(regexp_replace(webhook.explain_event_text(3000106),
+	'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ([A-Z]+|[+-]\d\d(:\d\d)?)', 'T', 'g'),
+	'msg_[0-9a-f]{32}', 'msg_X', 'g') AS story;
+SELECT webhook.explain_event_text(3000106) =
+	   webhook.explain_event_text(webhook.webhook_id(msg_id)) AS same
+FROM webhook.event WHERE id = 3000106;
+
 -- ids that are not there: never a bare error
 SELECT * FROM pg_temp.story(3000200);
 SELECT * FROM pg_temp.story(42);
