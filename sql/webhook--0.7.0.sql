@@ -3814,11 +3814,11 @@ BEGIN
 	SELECT * INTO ev FROM webhook.event e
 	WHERE e.id OPERATOR(pg_catalog.=) explain_event.event_id;
 	found_event := FOUND;
-	IF has_function_privilege('webhook.retry(bigint)', 'EXECUTE') THEN
+	IF has_function_privilege(to_regprocedure('webhook.retry(bigint)'), 'EXECUTE') THEN
 		again := format('webhook.retry(%s)', event_id);
 		retry_now := format(' webhook.retry(%s) sends it now.', event_id);
 	ELSIF found_event
-		  AND has_function_privilege('webhook.tenant_replay(timestamptz, timestamptz, text, text)', 'EXECUTE') THEN
+		  AND has_function_privilege(to_regprocedure('webhook.tenant_replay(timestamptz, timestamptz, text, text)'), 'EXECUTE') THEN
 		again := format('webhook.tenant_replay(%L, %L)', ev.created_at,
 						ev.created_at OPERATOR(pg_catalog.+) interval '1 microsecond');
 	END IF;
@@ -4188,16 +4188,21 @@ BEGIN
 	END IF;
 
 	/* due: the worker takes it in its turn */
-	SELECT count(*) INTO ahead FROM webhook.event o
-	WHERE o.endpoint_id OPERATOR(pg_catalog.=) ev.endpoint_id
-	  AND o.state OPERATOR(pg_catalog.=) 'pending'
-	  AND o.next_attempt_at OPERATOR(pg_catalog.<=) ts_now
-	  AND (o.next_attempt_at, o.id) OPERATOR(pg_catalog.<) (ev.next_attempt_at, ev.id);
+	-- counted through event_claim_idx, and no further than a big backlog
+	SELECT count(*) INTO ahead FROM (
+		SELECT FROM webhook.event o
+		WHERE o.endpoint_id OPERATOR(pg_catalog.=) ev.endpoint_id
+		  AND o.state OPERATOR(pg_catalog.=) 'pending'
+		  AND o.next_attempt_at OPERATOR(pg_catalog.<=) ts_now
+		  AND (o.next_attempt_at, o.id) OPERATOR(pg_catalog.<) (ev.next_attempt_at, ev.id)
+		LIMIT 100001) o;
 	sentence := format('Pending and due since %s: the worker should be sending it now',
 					   webhook._explain_time(ev.next_attempt_at));
 	IF ahead OPERATOR(pg_catalog.>) 0 THEN
 		sentence := sentence || format(', after the %s due event%s of endpoint "%s" ahead of it',
-									   ahead, CASE WHEN ahead OPERATOR(pg_catalog.=) 1 THEN '' ELSE 's' END,
+									   CASE WHEN ahead OPERATOR(pg_catalog.>) 100000
+											THEN 'more than 100000' ELSE ahead::text END,
+									   CASE WHEN ahead OPERATOR(pg_catalog.=) 1 THEN '' ELSE 's' END,
 									   ep_name);
 	END IF;
 	sentence := sentence || '.';
