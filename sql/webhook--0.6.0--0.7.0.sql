@@ -26,8 +26,9 @@ ALTER TABLE webhook.event ADD COLUMN traceparent text;
  * --------------------------------------------------------------------- */
 
 /*
- * An interval as a person says it: "0.2 s", "40 s", "5 min", "2.5 h", "3.0 days";
- * the time of a step is in its own column, this is for "in 5 min".
+ * An interval as a person says it: "0.2 s", "40 s", "5 min", "2.5 h",
+ * "3.0 days"; the time of a step is in its own column, this is for "in
+ * 5 min".
  */
 CREATE FUNCTION webhook._explain_span(span interval)
 RETURNS text
@@ -57,11 +58,11 @@ RETURN to_char(ts, 'YYYY-MM-DD HH24:MI:SS TZ');
  * may have written it, its type and endpoint), each attempt and what came
  * back, and a last row, at now(), saying where the event is and why:
  * delivered, dead (and how to replay it), discarded, or pending, and then
- * what holds it back, tested in the order the worker applies its rules
- * (see src/delivery/claim.c): a paused or disabled endpoint, the ordering
- * of its key, the circuit breaker, its own retry time, and otherwise that
- * it is due, with the rate limit, batching and backlog ahead of it, and
- * whether a worker serves this database at all.
+ * what holds it back, tested in the order the worker applies its rules:
+ * a paused or disabled endpoint, the ordering of its key, the circuit
+ * breaker, its own retry time, and otherwise that it is due, with the
+ * rate limit, batching and backlog ahead of it; and whether a worker
+ * serves this database at all.
  *
  * An id the outbox does not hold is told from its history when the
  * history has it (a delivered event whose row was removed, a dead one past
