@@ -36,6 +36,7 @@ OBJS = \
 	src/delivery/endpoint_check.o \
 	src/delivery/secret.o \
 	src/receive/verify.o \
+	src/observe/progress.o \
 	src/common/sign.o \
 	src/common/retry.o \
 	src/common/netguard.o \
