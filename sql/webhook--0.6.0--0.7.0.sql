@@ -85,7 +85,7 @@ CREATE VIEW webhook.progress AS
 SELECT p.pid, d.datname AS database, p.operation, p.phase, p.done, p.total,
 	   CASE WHEN p.total OPERATOR(pg_catalog.>) 0
 			THEN pg_catalog.round(100.0 OPERATOR(pg_catalog.*)
-					pg_catalog.least(p.done, p.total)
+					LEAST(p.done, p.total)
 					OPERATOR(pg_catalog./) p.total, 1) END AS percent,
 	   CASE WHEN r.seconds OPERATOR(pg_catalog.>) 0
 			THEN p.done OPERATOR(pg_catalog./) r.seconds END AS rate,
@@ -136,11 +136,6 @@ AS $$
 DECLARE
 	ep webhook.endpoint;
 	n bigint := 0;
-	k bigint;
-	total bigint;
-	lo bigint;
-	hi bigint;
-	step constant bigint := 10000;	-- ids a batch covers
 BEGIN
 	ep := webhook._lookup_endpoint(endpoint, 'endpoint', false);
 	IF since IS NULL THEN
@@ -154,39 +149,47 @@ BEGIN
 	END IF;
 	-- in batches of ids, reported in webhook.progress (and by NOTICEs when
 	-- there are more than one batch's worth): all in this transaction
-	PERFORM webhook._progress_begin('replay', 'counting events');
-	SELECT count(*), min(ev.id), max(ev.id) INTO total, lo, hi
-	FROM webhook.event ev
-	WHERE ev.endpoint_id = ep.id AND ev.state <> 'pending'
-	  AND ev.created_at >= since
-	  AND (replay."until" IS NULL OR ev.created_at < replay."until")
-	  AND (NOT coalesce(only_dead, false) OR ev.state = 'dead')
-	  AND (replay.status IS NULL OR ev.state::text = replay.status);
-	PERFORM webhook._progress_advance(0, total, 'replaying events');
-	WHILE lo <= hi LOOP
-		UPDATE webhook.event ev
-		SET state = 'pending',
-			next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
-										 WHERE e.id = ev.endpoint_id)
-								   THEN clock_timestamp() ELSE 'infinity' END,
-			finished_at = NULL, retry_from = ev.attempts
-		WHERE ev.id >= lo AND ev.id < lo + step
-		  AND ev.endpoint_id = ep.id AND ev.state <> 'pending'
+	DECLARE
+		k bigint;
+		total bigint;
+		lo bigint;
+		hi bigint;
+		step constant bigint := 10000;	-- ids a batch covers
+	BEGIN
+		PERFORM webhook._progress_begin('replay', 'counting events');
+		SELECT count(*), min(ev.id), max(ev.id) INTO total, lo, hi
+		FROM webhook.event ev
+		WHERE ev.endpoint_id = ep.id AND ev.state <> 'pending'
 		  AND ev.created_at >= since
 		  AND (replay."until" IS NULL OR ev.created_at < replay."until")
 		  AND (NOT coalesce(only_dead, false) OR ev.state = 'dead')
 		  AND (replay.status IS NULL OR ev.state::text = replay.status);
-		GET DIAGNOSTICS k = ROW_COUNT;
-		n := n + k;
-		lo := lo + step;
-		IF webhook._progress_advance(n) AND total > step THEN
-			RAISE NOTICE 'replayed % of % events', n, total;
+		PERFORM webhook._progress_advance(0, total, 'replaying events');
+		WHILE lo <= hi LOOP
+			UPDATE webhook.event ev
+			SET state = 'pending',
+				next_attempt_at = CASE WHEN (SELECT e.enabled FROM webhook.endpoint e
+											 WHERE e.id = ev.endpoint_id)
+									   THEN clock_timestamp() ELSE 'infinity' END,
+				finished_at = NULL, retry_from = ev.attempts
+			WHERE ev.id >= lo AND ev.id < lo + step
+			  AND ev.endpoint_id = ep.id AND ev.state <> 'pending'
+			  AND ev.created_at >= since
+			  AND (replay."until" IS NULL OR ev.created_at < replay."until")
+			  AND (NOT coalesce(only_dead, false) OR ev.state = 'dead')
+			  AND (replay.status IS NULL OR ev.state::text = replay.status);
+			GET DIAGNOSTICS k = ROW_COUNT;
+			n := n + k;
+			lo := lo + step;
+			IF webhook._progress_advance(n) AND total > step THEN
+				RAISE NOTICE 'replayed % of % events', n, total;
+			END IF;
+		END LOOP;
+		IF total > step THEN
+			RAISE NOTICE 'replayed % events', n;
 		END IF;
-	END LOOP;
-	IF total > step THEN
-		RAISE NOTICE 'replayed % events', n;
-	END IF;
-	PERFORM webhook._progress_end();
+		PERFORM webhook._progress_end();
+	END;
 	PERFORM webhook._wake();
 	RETURN n;
 END
@@ -206,43 +209,46 @@ AS $$
 DECLARE
 	ep webhook.endpoint;
 	n bigint := 0;
-	k bigint;
-	total bigint;
-	lo bigint;
-	hi bigint;
-	step constant bigint := 10000;	-- ids a batch covers
 BEGIN
 	ep := webhook._lookup_endpoint(endpoint, 'endpoint', false);
 	-- in batches, as replay() does
-	PERFORM webhook._progress_begin('discard', 'counting events');
-	SELECT count(*), min(ev.id), max(ev.id) INTO total, lo, hi
-	FROM webhook.event ev
-	WHERE ev.endpoint_id = ep.id AND ev.state = 'pending'
-	  AND (discard.since IS NULL OR ev.created_at >= discard.since)
-	  AND (discard."until" IS NULL OR ev.created_at < discard."until")
-	  AND (discard.type IS NULL OR
-		   webhook._event_body(ev.payload, ev.created_at) ->> 'type' = discard.type);
-	PERFORM webhook._progress_advance(0, total, 'discarding events');
-	WHILE lo <= hi LOOP
-		UPDATE webhook.event ev
-		SET state = 'dead', finished_at = clock_timestamp()
-		WHERE ev.id >= lo AND ev.id < lo + step
-		  AND ev.endpoint_id = ep.id AND ev.state = 'pending'
+	DECLARE
+		k bigint;
+		total bigint;
+		lo bigint;
+		hi bigint;
+		step constant bigint := 10000;	-- ids a batch covers
+	BEGIN
+		PERFORM webhook._progress_begin('discard', 'counting events');
+		SELECT count(*), min(ev.id), max(ev.id) INTO total, lo, hi
+		FROM webhook.event ev
+		WHERE ev.endpoint_id = ep.id AND ev.state = 'pending'
 		  AND (discard.since IS NULL OR ev.created_at >= discard.since)
 		  AND (discard."until" IS NULL OR ev.created_at < discard."until")
 		  AND (discard.type IS NULL OR
 			   webhook._event_body(ev.payload, ev.created_at) ->> 'type' = discard.type);
-		GET DIAGNOSTICS k = ROW_COUNT;
-		n := n + k;
-		lo := lo + step;
-		IF webhook._progress_advance(n) AND total > step THEN
-			RAISE NOTICE 'discarded % of % events', n, total;
+		PERFORM webhook._progress_advance(0, total, 'discarding events');
+		WHILE lo <= hi LOOP
+			UPDATE webhook.event ev
+			SET state = 'dead', finished_at = clock_timestamp()
+			WHERE ev.id >= lo AND ev.id < lo + step
+			  AND ev.endpoint_id = ep.id AND ev.state = 'pending'
+			  AND (discard.since IS NULL OR ev.created_at >= discard.since)
+			  AND (discard."until" IS NULL OR ev.created_at < discard."until")
+			  AND (discard.type IS NULL OR
+				   webhook._event_body(ev.payload, ev.created_at) ->> 'type' = discard.type);
+			GET DIAGNOSTICS k = ROW_COUNT;
+			n := n + k;
+			lo := lo + step;
+			IF webhook._progress_advance(n) AND total > step THEN
+				RAISE NOTICE 'discarded % of % events', n, total;
+			END IF;
+		END LOOP;
+		IF total > step THEN
+			RAISE NOTICE 'discarded % events', n;
 		END IF;
-	END LOOP;
-	IF total > step THEN
-		RAISE NOTICE 'discarded % events', n;
-	END IF;
-	PERFORM webhook._progress_end();
+		PERFORM webhook._progress_end();
+	END;
 	RETURN n;
 END
 $$;
@@ -263,11 +269,6 @@ DECLARE
 	t text := webhook._tenant(tenant);
 	ep_id integer;
 	n bigint := 0;
-	k bigint;
-	total bigint;
-	lo bigint;
-	hi bigint;
-	step constant bigint := 10000;	-- ids a batch covers
 BEGIN
 	IF since IS NULL THEN
 		RAISE EXCEPTION 'argument "since" must not be null'
@@ -277,34 +278,19 @@ BEGIN
 		ep_id := webhook._tenant_endpoint(endpoint, t, false);
 	END IF;
 	-- in batches, as replay() does
-	PERFORM webhook._progress_begin('tenant replay', 'counting events');
-	SELECT pg_catalog.count(*), pg_catalog.min(ev.id), pg_catalog.max(ev.id)
-	INTO total, lo, hi
-	FROM webhook.event ev JOIN webhook.endpoint e
-		ON e.id OPERATOR(pg_catalog.=) ev.endpoint_id
-	WHERE e.tenant OPERATOR(pg_catalog.=) t
-	  AND (ep_id IS NULL OR e.id OPERATOR(pg_catalog.=) ep_id)
-	  AND (ev.state OPERATOR(pg_catalog.=) 'dead'
-		   OR (ev.state OPERATOR(pg_catalog.=) 'pending'
-			   AND (ev.attempts OPERATOR(pg_catalog.>) 0
-					OR EXISTS (SELECT FROM webhook.endpoint_health h
-							   WHERE h.endpoint_id OPERATOR(pg_catalog.=) e.id
-								 AND h.consecutive_failures OPERATOR(pg_catalog.>) 0))))
-	  AND ev.created_at OPERATOR(pg_catalog.>=) since
-	  AND (tenant_replay."until" IS NULL
-		   OR ev.created_at OPERATOR(pg_catalog.<) tenant_replay."until");
-	PERFORM webhook._progress_advance(0, total, 'replaying events');
-	WHILE lo OPERATOR(pg_catalog.<=) hi LOOP
-		UPDATE webhook.event ev
-		SET state = 'pending',
-			next_attempt_at = CASE WHEN e.enabled THEN pg_catalog.clock_timestamp()
-								   ELSE 'infinity' END,
-			finished_at = NULL, retry_from = ev.attempts
-		FROM webhook.endpoint e
-		WHERE ev.id OPERATOR(pg_catalog.>=) lo
-		  AND ev.id OPERATOR(pg_catalog.<) lo OPERATOR(pg_catalog.+) step
-		  AND e.id OPERATOR(pg_catalog.=) ev.endpoint_id
-		  AND e.tenant OPERATOR(pg_catalog.=) t
+	DECLARE
+		k bigint;
+		total bigint;
+		lo bigint;
+		hi bigint;
+		step constant bigint := 10000;	-- ids a batch covers
+	BEGIN
+		PERFORM webhook._progress_begin('tenant replay', 'counting events');
+		SELECT pg_catalog.count(*), pg_catalog.min(ev.id), pg_catalog.max(ev.id)
+		INTO total, lo, hi
+		FROM webhook.event ev JOIN webhook.endpoint e
+			ON e.id OPERATOR(pg_catalog.=) ev.endpoint_id
+		WHERE e.tenant OPERATOR(pg_catalog.=) t
 		  AND (ep_id IS NULL OR e.id OPERATOR(pg_catalog.=) ep_id)
 		  AND (ev.state OPERATOR(pg_catalog.=) 'dead'
 			   OR (ev.state OPERATOR(pg_catalog.=) 'pending'
@@ -315,16 +301,39 @@ BEGIN
 		  AND ev.created_at OPERATOR(pg_catalog.>=) since
 		  AND (tenant_replay."until" IS NULL
 			   OR ev.created_at OPERATOR(pg_catalog.<) tenant_replay."until");
-		GET DIAGNOSTICS k = ROW_COUNT;
-		n := n OPERATOR(pg_catalog.+) k;
-		lo := lo OPERATOR(pg_catalog.+) step;
-		IF webhook._progress_advance(n) AND total OPERATOR(pg_catalog.>) step THEN
-			RAISE NOTICE 'replayed % of % events', n, total;
+		PERFORM webhook._progress_advance(0, total, 'replaying events');
+		WHILE lo OPERATOR(pg_catalog.<=) hi LOOP
+			UPDATE webhook.event ev
+			SET state = 'pending',
+				next_attempt_at = CASE WHEN e.enabled THEN pg_catalog.clock_timestamp()
+									   ELSE 'infinity' END,
+				finished_at = NULL, retry_from = ev.attempts
+			FROM webhook.endpoint e
+			WHERE ev.id OPERATOR(pg_catalog.>=) lo
+			  AND ev.id OPERATOR(pg_catalog.<) (lo OPERATOR(pg_catalog.+) step)
+			  AND e.id OPERATOR(pg_catalog.=) ev.endpoint_id
+			  AND e.tenant OPERATOR(pg_catalog.=) t
+			  AND (ep_id IS NULL OR e.id OPERATOR(pg_catalog.=) ep_id)
+			  AND (ev.state OPERATOR(pg_catalog.=) 'dead'
+				   OR (ev.state OPERATOR(pg_catalog.=) 'pending'
+					   AND (ev.attempts OPERATOR(pg_catalog.>) 0
+							OR EXISTS (SELECT FROM webhook.endpoint_health h
+									   WHERE h.endpoint_id OPERATOR(pg_catalog.=) e.id
+										 AND h.consecutive_failures OPERATOR(pg_catalog.>) 0))))
+			  AND ev.created_at OPERATOR(pg_catalog.>=) since
+			  AND (tenant_replay."until" IS NULL
+				   OR ev.created_at OPERATOR(pg_catalog.<) tenant_replay."until");
+			GET DIAGNOSTICS k = ROW_COUNT;
+			n := n OPERATOR(pg_catalog.+) k;
+			lo := lo OPERATOR(pg_catalog.+) step;
+			IF webhook._progress_advance(n) AND total OPERATOR(pg_catalog.>) step THEN
+				RAISE NOTICE 'replayed % of % events', n, total;
+			END IF;
+		END LOOP;
+		IF total OPERATOR(pg_catalog.>) step THEN
+			RAISE NOTICE 'replayed % events', n;
 		END IF;
-	END LOOP;
-	IF total OPERATOR(pg_catalog.>) step THEN
-		RAISE NOTICE 'replayed % events', n;
-	END IF;
+	END;
 	UPDATE webhook.endpoint_health h
 	SET next_probe_at = pg_catalog.clock_timestamp()
 	FROM webhook.endpoint e
