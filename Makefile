@@ -22,6 +22,7 @@ OBJS = \
 	src/delivery/send.o \
 	src/delivery/batch.o \
 	src/delivery/record.o \
+	src/delivery/drain.o \
 	src/delivery/retention.o \
 	src/delivery/endpoints.o \
 	src/delivery/spi.o \
