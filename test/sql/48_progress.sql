@@ -94,7 +94,8 @@ GROUP BY state;
 -- a small replay says nothing more than before
 DELETE FROM webhook.event
 WHERE endpoint_id = (SELECT id FROM webhook.endpoint WHERE name = 'progress')
-  AND id > (SELECT min(id) + 4 FROM webhook.event);
+  AND id > (SELECT min(id) + 4 FROM webhook.event
+			 WHERE endpoint_id = (SELECT id FROM webhook.endpoint WHERE name = 'progress'));
 SELECT webhook.replay('progress', now() - interval '1 hour', only_dead => true);
 SELECT count(*) FROM webhook.progress WHERE pid = pg_backend_pid();
 SET client_min_messages = warning;
