@@ -41,7 +41,11 @@ ALTER TABLE webhook.event ADD COLUMN traceparent text;
  * The three helpers are for functions that run in the caller's
  * transaction: begin, report after each batch (true when a NOTICE is
  * due: another tenth done, or five seconds since the last), end.  What is
- * begun ends with the transaction at the latest.
+ * begun ends with the transaction at the latest.  An update script that
+ * rewrites pending events uses them the same way, once the step that
+ * creates them has run: _progress_begin('update', 'migrating events',
+ * total), then a batch of ids at a time with _progress_advance() and a
+ * NOTICE when it says so, then _progress_end().
  */
 CREATE FUNCTION webhook._progress_begin(operation text, phase text DEFAULT NULL,
 										total bigint DEFAULT NULL)
