@@ -11,7 +11,9 @@
  * short transaction of its own; WH_DRAIN_MIN or more begin a drain whose
  * total is that count, counted once.  Each record that commits adds the
  * events it delivered to done; the first claim that leaves nothing due
- * behind ends the drain and its row.  So the cost is one count per drain
+ * behind ends the drain and its row.  A backlog that grows as fast as it
+ * is sent outlasts its count: once done reaches total, the worker counts
+ * again and begins a new drain (or ends it, below WH_DRAIN_MIN).  So the cost is one count per drain
  * (and per recheck while the worker is busy with a smaller backlog), and a
  * few instructions per record: never a statement per event.
  *
@@ -75,25 +77,30 @@ wh_drain_note_claim(WhWorker *w)
 						w->claim_skipped_busy || w->claim_held_back > 0);
 	TimestampTz now;
 
-	if (wh_progress_active())
+	if (!more)
 	{
-		if (!more)
+		if (wh_progress_active())
 			wh_progress_end();
 		return;
 	}
-	if (!more)
+	/* a drain goes on until its backlog is delivered; then count again */
+	if (wh_progress_active() && wh_drain_done < wh_drain_backlog)
 		return;
 	now = GetCurrentTimestamp();
 	if (!TimestampDifferenceExceeds(wh_drain_checked_at, now,
 									WH_DRAIN_RECHECK_MS))
 		return;
 	wh_drain_checked_at = now;
-	if (wh_guarded(wh_drain_count, w) && wh_drain_backlog >= WH_DRAIN_MIN)
+	if (!wh_guarded(wh_drain_count, w))
+		return;
+	if (wh_drain_backlog >= WH_DRAIN_MIN)
 	{
 		wh_drain_done = 0;
 		wh_progress_begin("drain", "delivering due events",
 						  wh_drain_backlog, false);
 	}
+	else if (wh_progress_active())
+		wh_progress_end();
 }
 
 /*
