@@ -22,6 +22,7 @@ OBJS = \
 	src/delivery/send.o \
 	src/delivery/batch.o \
 	src/delivery/record.o \
+	src/delivery/drain.o \
 	src/delivery/retention.o \
 	src/delivery/endpoints.o \
 	src/delivery/spi.o \
@@ -36,6 +37,7 @@ OBJS = \
 	src/delivery/endpoint_check.o \
 	src/delivery/secret.o \
 	src/receive/verify.o \
+	src/observe/progress.o \
 	src/common/sign.o \
 	src/common/retry.o \
 	src/common/netguard.o \

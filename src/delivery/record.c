@@ -38,6 +38,7 @@
 
 #include "common/retry.h"
 #include "delivery/breaker.h"
+#include "delivery/drain.h"
 #include "delivery/endpoints.h"
 #include "delivery/order.h"
 #include "delivery/pending.h"
@@ -635,6 +636,8 @@ wh_flush_outcomes(WhWorker *w)
 		foreach(lc, w->outcomes)
 			((WhOutcomeRec *) lfirst(lc))->kept = false;
 	}
+	else
+		wh_drain_note_recorded(w->outcomes);
 	foreach(lc, w->outcomes)
 	{
 		WhOutcomeRec *o = lfirst(lc);

@@ -89,6 +89,7 @@
 
 #include "delivery/activity.h"
 #include "delivery/claim.h"
+#include "delivery/drain.h"
 #include "delivery/endpoints.h"
 #include "delivery/http.h"
 #include "delivery/ratelimit.h"
@@ -402,6 +403,7 @@ wh_worker_main(Datum main_arg)
 				if (wh_guarded(wh_claim, w))
 				{
 					wh_build_claimed_endpoints(w);
+					wh_drain_note_claim(w);
 					wh_dispatch(w);
 					if (w->claimed_n >= (uint64) wh_batch_size ||
 						w->claim_held_back > 0)
