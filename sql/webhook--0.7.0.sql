@@ -71,6 +71,44 @@ END
 $$;
 
 /* ---------------------------------------------------------------------
+ * Roles
+ * --------------------------------------------------------------------- */
+
+/*
+ * webhook_admin manages endpoints and deliveries and may read secrets;
+ * webhook_user may subscribe tables it owns (or holds TRIGGER on) to
+ * existing endpoints; webhook_receiver may record received requests in the
+ * inbox through webhook.receive(); webhook_tenant is the role of the
+ * application's customers, directly (a role webhook.grant_tenant() mapped
+ * to one tenant) or through a connection the application controls
+ * ("webhook.tenant").  Roles belong to the cluster, not to a database:
+ * they are created only when missing (another database, or an earlier
+ * install, may have made them) and DROP EXTENSION leaves them alone.  They
+ * are made first, so that each section may grant what it defines; what
+ * each role may do is at the end, under "Roles and privileges".
+ */
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_admin') THEN
+		CREATE ROLE webhook_admin NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_user') THEN
+		CREATE ROLE webhook_user NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_receiver') THEN
+		CREATE ROLE webhook_receiver NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
+				   WHERE rolname = 'webhook_tenant') THEN
+		CREATE ROLE webhook_tenant NOLOGIN;
+	END IF;
+END
+$$;
+
+/* ---------------------------------------------------------------------
  * Types
  * --------------------------------------------------------------------- */
 
@@ -4412,23 +4450,7 @@ END;
 COMMENT ON FUNCTION webhook.explain_event_text(text) IS
 'webhook.explain_event() by webhook-id as one text, a line a step';
 
-/*
- * Run as the caller, so a tenant is shown its own events only; the roles
- * are made here when missing, as below in "Roles and privileges", since
- * the grants come before that section.
- */
-DO $$
-BEGIN
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
-				   WHERE rolname = 'webhook_admin') THEN
-		CREATE ROLE webhook_admin NOLOGIN;
-	END IF;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
-				   WHERE rolname = 'webhook_tenant') THEN
-		CREATE ROLE webhook_tenant NOLOGIN;
-	END IF;
-END
-$$;
+/* run as the caller, so a tenant is shown its own events only */
 
 REVOKE ALL ON FUNCTION webhook._explain_span(interval),
 	webhook._explain_time(timestamptz),
@@ -4536,6 +4558,11 @@ REVOKE ALL ON FUNCTION webhook._progress_begin(text, text, bigint),
 REVOKE ALL ON webhook.progress FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webhook._progress() TO pg_monitor;
 GRANT SELECT ON webhook.progress TO pg_monitor;
+GRANT SELECT ON webhook.progress TO webhook_admin;
+/* tenant_replay() reports its progress as its caller */
+GRANT EXECUTE ON FUNCTION webhook._progress_begin(text, text, bigint),
+	webhook._progress_advance(bigint, bigint, text), webhook._progress_end()
+	TO webhook_tenant;
 
 /* ---------------------------------------------------------------------
  * Where events are sent from
@@ -4564,30 +4591,6 @@ $$;
  * Roles and privileges
  * --------------------------------------------------------------------- */
 
-/*
- * webhook_admin manages endpoints and deliveries and may read secrets;
- * webhook_user may subscribe tables it owns (or holds TRIGGER on) to
- * existing endpoints; webhook_receiver may record received requests in the
- * inbox through webhook.receive().  Roles belong to the cluster, not to a database:
- * they are created only when missing (another database, or an earlier
- * install, may have made them) and DROP EXTENSION leaves them alone.
- */
-DO $$
-BEGIN
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
-				   WHERE rolname = 'webhook_admin') THEN
-		CREATE ROLE webhook_admin NOLOGIN;
-	END IF;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
-				   WHERE rolname = 'webhook_user') THEN
-		CREATE ROLE webhook_user NOLOGIN;
-	END IF;
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
-				   WHERE rolname = 'webhook_receiver') THEN
-		CREATE ROLE webhook_receiver NOLOGIN;
-	END IF;
-END
-$$;
 
 /*
  * PUBLIC gets schema usage and the pure helpers (sign, webhook_id, verify),
@@ -4622,9 +4625,6 @@ GRANT SELECT ON webhook.endpoints, webhook.events, webhook.attempts,
 	webhook.subscriptions, webhook.endpoint_stats TO webhook_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA webhook TO webhook_admin;
 
-/* webhook.progress, which pg_monitor reads too (see its section) */
-GRANT SELECT ON webhook.progress TO webhook_admin;
-
 /*
  * webhook_user: subscribe tables it may put triggers on, see
  * subscriptions, and run the helpers subscribe() calls as its caller
@@ -4647,20 +4647,6 @@ GRANT EXECUTE ON FUNCTION
 GRANT EXECUTE ON FUNCTION webhook.receive(text, jsonb, text, interval)
 	TO webhook_receiver;
 
-/*
- * webhook_tenant: the role of the application's customers, directly (a
- * role webhook.grant_tenant() mapped to one tenant) or through a
- * connection the application controls ("webhook.tenant").  Created, like
- * the other two, only when missing.
- */
-DO $$
-BEGIN
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles
-				   WHERE rolname = 'webhook_tenant') THEN
-		CREATE ROLE webhook_tenant NOLOGIN;
-	END IF;
-END
-$$;
 
 /*
  * Row-level security: a tenant reaches its own tenant's rows only, by any
@@ -4795,8 +4781,3 @@ GRANT EXECUTE ON FUNCTION
 	webhook._wake()
 	TO webhook_tenant;
 GRANT EXECUTE ON FUNCTION webhook._check_event_type(text) TO webhook_user;
-
-/* tenant_replay() reports its progress as its caller */
-GRANT EXECUTE ON FUNCTION webhook._progress_begin(text, text, bigint),
-	webhook._progress_advance(bigint, bigint, text), webhook._progress_end()
-	TO webhook_tenant;
