@@ -36,13 +36,15 @@ OBJS = \
 	src/delivery/bodyenc.o \
 	src/delivery/endpoint_check.o \
 	src/delivery/secret.o \
+	src/delivery/stats_feed.o \
 	src/receive/verify.o \
 	src/observe/progress.o \
 	src/common/sign.o \
 	src/common/retry.o \
 	src/common/netguard.o \
 	src/common/inputcheck.o \
-	src/common/trace.o
+	src/common/trace.o \
+	src/observe/stats.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

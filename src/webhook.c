@@ -31,6 +31,7 @@
 #include "launcher/launcher.h"
 #include "launcher/registry.h"
 #include "launcher/utility.h"
+#include "observe/stats.h"
 
 PG_MODULE_MAGIC;
 
@@ -53,6 +54,7 @@ _PG_init(void)
 				 errmsg("webhook must be loaded via \"shared_preload_libraries\""),
 				 errhint("Add \"webhook\" to \"shared_preload_libraries\" with ALTER SYSTEM SET shared_preload_libraries = 'webhook' (keeping any libraries already listed), then restart the server.")));
 
+	wh_stats_init();
 	wh_guc_define();
 	wh_registry_init();
 	wh_outbox_init();

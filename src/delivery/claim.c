@@ -508,6 +508,8 @@ wh_claim(WhWorker *w)
 				pfree(tp);
 			}
 		}
+		ev->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7,
+														   &isnull));
 		/*
 		 * A stored body over "webhook.max_payload_size" (and the few bytes
 		 * the type and timestamp add) is refused before it is read: the

@@ -45,6 +45,7 @@
 #include "delivery/record.h"
 #include "delivery/retention.h"
 #include "delivery/spi.h"
+#include "delivery/stats_feed.h"
 #include "guc.h"
 
 /* Upper bound on a Retry-After the worker honours */
@@ -637,7 +638,10 @@ wh_flush_outcomes(WhWorker *w)
 			((WhOutcomeRec *) lfirst(lc))->kept = false;
 	}
 	else
+	{
 		wh_drain_note_recorded(w->outcomes);
+		wh_stats_feed_outcomes(w);
+	}
 	foreach(lc, w->outcomes)
 	{
 		WhOutcomeRec *o = lfirst(lc);

@@ -42,6 +42,7 @@
 #include "capture/route.h"
 #include "launcher/registry.h"
 #include "observe/progress.h"
+#include "observe/stats.h"
 
 typedef struct WebhookWorkerSlot
 {
@@ -82,9 +83,11 @@ wh_state_size(void)
 static Size
 wh_shmem_size(void)
 {
-	return add_size(add_size(add_size(wh_state_size(), wh_launcher_shmem_size()),
-							 wh_route_shmem_size()),
-					wh_progress_shmem_size());
+	return add_size(add_size(add_size(add_size(wh_state_size(),
+											   wh_launcher_shmem_size()),
+									  wh_route_shmem_size()),
+							 wh_progress_shmem_size()),
+					wh_stats_shmem_size());
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -115,6 +118,7 @@ wh_shmem_startup(void)
 	wh_launcher_shmem_init();
 	wh_route_shmem_init();
 	wh_progress_shmem_init();
+	wh_stats_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
