@@ -128,10 +128,12 @@ is($warnings, '', 'no block raised a WARNING');
 my %want = (
 	'/hooks/orders' => [
 		'orders.inserted', 'orders.updated', 'refund.changed',
-		'webhook.test', 'orders.updated'
+		'webhook.test', 'orders.updated',
+		# the traced update under "Traces"
+		'orders.updated'
 	],
 	'/hooks/billing' => ['order.paid'],
-	'/hooks/crm' => ['orders.updated'],
+	'/hooks/crm' => [ 'orders.updated', 'orders.updated' ],
 	# routed by merchant, each endpoint by its own filter
 	'/merchants/m1' => [ 'order.created', 'order.paid' ],
 	'/merchants/m2' => [ 'order.paid', 'webhook.test' ],
@@ -185,6 +187,17 @@ my ($crm) = @{ events_at('/hooks/crm') };
 is_deeply(json_decode($crm->{body})->{data},
 	{ order_id => 1, status => 'shipped' },
 	'crm: the payload function\'s data, as the README shows it');
+
+# the traced transaction of "Traces": its webhooks carry its trace id, each
+# with a span of its own
+my @traced = grep { ($_->{headers}{traceparent} // '') ne '' }
+  map { @{ $recv->requests($_) } } sort keys %want;
+ok(scalar(@traced) >= 1, 'traces: the traced change\'s webhooks carry a traceparent');
+is(scalar(grep { $_->{headers}{traceparent} !~
+	/^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/ } @traced),
+	0, 'traces: each with the transaction\'s trace id and a new span id');
+is(scalar(grep { json_decode($_->{body})->{type} ne 'orders.updated' } @traced),
+	0, 'traces: only the traced update\'s webhooks carry one');
 
 $node->stop;
 done_testing();
