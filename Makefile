@@ -39,7 +39,8 @@ OBJS = \
 	src/common/sign.o \
 	src/common/retry.o \
 	src/common/netguard.o \
-	src/common/inputcheck.o
+	src/common/inputcheck.o \
+	src/observe/stats.o
 
 DATA = $(wildcard sql/webhook--*.sql)
 

@@ -31,6 +31,7 @@
 #include "launcher/launcher.h"
 #include "launcher/registry.h"
 #include "launcher/utility.h"
+#include "observe/stats.h"
 
 PG_MODULE_MAGIC;
 
@@ -54,6 +55,7 @@ _PG_init(void)
 				 errhint("Add \"webhook\" to \"shared_preload_libraries\" with ALTER SYSTEM SET shared_preload_libraries = 'webhook' (keeping any libraries already listed), then restart the server.")));
 
 	wh_guc_define();
+	wh_stats_init();
 	wh_registry_init();
 	wh_outbox_init();
 	wh_launcher_init();

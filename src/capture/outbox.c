@@ -90,6 +90,7 @@
 
 #include "capture/outbox.h"
 #include "launcher/wake.h"
+#include "observe/stats.h"
 
 #define WH_OUTBOX_BATCH		1000
 #define WH_OUTBOX_BYTES		(8 * 1024 * 1024)
@@ -1015,6 +1016,7 @@ wh_outbox_write(bool all)
 	wh_writing--;
 	for (i = 0; i < n; i++)
 	{
+		wh_stats_captured(batch[i].endpoint_id, 1);
 		if (batch[i].payload)
 			pfree(batch[i].payload);
 		if (batch[i].ordering_key)

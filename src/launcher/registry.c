@@ -41,6 +41,7 @@
 #include "guc.h"
 #include "capture/route.h"
 #include "launcher/registry.h"
+#include "observe/stats.h"
 
 typedef struct WebhookWorkerSlot
 {
@@ -81,8 +82,10 @@ wh_state_size(void)
 static Size
 wh_shmem_size(void)
 {
-	return add_size(add_size(wh_state_size(), wh_launcher_shmem_size()),
-					wh_route_shmem_size());
+	return add_size(add_size(add_size(wh_state_size(),
+									  wh_launcher_shmem_size()),
+							 wh_route_shmem_size()),
+					wh_stats_shmem_size());
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -112,6 +115,7 @@ wh_shmem_startup(void)
 	}
 	wh_launcher_shmem_init();
 	wh_route_shmem_init();
+	wh_stats_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
