@@ -270,7 +270,8 @@ ok( wait_until(sub {
 			$d && ref $d->{result} eq 'ARRAY' && @{ $d->{result} };
 		}, 90),
 	'Prometheus scrapes the exporter')
-  or diag(slurp_file($prom_log));
+  or diag(slurp_file($prom_log),
+	$http->get("http://127.0.0.1:$prom_port/api/v1/targets")->{content});
 
 # traffic in waves, one scrape apart at least, so rates see it grow
 for (1 .. 4)
@@ -326,7 +327,7 @@ for my $p (@panels)
 		$queries++;
 		my @r = $d && ref $d->{result} eq 'ARRAY' ? @{ $d->{result} } : ();
 		ok(scalar @r, "$p->{title} [$t->{refId}]: returns series")
-		  or diag("$expr: " . explain($d));
+		  or diag("$expr: " . JSON::PP->new->canonical->encode($d // {}));
 		my @values = map { [ $_->{metric}{endpoint} // $_->{metric}{outcome} // '', $_->{value}[1] ] } @r;
 		my @bad;
 		for my $ev (@values)
@@ -345,7 +346,7 @@ for my $p (@panels)
 		{
 			ok((grep { $_->[1] =~ $number && $_->[1] > 0 } @values),
 				"$p->{title} [$t->{refId}]: some series above 0")
-			  or diag("$expr: " . explain(\@values));
+			  or diag("$expr: " . JSON::PP->new->encode(\@values));
 		}
 	}
 }
