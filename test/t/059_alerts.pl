@@ -16,8 +16,12 @@ for my $dir (split /:/, $ENV{PATH})
 if (!$promtool)
 {
 	# CI installs it (test/deps.sh): there it must run
-	BAIL_OUT('promtool is missing (test/deps.sh installs it)')
-	  if ($ENV{CI} // '') eq 'true';
+	if (($ENV{CI} // '') eq 'true')
+	{
+		fail('promtool installed (test/deps.sh installs it)');
+		done_testing();
+		exit;
+	}
 	plan skip_all => 'promtool is not installed (bash test/deps.sh installs it)';
 }
 
