@@ -35,6 +35,7 @@ OBJS = \
 	src/delivery/bodyenc.o \
 	src/delivery/endpoint_check.o \
 	src/delivery/secret.o \
+	src/delivery/stats_feed.o \
 	src/receive/verify.o \
 	src/common/sign.o \
 	src/common/retry.o \

@@ -32,7 +32,10 @@
 #      single-row INSERT TPS for rows of a merchant with one endpoint and
 #      of one with none beside the plain table, the WAL per change fanned
 #      out to three endpoints beside one, and the drain with every one of
-#      those endpoints enabled, events spread over them, beside phase 3's.
+#      those endpoints enabled, events spread over them, beside phase 3's;
+#   7. counters: single-row INSERT TPS (delivery off) and the drain, with
+#      webhook.track_stats on and off in alternating rounds (median ratio),
+#      the cost of the statistics webhook.stats() reads.
 #
 # Beside the targets it reports, to help read them: the worker's CPU use
 # during the drain, the single-row INSERT pairs again with the worker
@@ -1241,6 +1244,58 @@ got tenant_drain_ratio "$(calc "${R[tenant_drain]} / ${R[drain]}" 3)"
 note "$drain_n events over $tenant_eps endpoints in $(calc "$secs" 2) s: ${R[tenant_drain]} events/s," \
 	"${R[tenant_drain_ratio]} of the single-endpoint drain (${R[drain]} events/s); worker CPU ${R[tenant_drain_cpu]}% of a core"
 
+# ---------------------------------------------------------- 7. counters
+section "7. Counters: webhook.track_stats on and off"
+# track_stats on|off, for every session and the worker
+track_stats() {
+	sql -c "ALTER SYSTEM SET webhook.track_stats = $1" -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.5
+}
+# In each round one pgbench run with the counters on and one with them off
+# (the order reversed every other round), delivery off as in phase 2; then
+# the drain of phase 3 with them on and off, in the same alternation.
+wait_drained 900
+sql -c "TRUNCATE tenant_orders, webhook.message" >/dev/null 2>&1 || true
+trigger on
+delivery off
+capture_with webhook
+declare -A cs
+for i in $(seq "$pairs"); do
+	order=(on off)
+	[ $((i % 2)) -eq 0 ] && order=(off on)
+	declare -A round=()
+	for v in "${order[@]}"; do
+		prepare_insert
+		track_stats "$v"
+		pgb_cpu -c 4 -j 2 -T "$pgb_secs" -M prepared -f bench/insert.sql -D nrows="$bulk_rows"
+		round[$v]=$(pgb_tps)
+		cs[ins_$v]+="${round[$v]} "
+		note "counters round $i, track_stats $v: ${round[$v]} TPS"
+	done
+	cs[ins_r]+="$(calc "${round[on]} / ${round[off]}" 3) "
+done
+got counters_insert_on "$(printf '%s\n' ${cs[ins_on]} | median)"
+got counters_insert_off "$(printf '%s\n' ${cs[ins_off]} | median)"
+got counters_insert_ratio "$(printf '%s\n' ${cs[ins_r]} | median)"
+note "single-row INSERT, counters on / off: ratios ${cs[ins_r]}median ${R[counters_insert_ratio]}"
+reset_tables
+delivery on
+for i in $(seq "$pairs"); do
+	order=(on off)
+	[ $((i % 2)) -eq 0 ] && order=(off on)
+	for v in "${order[@]}"; do
+		track_stats "$v"
+		drain "counters_drain_${v}_$i" 1
+		cs[drain_$v]+="${R[counters_drain_${v}_$i]} "
+	done
+	cs[drain_r]+="$(calc "${R[counters_drain_on_$i]} / ${R[counters_drain_off_$i]}" 3) "
+done
+got counters_drain_on "$(printf '%s\n' ${cs[drain_on]} | median)"
+got counters_drain_off "$(printf '%s\n' ${cs[drain_off]} | median)"
+got counters_drain_ratio "$(printf '%s\n' ${cs[drain_r]} | median)"
+note "drain, counters on / off: ratios ${cs[drain_r]}median ${R[counters_drain_ratio]}"
+sql -c "ALTER SYSTEM RESET webhook.track_stats" -c "SELECT pg_reload_conf()" >/dev/null
+
 # --------------------------------------------------------------- report
 section "Results"
 # the worker's FATAL when phase 5 restarts it is expected
@@ -1314,6 +1369,10 @@ rows=(
 	"Drain over ${tenant_eps:-?} endpoints of $tenants_n tenants, $drain_n events|$(fmt_n "${R[tenant_drain]}") events/s||"
 	"Drain over ${tenant_eps:-?} endpoints / single-endpoint drain|${R[tenant_drain_ratio]}|>= 0.70|$(verdict "${R[tenant_drain_ratio]}" '>=' 0.70)"
 	"Worker CPU during the drain over ${tenant_eps:-?} endpoints|${R[tenant_drain_cpu]}% of a core||"
+	"Counters: single-row INSERT TPS, track_stats off / on, delivery off|$(fmt_n "${R[counters_insert_off]}") / $(fmt_n "${R[counters_insert_on]}")||"
+	"Counters: single-row INSERT TPS ratio, on / off (median of $pairs)|${R[counters_insert_ratio]}|>= 0.99|$(verdict "${R[counters_insert_ratio]}" '>=' 0.99)"
+	"Counters: drain, $drain_n events, track_stats off / on|$(fmt_n "${R[counters_drain_off]}") / $(fmt_n "${R[counters_drain_on]}") events/s||"
+	"Counters: drain ratio, on / off (median of $pairs)|${R[counters_drain_ratio]}|>= 0.99|$(verdict "${R[counters_drain_ratio]}" '>=' 0.99)"
 )
 
 {

@@ -54,8 +54,8 @@ _PG_init(void)
 				 errmsg("webhook must be loaded via \"shared_preload_libraries\""),
 				 errhint("Add \"webhook\" to \"shared_preload_libraries\" with ALTER SYSTEM SET shared_preload_libraries = 'webhook' (keeping any libraries already listed), then restart the server.")));
 
-	wh_guc_define();
 	wh_stats_init();
+	wh_guc_define();
 	wh_registry_init();
 	wh_outbox_init();
 	wh_launcher_init();

@@ -66,6 +66,7 @@
 
 #include "delivery/breaker.h"
 #include "delivery/spi.h"
+#include "observe/stats.h"
 
 /*
  * An endpoint is probed once this many attempts in a row have failed (one
@@ -403,6 +404,23 @@ wh_breaker_may_send(int32 endpoint_id, TimestampTz now, bool *probe)
 	wh_refreshed_at = 0;
 	SetLatch(MyLatch);
 	return false;
+}
+
+/*
+ * The state of an endpoint's breaker, for the statistics: closed while it
+ * is healthy, open while it is down, half-open while its probe is out.
+ */
+int
+wh_breaker_state(int32 endpoint_id)
+{
+	WhHealth   *h;
+
+	if (wh_nfailing == 0 || wh_health == NULL)
+		return WH_STATS_BREAKER_CLOSED;
+	h = wh_health_get(endpoint_id, false);
+	if (h == NULL || !h->down)
+		return WH_STATS_BREAKER_CLOSED;
+	return h->probing ? WH_STATS_BREAKER_HALF_OPEN : WH_STATS_BREAKER_OPEN;
 }
 
 /*

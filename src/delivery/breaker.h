@@ -44,5 +44,6 @@ extern void wh_breaker_note(int32 endpoint_id, WhHealthNote note,
 extern void wh_breaker_retry_after(int32 endpoint_id, TimestampTz at);
 extern void wh_breaker_disable(int32 endpoint_id, const char *reason);
 extern void wh_breaker_apply(void);
+extern int	wh_breaker_state(int32 endpoint_id);
 
 #endif							/* WEBHOOK_BREAKER_H */

@@ -496,6 +496,8 @@ wh_claim(WhWorker *w)
 			snprintf(ev->msg_id + 4 + 2 * j, 3, "%02x", uuid->data[j]);
 		ev->attempts = DatumGetInt16(SPI_getbinval(tup, desc, 4, &isnull));
 		ev->retry_from = DatumGetInt16(SPI_getbinval(tup, desc, 5, &isnull));
+		ev->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7,
+														   &isnull));
 		/*
 		 * A stored body over "webhook.max_payload_size" (and the few bytes
 		 * the type and timestamp add) is refused before it is read: the

@@ -898,6 +898,7 @@ wh_http_next_result(WhHttpResult *res)
 	res->arg = t->arg;
 	res->status = t->status;
 	res->curl_code = (int) t->code;
+	res->refused = (t->abort_reason == t->guard_reason);
 	res->error = error;
 	res->response = response;
 	res->retry_after = retry_after;

@@ -50,6 +50,7 @@ typedef struct WhHttpResult
 	char	   *response;		/* palloc'd first bytes of the body, NUL ended */
 	char	   *retry_after;	/* palloc'd Retry-After value, or NULL */
 	WhDeliveryDirective delivery;	/* webhook-delivery header */
+	bool		refused;		/* the network guard refused the address */
 	TimestampTz started_at;
 	int64		duration_us;
 } WhHttpResult;

@@ -44,6 +44,7 @@
 #include "delivery/record.h"
 #include "delivery/retention.h"
 #include "delivery/spi.h"
+#include "delivery/stats_feed.h"
 #include "guc.h"
 
 /* Upper bound on a Retry-After the worker honours */
@@ -635,6 +636,8 @@ wh_flush_outcomes(WhWorker *w)
 		foreach(lc, w->outcomes)
 			((WhOutcomeRec *) lfirst(lc))->kept = false;
 	}
+	else
+		wh_stats_feed_outcomes(w);
 	foreach(lc, w->outcomes)
 	{
 		WhOutcomeRec *o = lfirst(lc);

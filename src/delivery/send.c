@@ -30,6 +30,7 @@
 #include "delivery/ratelimit.h"
 #include "delivery/record.h"
 #include "delivery/send.h"
+#include "delivery/stats_feed.h"
 #include "guc.h"
 
 /*
@@ -215,6 +216,8 @@ wh_collect(WhWorker *w)
 		w->ninflight--;
 		if (ep)
 			ep->in_flight--;
+		wh_stats_feed_sent(ev->endpoint_id, &res,
+						   batch ? batch->body_len : ev->body_len);
 		if (batch == NULL)
 		{
 			dlist_delete(&ev->node);
@@ -223,6 +226,7 @@ wh_collect(WhWorker *w)
 							   res.retry_after);
 			/* the breaker learns of a failure before the next dispatch */
 			o->delivery = res.delivery;
+			wh_stats_feed_result(o, &res);
 			wh_note_health(ev, ep, o, outcome);
 			continue;
 		}
@@ -246,6 +250,7 @@ wh_collect(WhWorker *w)
 								   (int) res.status, res.error, res.response,
 								   res.retry_after);
 				o->delivery = res.delivery;
+				wh_stats_feed_result(o, &res);
 				o->batch_delay = delay;
 				if (i == 0)
 					wh_note_health(m, ep, o, outcome);

@@ -96,6 +96,7 @@
 #include "delivery/retention.h"
 #include "delivery/send.h"
 #include "delivery/spi.h"
+#include "delivery/stats_feed.h"
 #include "delivery/worker.h"
 #include "delivery/worker_state.h"
 #include "guc.h"
@@ -401,6 +402,7 @@ wh_worker_main(Datum main_arg)
 				w->last_claim_at = now;
 				if (wh_guarded(wh_claim, w))
 				{
+					wh_stats_feed_claimed(w);
 					wh_build_claimed_endpoints(w);
 					wh_dispatch(w);
 					if (w->claimed_n >= (uint64) wh_batch_size ||
@@ -424,6 +426,7 @@ wh_worker_main(Datum main_arg)
 
 			if (wh_record_due(w) <= now)
 				wh_flush_outcomes(w);
+			wh_stats_feed_tick(w);
 
 			if (w->next_retention_at <= now)
 			{

@@ -41,6 +41,7 @@ typedef struct WhEvent
 	int32		endpoint_id;
 	int16		attempts;
 	int16		retry_from;
+	TimestampTz created_at;		/* when it was captured */
 	char		msg_id[40];
 	char	   *body;
 	size_t		body_len;
@@ -81,6 +82,7 @@ typedef struct WhOutcomeRec
 	const char *state;			/* "pending", "delivered" or "dead" */
 	TimestampTz next_at;		/* if pending: its next attempt */
 	bool		kept;			/* its event was locked: record it later */
+	int			failure;		/* WhAttemptClass of one without response */
 } WhOutcomeRec;
 
 typedef struct WhWorker

@@ -296,13 +296,13 @@ wh_stats_counters(int32 endpoint_id, bool create)
 		if (!create)
 			return NULL;
 		if (pg_atomic_read_u32(&wh_stats->nused) >=
-			(uint32) wh_stats_max_endpoints ||
-			pg_atomic_fetch_add_u32(&wh_stats->nused, 1) >=
+			(uint32) wh_stats_max_endpoints)
+			break;
+		if (pg_atomic_fetch_add_u32(&wh_stats->nused, 1) >=
 			(uint32) wh_stats_max_endpoints)
 		{
 			pg_atomic_fetch_sub_u32(&wh_stats->nused, 1);
-			pg_atomic_write_u32(&db->overflowed, 1);
-			return &db->overflow;
+			break;
 		}
 		if (pg_atomic_compare_exchange_u64(&slot->key, &k, key))
 			return &slot->n;
