@@ -339,6 +339,7 @@ for my $p (@panels)
 		ok(scalar @r, "$p->{title} [$t->{refId}]: returns series")
 		  or diag("$expr: " . JSON::PP->new->canonical->encode($d // {}));
 		my @values = map { [ $_->{metric}{endpoint} // $_->{metric}{outcome} // '', $_->{value}[1] ] } @r;
+		note("$p->{title} [$t->{refId}]: " . join(', ', map { "$_->[0]=$_->[1]" } @values));
 		my @bad;
 		for my $ev (@values)
 		{
