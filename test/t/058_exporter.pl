@@ -296,6 +296,14 @@ ok( wait_until(sub {
 			$d && $d->{result} && @{ $d->{result} } && $d->{result}[0]{value}[1] == $want_ok1;
 		}, 60),
 	"Prometheus has ok1's $want_ok1 deliveries");
+# a backlog to see: ok2 paused, with events waiting
+q1("SELECT webhook.pause('ok2')");
+q1("INSERT INTO t_ok2 (v) VALUES ('held')") for 1 .. 3;
+ok( wait_until(sub {
+			my $d = promql('sum(webhook_backlog_events{endpoint="ok2"})');
+			$d && $d->{result} && @{ $d->{result} } && $d->{result}[0]{value}[1] == 3;
+		}, 60),
+	'Prometheus sees the 3 events held for the paused ok2');
 # and a few scrapes more, so the last increments are inside every window
 usleep(3_000_000);
 
@@ -315,13 +323,15 @@ my %plausible = (
 		return $v == 0;
 	},
 	'Breaker state, by endpoint' => sub { $_[1] =~ /^[012]$/ },
-	'Endpoint enabled' => sub { $_[1] == 1 },
+	# webhook.pause() disables the endpoint until webhook.resume()
+	'Endpoint enabled' => sub { $_[1] == ($_[0] eq 'ok2' ? 0 : 1) },
 );
 my %need_positive = map { $_ => 1 } (
 	'Delivered per second, by endpoint', 'Captured per second, by endpoint',
 	'Attempts per second, by outcome', 'Delivery latency (capture to 2xx), p50 / p95 / p99',
 	'Attempt duration, p50 / p95 / p99', 'Dead letters in the last hour, by endpoint',
-	'Retried per second, by endpoint', 'Bytes sent per second, by endpoint');
+	'Retried per second, by endpoint', 'Bytes sent per second, by endpoint',
+	'Backlog, by endpoint', 'Age of the oldest due event, by endpoint');
 
 my $queries = 0;
 for my $p (@panels)
