@@ -7,7 +7,9 @@
 # Debian has it for that version; the compiler, libcurl and OpenSSL
 # headers; Perl's IPC::Run for the TAP tests; Node.js and npm for the test
 # receiver; clang and its libFuzzer runtime for the fuzz harnesses; openssl
-# to make the TLS test's certificates; the packages named in
+# to make the TLS test's certificates; Prometheus, promtool and
+# prometheus-postgres-exporter for the monitoring tests (installed without
+# starting their services: see policy-rc.d below); the packages named in
 # $WEBHOOK_EXTRA_PKGS, and those in $WEBHOOK_OPTIONAL_PKGS where Debian has
 # them.  Then the receiver's npm packages.
 # Safe to run again: it only installs what is not there.  Needs root, or
@@ -30,7 +32,7 @@ wh_pg_select
 
 pkgs=(build-essential "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
 	libcurl4-openssl-dev libssl-dev libipc-run-perl clang libclang-rt-dev
-	openssl ca-certificates)
+	openssl ca-certificates prometheus prometheus-postgres-exporter)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 [ -n "${WEBHOOK_EXTRA_PKGS:-}" ] && pkgs+=($WEBHOOK_EXTRA_PKGS)
@@ -64,6 +66,17 @@ if [ ${#missing[@]} -gt 0 ] || [ ${#want[@]} -gt 0 ]; then
 fi
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "deps: installing ${missing[*]}"
+	# Debian's prometheus packages start their daemons (on ports 9090 and
+	# 9187) where invoke-rc.d may; a chroot shares this machine's network,
+	# so forbid that unless a policy-rc.d already says what to do
+	rc_policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		rc_policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\n# webhook test/deps.sh: no service starts while it installs\nexit 101\n' |
+			$sudo tee "$rc_policy" >/dev/null
+		$sudo chmod 755 "$rc_policy"
+		trap '$sudo rm -f "$rc_policy"' EXIT
+	fi
 	# apt-get's progress goes to a log, shown when it fails
 	log=$(mktemp)
 	if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" \
@@ -74,6 +87,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 		exit 1
 	fi
 	rm -f "$log"
+	if [ -n "$rc_policy" ]; then
+		$sudo rm -f "$rc_policy"
+		trap - EXIT
+	fi
 fi
 
 if [ ! -x "$PG_CONFIG" ]; then

@@ -576,6 +576,11 @@ wh_bucket_array(pg_atomic_uint64 *bucket, int nbounds, int64 *count)
 
 #define WH_STATS_COLS	28
 
+/* a counter as a bigint Datum */
+#define WH_COUNTER(x)	Int64GetDatum((int64) pg_atomic_read_u64(&(x)))
+/* a sum of microseconds as seconds */
+#define WH_SECONDS(x)	Float8GetDatum((int64) pg_atomic_read_u64(&(x)) / 1000000.0)
+
 static void
 wh_stats_row(ReturnSetInfo *rsinfo, Datum dbname, const char *endpoint,
 			 const char *tenant, WhStatsCounters *n, TimestampTz now,
@@ -596,28 +601,29 @@ wh_stats_row(ReturnSetInfo *rsinfo, Datum dbname, const char *endpoint,
 	values[c++] = endpoint ? CStringGetTextDatum(endpoint) : (Datum) 0;
 	nulls[c] = (tenant == NULL);
 	values[c++] = tenant ? CStringGetTextDatum(tenant) : (Datum) 0;
-	values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&n->c[WH_C_CAPTURED]));
+	values[c++] = WH_COUNTER(n->c[WH_C_CAPTURED]);
 	for (i = 0; i < WH_ATTEMPT_NCLASSES; i++)
-		values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&n->c[WH_C_ATTEMPTS + i]));
-	values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&n->c[WH_C_DELIVERED]));
-	values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&n->c[WH_C_DEAD]));
-	values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&n->c[WH_C_RETRIED]));
-	values[c++] = Int64GetDatum((int64) pg_atomic_read_u64(&n->c[WH_C_BYTES]));
+		values[c++] = WH_COUNTER(n->c[WH_C_ATTEMPTS + i]);
+	values[c++] = WH_COUNTER(n->c[WH_C_DELIVERED]);
+	values[c++] = WH_COUNTER(n->c[WH_C_DEAD]);
+	values[c++] = WH_COUNTER(n->c[WH_C_RETRIED]);
+	values[c++] = WH_COUNTER(n->c[WH_C_BYTES]);
 	values[c++] = Int64GetDatum(Max(backlog, 0));
 	values[c++] = Float8GetDatum(backlog > 0 && oldest != 0 && now > oldest ?
 								 (now - oldest) / 1000000.0 : 0.0);
-	values[c++] = CStringGetTextDatum(breaker == WH_STATS_BREAKER_OPEN ? "open" :
+	values[c++] = CStringGetTextDatum(breaker == WH_STATS_BREAKER_OPEN ?
+									  "open" :
 									  breaker == WH_STATS_BREAKER_HALF_OPEN ?
 									  "half-open" : "closed");
 	values[c++] = wh_float8_array(wh_attempt_bounds, WH_STATS_ATTEMPT_NBOUNDS);
 	values[c++] = wh_bucket_array(n->attempt_bucket, WH_STATS_ATTEMPT_NBOUNDS,
 								  &count);
-	values[c++] = Float8GetDatum((int64) pg_atomic_read_u64(&n->c[WH_C_ATTEMPT_SUM_US]) / 1000000.0);
+	values[c++] = WH_SECONDS(n->c[WH_C_ATTEMPT_SUM_US]);
 	values[c++] = Int64GetDatum(count);
 	values[c++] = wh_float8_array(wh_latency_bounds, WH_STATS_LATENCY_NBOUNDS);
 	values[c++] = wh_bucket_array(n->latency_bucket, WH_STATS_LATENCY_NBOUNDS,
 								  &count);
-	values[c++] = Float8GetDatum((int64) pg_atomic_read_u64(&n->c[WH_C_LATENCY_SUM_US]) / 1000000.0);
+	values[c++] = WH_SECONDS(n->c[WH_C_LATENCY_SUM_US]);
 	values[c++] = Int64GetDatum(count);
 	values[c++] = TimestampTzGetDatum(reset_at);
 	Assert(c == WH_STATS_COLS);
