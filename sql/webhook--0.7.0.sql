@@ -3895,6 +3895,29 @@ COMMENT ON FUNCTION webhook.stats_reset(text) IS
 
 REVOKE ALL ON FUNCTION webhook.stats_reset(text) FROM PUBLIC;
 
+/*
+ * Each endpoint of this database, enabled or not and paused or not, for
+ * monitoring roles (pg_monitor) that may read neither webhook.endpoint,
+ * which holds secrets, nor webhook.endpoints, which shows URLs.
+ */
+CREATE FUNCTION webhook.endpoint_status(
+	OUT endpoint text, OUT tenant text, OUT enabled boolean,
+	OUT paused boolean)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT e.name, e.tenant, e.enabled, e.paused
+	FROM webhook.endpoint e
+	ORDER BY e.name
+$$;
+
+COMMENT ON FUNCTION webhook.endpoint_status() IS
+'Each endpoint of this database: whether it is enabled and whether it is paused';
+
+REVOKE ALL ON FUNCTION webhook.endpoint_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook.endpoint_status() TO pg_monitor;
+
 /* ---------------------------------------------------------------------
  * Explaining an event: where it is, and why
  * --------------------------------------------------------------------- */

@@ -87,10 +87,14 @@ CREATE ROLE st_admin IN ROLE webhook_admin;
 SET ROLE st_plain;
 SELECT count(*) FROM webhook.stats();
 SELECT webhook.stats_reset();
+SELECT count(*) FROM webhook.endpoint_status();
 SET webhook.track_stats = off;
 RESET ROLE;
 SET ROLE st_monitor;
 SELECT count(*) > 0 AS monitor_reads FROM webhook.stats();
+-- each endpoint's state, but not its URL
+SELECT * FROM webhook.endpoint_status() WHERE endpoint LIKE 'st\_%' ORDER BY 1;
+SELECT count(*) FROM webhook.endpoints;
 SELECT webhook.stats_reset();
 RESET ROLE;
 SET ROLE st_admin;

@@ -104,11 +104,8 @@ my %collectors = map { $_ => 1 } ("$help_out$help_err" =~ /--\[no-\]collector\.(
 my @no_collectors = map { "--no-collector.$_" } sort keys %collectors;
 
 # the exporter connects as README's "Observing it" says: a role in
-# pg_monitor that may read webhook.endpoints, nothing more
-q1(q{
-	CREATE ROLE prometheus LOGIN IN ROLE pg_monitor;
-	GRANT SELECT ON webhook.endpoints TO prometheus;
-});
+# pg_monitor, nothing more
+q1(q{CREATE ROLE prometheus LOGIN IN ROLE pg_monitor});
 my $exporter_port = PostgreSQL::Test::Cluster::get_free_port();
 my $user = 'prometheus';
 my $exporter_log = "$dir/exporter.log";
