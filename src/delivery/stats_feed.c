@@ -240,7 +240,9 @@ wh_stats_feed_claimed(WhWorker *w)
 }
 
 /*
- * Count the pending events of every endpoint.
+ * Count the pending events of every endpoint, an endpoint at a time through
+ * event_claim_idx, so the plan is the same whatever the outbox's statistics
+ * say.
  */
 static void
 wh_feed_recount(WhWorker *w)
@@ -253,10 +255,12 @@ wh_feed_recount(WhWorker *w)
 	wh_xact_begin("counting pending events");
 	if (wh_recount_plan == NULL)
 		wh_recount_plan = wh_prepare(
-			"SELECT ev.endpoint_id, pg_catalog.count(*) "
-			"FROM webhook.event ev "
-			"WHERE ev.state OPERATOR(pg_catalog.=) 'pending' "
-			"GROUP BY ev.endpoint_id", 0, NULL);
+			"SELECT e.id, c.n FROM webhook.endpoint e, "
+			"LATERAL (SELECT pg_catalog.count(*) AS n "
+			"         FROM webhook.event ev "
+			"         WHERE ev.endpoint_id OPERATOR(pg_catalog.=) e.id "
+			"           AND ev.state OPERATOR(pg_catalog.=) 'pending') c "
+			"WHERE c.n OPERATOR(pg_catalog.>) 0", 0, NULL);
 	wh_run(wh_recount_plan, NULL, true, 0, SPI_OK_SELECT,
 		   "counting pending events");
 	n = (int) SPI_processed;
