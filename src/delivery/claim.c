@@ -264,7 +264,7 @@ wh_claim(WhWorker *w)
 	wh_xact_begin("claiming events");
 	wh_defer_begin();
 	wh_breaker_refresh();
-	wh_rate_refresh();
+	wh_rate_refresh(quiet, stamp);
 	wh_order_refresh();
 	quotas = wh_claim_quotas(w, &nquotas, now, &wake, quiet, stamp);
 

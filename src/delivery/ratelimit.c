@@ -15,9 +15,12 @@
  * (wh_rate_quota()); the rest wait in the table, unread and unwritten,
  * until the queue has room again.
  *
- * Limits are read from webhook.endpoint by the claims (at most every
- * 100 ms); buckets live in the worker's memory, so a restart begins with
- * full buckets.
+ * Limits are read from webhook.endpoint by the claims: again by the first
+ * claim whose snapshot sees an endpoint change committed (the routing
+ * counters, wh_route_stamp()), so that a limit set just before its events
+ * arrive holds from their first; and at least every WH_RATE_REFRESH_MS for
+ * a change that fires no trigger.  Buckets live in the worker's memory, so
+ * a restart begins with full buckets.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,8 +39,8 @@
 #define WH_RATE_BURST_S		0.05
 /* The worker holds this many seconds of a limited endpoint's events */
 #define WH_RATE_QUEUE_S		0.5
-/* Limits are read again at most this often */
-#define WH_RATE_REFRESH_MS	100
+/* Limits are read again at least this often while no endpoint changes */
+#define WH_RATE_REFRESH_MS	1000
 
 typedef struct WhRate
 {
@@ -52,6 +55,8 @@ static HTAB *wh_rates = NULL;
 static int	wh_nlimited = 0;
 static SPIPlanPtr wh_rate_plan = NULL;
 static TimestampTz wh_refreshed_at = 0;
+static bool wh_refreshed_valid = false;
+static uint64 wh_refreshed_stamp = 0;
 
 static WhRate *
 wh_rate_get(int32 id, bool create)
@@ -98,12 +103,14 @@ wh_rate_refill(WhRate *r, TimestampTz now)
 }
 
 /*
- * Read the limits, in the claim transaction, at most every
- * WH_RATE_REFRESH_MS.  A limit that changed keeps the bucket's tokens (up
- * to the new capacity).
+ * Read the limits, in the claim transaction, unless those read last are
+ * still exact: no endpoint changed since (quiet and stamp are
+ * wh_route_stamp()'s, read before this transaction's snapshot) and they
+ * are less than WH_RATE_REFRESH_MS old.  A limit that changed keeps the
+ * bucket's tokens (up to the new capacity).
  */
 void
-wh_rate_refresh(void)
+wh_rate_refresh(bool quiet, uint64 stamp)
 {
 	HASH_SEQ_STATUS seq;
 	WhRate	   *r;
@@ -112,10 +119,11 @@ wh_rate_refresh(void)
 	TimestampTz now = GetCurrentTimestamp();
 
 	/* claims come every few milliseconds under load; limits change seldom */
-	if (now - wh_refreshed_at < WH_RATE_REFRESH_MS * 1000 &&
+	if (wh_refreshed_valid && quiet && stamp == wh_refreshed_stamp &&
+		now - wh_refreshed_at < WH_RATE_REFRESH_MS * 1000 &&
 		now >= wh_refreshed_at)
 		return;
-	wh_refreshed_at = now;
+	wh_refreshed_valid = false;
 
 	if (wh_rate_plan == NULL)
 		wh_rate_plan = wh_prepare(
@@ -145,6 +153,10 @@ wh_rate_refresh(void)
 											   &isnull));
 		r->tokens = Min(r->tokens, wh_rate_capacity(r));
 	}
+	/* exact as of this snapshot only if no endpoint change was under way */
+	wh_refreshed_valid = quiet;
+	wh_refreshed_stamp = stamp;
+	wh_refreshed_at = now;
 }
 
 /*

@@ -3,7 +3,8 @@
  * ratelimit.h
  *	  Per-endpoint rate limits (events per second), as token buckets.
  *
- * The worker calls wh_rate_refresh() in each claim, wh_rate_quota() for
+ * The worker calls wh_rate_refresh() in each claim (with wh_route_stamp()'s
+ * quiet and stamp, read before the claim's snapshot), wh_rate_quota() for
  * each endpoint the claim would read, wh_rate_dispatch_begin() and then
  * wh_rate_take() before starting each request, and wh_rate_next_wake() to
  * know when to wake for the next token.
@@ -15,7 +16,7 @@
 
 #include "utils/timestamp.h"
 
-extern void wh_rate_refresh(void);
+extern void wh_rate_refresh(bool quiet, uint64 stamp);
 /* wh_rate_quota()'s "no limit" */
 #define WH_RATE_ANY		(-1)
 

@@ -83,12 +83,30 @@ for my $i (0 .. $#t)
 }
 cmp_ok($worst, '<=', $rate * 1.1 + 1, "limited: at most $worst in any one second");
 
+# -- a limit set just before its events arrive holds from the first one,
+# while the worker is busy claiming another endpoint's events
+endpoint('late');
+q1("INSERT INTO t_fast (v) SELECT 'x' FROM generate_series(1, $n_fast)");
+$node->safe_psql('postgres', qq{
+	SELECT webhook.set_delivery_policy('late', rate_limit => $rate);
+	INSERT INTO t_late (v) SELECT 'x' FROM generate_series(1, 3 * $rate);
+});
+ok(wait_until(sub { delivered('late') == 3 * $rate }, 60), 'late limit: delivered');
+my @late = split /\n/, q1(q{
+	SELECT round(extract(epoch FROM started_at) * 1000)
+	FROM webhook.attempts WHERE endpoint = 'late' ORDER BY started_at});
+my $first = grep { $_ < $late[0] + 1000 } @late;
+cmp_ok($first, '<=', $rate * 1.1 + 1,
+	"late limit: $first requests in the first second for a limit of $rate");
+ok(wait_until(sub { delivered('fast') == ($batches + 1) * $n_fast }, 60),
+	'late limit: the other endpoint delivered');
+
 # -- max_in_flight holds across batches: a slow receiver never sees more
 q1("SELECT webhook.alter_endpoint('fast', max_in_flight => 3)");
 $recv->behaviour('/fast', { delay_ms => 200 });
 $recv->control('POST', 'reset');
 q1("INSERT INTO t_fast (v) SELECT 'x' FROM generate_series(1, 30)");
-ok(wait_until(sub { delivered('fast') == $batches * $n_fast + 30 }, 60), 'concurrency: delivered');
+ok(wait_until(sub { delivered('fast') == ($batches + 1) * $n_fast + 30 }, 60), 'concurrency: delivered');
 my @reqs = sort { $a->{time_ms} <=> $b->{time_ms} } @{ $recv->requests('/fast') };
 # a request is in flight from its arrival until about 200 ms later
 my $peak = 0;
