@@ -738,8 +738,10 @@ GRANT EXECUTE ON FUNCTION webhook._explain_span(interval),
  * running operation: a replay (replay(), tenant_replay(), the bulk
  * discard()), the worker's drain of a large backlog, an update script that
  * migrates events.  The view shows every database's operations, as
- * PostgreSQL's pg_stat_progress_* views do; rate is per second since the
- * start, and eta extrapolates it.  A row ends with its operation: when a
+ * PostgreSQL's pg_stat_progress_* views do, to members of pg_monitor and
+ * webhook_admin; anyone else sees only operations begun by a role whose
+ * privileges they have (a tenant's own tenant_replay()).  rate is per
+ * second since the start, and eta extrapolates it.  A row ends with its operation: when a
  * function returns, fails or is cancelled, when a drain is done.
  *
  * The three helpers are for functions that run in the caller's
@@ -831,6 +833,8 @@ GRANT SELECT ON webhook.progress TO webhook_admin;
 GRANT EXECUTE ON FUNCTION webhook._progress_begin(text, text, bigint),
 	webhook._progress_advance(bigint, bigint, text), webhook._progress_end()
 	TO webhook_tenant;
+GRANT EXECUTE ON FUNCTION webhook._progress() TO webhook_tenant;
+GRANT SELECT ON webhook.progress TO webhook_tenant;
 
 /* The bulk operations now work in batches and report their progress */
 CREATE OR REPLACE FUNCTION webhook.replay(endpoint text, since timestamptz,

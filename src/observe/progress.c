@@ -8,8 +8,14 @@
  * one when it begins (a process holds at most one: beginning again reuses
  * it), writes how far it is after each step (a batch, never each row), and
  * frees it when it ends.  webhook.progress (webhook._progress(), below)
- * reads every slot.  When every slot is taken the operation runs all the
+ * reads the slots.  When every slot is taken the operation runs all the
  * same, without a row.
+ *
+ * Who sees what: members of pg_read_all_stats (so pg_monitor) and of
+ * webhook_admin see every operation; anyone else only those begun by a
+ * role whose privileges they have, as pg_stat_activity shows a session's
+ * details.  So a tenant's role sees its own tenant_replay() and nothing of
+ * another tenant's (not even that one runs).
  *
  * A slot never outlives its operation:
  *	- one begun for a transaction (a function called in a session) is freed
@@ -40,6 +46,8 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -57,6 +65,7 @@ typedef struct WhProgressSlot
 	slock_t		mutex;
 	int			pid;			/* 0 when free */
 	Oid			dboid;
+	Oid			roleid;			/* the role that began the operation */
 	char		operation[NAMEDATALEN];
 	char		phase[NAMEDATALEN];
 	int64		done;
@@ -214,6 +223,7 @@ wh_progress_begin(const char *operation, const char *phase, int64 total,
 
 		SpinLockAcquire(&slot->mutex);
 		slot->dboid = MyDatabaseId;
+		slot->roleid = GetUserId();
 		wh_progress_copy_text(slot->operation, operation);
 		wh_progress_copy_text(slot->phase, phase);
 		slot->done = 0;
@@ -323,8 +333,24 @@ wh_sql_progress_end(PG_FUNCTION_ARGS)
 }
 
 /*
- * SQL: webhook._progress(), the rows of webhook.progress: every running
- * operation in the cluster, as pg_stat_progress_* show every database.
+ * May the current user see every operation?  Members of pg_read_all_stats
+ * and of webhook_admin may.
+ */
+static bool
+wh_progress_sees_all(void)
+{
+	Oid			admin;
+
+	if (has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS))
+		return true;
+	admin = get_role_oid("webhook_admin", true);
+	return OidIsValid(admin) && has_privs_of_role(GetUserId(), admin);
+}
+
+/*
+ * SQL: webhook._progress(), the rows of webhook.progress: the running
+ * operations in the cluster that the current user may see (see the file
+ * header), of every database as pg_stat_progress_* show.
  */
 PG_FUNCTION_INFO_V1(wh_sql_progress);
 Datum
@@ -332,10 +358,12 @@ wh_sql_progress(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			i;
+	bool		all;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (wh_progress_slots == NULL)
 		return (Datum) 0;
+	all = wh_progress_sees_all();
 
 	for (i = 0; i < WH_PROGRESS_SLOTS; i++)
 	{
@@ -349,6 +377,8 @@ wh_sql_progress(PG_FUNCTION_ARGS)
 
 		/* free, or left by a process that is gone */
 		if (copy.pid == 0 || BackendPidGetProc(copy.pid) == NULL)
+			continue;
+		if (!all && !has_privs_of_role(GetUserId(), copy.roleid))
 			continue;
 
 		values[0] = Int32GetDatum(copy.pid);

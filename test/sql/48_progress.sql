@@ -68,7 +68,16 @@ RESET ROLE;
 SET ROLE webhook_admin;
 SELECT count(*) FROM webhook.progress WHERE pid = pg_backend_pid();
 RESET ROLE;
-DROP ROLE progress_plain, progress_monitor;
+-- a tenant's role sees the operations it began, and no other role's
+CREATE ROLE progress_tenant IN ROLE webhook_tenant;
+BEGIN;
+SELECT webhook._progress_begin('begun by a superuser');
+SET LOCAL ROLE progress_tenant;
+SELECT count(*) FROM webhook.progress;
+SELECT webhook._progress_begin('tenant replay');
+SELECT operation FROM webhook.progress WHERE pid = pg_backend_pid();
+ROLLBACK;
+DROP ROLE progress_plain, progress_monitor, progress_tenant;
 
 -- a replay and a discard of more than one batch tell how far they are
 SELECT webhook.create_endpoint('progress', 'http://127.0.0.1:9/progress') > 0

@@ -4,7 +4,8 @@
 # tells its caller with NOTICEs; its row goes when it ends, and a cancelled
 # replay leaves neither a row nor anything half done.  The worker reports
 # the drain of a backlog left by a receiver that was down, and the row goes
-# once the backlog is delivered.
+# once the backlog is delivered.  A tenant's role sees its own replay, and
+# another tenant's role sees nothing of it.
 use strict;
 use warnings;
 use IPC::Run;
@@ -122,6 +123,55 @@ is(q1("SELECT count(*) FROM webhook.progress"), '0', 'no row is left behind');
 is(q1("SELECT count(*) FROM webhook.event WHERE endpoint_id = $ep AND state = 'dead'"),
 	"$n", 'no event was replayed: the batches done are rolled back with the rest');
 unlock($l1);
+
+# -- a tenant's replay: its own role sees it, another tenant's sees nothing
+# of it (not even a row), pg_monitor and webhook_admin see it
+q1(qq{
+	CREATE ROLE merchant LOGIN;
+	CREATE ROLE rival LOGIN;
+	CREATE ROLE watcher LOGIN IN ROLE pg_monitor;
+	CREATE ROLE ops LOGIN IN ROLE webhook_admin;
+	SELECT webhook.grant_tenant('merchant', 'm1');
+	SELECT webhook.grant_tenant('rival', 'm2');
+	SELECT webhook.create_endpoint('m1-hook', '${\ $recv->url('/m1')}', tenant => 'm1');
+	SELECT webhook.pause('m1-hook');
+	CREATE TABLE m1_items (id int PRIMARY KEY);
+	SELECT webhook.subscribe('m1_items', 'm1-hook');
+	INSERT INTO m1_items SELECT generate_series(1, 20000);
+});
+my $m1 = q1("SELECT id FROM webhook.endpoint WHERE name = 'm1-hook'");
+q1("UPDATE webhook.event SET state = 'dead', finished_at = now() WHERE endpoint_id = $m1");
+my $m1_lo = q1("SELECT min(id) FROM webhook.event WHERE endpoint_id = $m1");
+sub as_role
+{
+	my ($role, $sql) = @_;
+	return $node->safe_psql('postgres', $sql, extra_params => [ '-U', $role ]);
+}
+$l1 = locker($m1_lo + 15000);
+my %t = (in => '', out => '', err => '');
+$t{h} = IPC::Run::start(
+	[ 'psql', '-XAtq', '-U', 'merchant', '-d', $node->connstr('postgres') ],
+	'<', \$t{in}, '>', \$t{out}, '2>', \$t{err});
+$t{in} .= "SELECT 'pid:' || pg_backend_pid();\n"
+  . "SELECT 'replayed:' || webhook.tenant_replay('-infinity');\n";
+wait_until(sub { $t{h}->pump_nb; $t{out} =~ /pid:(\d+)/ });
+my ($tpid) = $t{out} =~ /pid:(\d+)/;
+ok(wait_until(sub {
+		q1("SELECT count(*) FROM pg_stat_activity WHERE pid = $tpid AND wait_event_type = 'Lock'") eq '1' }),
+	'the tenant\'s replay is held in its second batch');
+is(as_role('merchant', "SELECT pid || ' ' || operation || ' ' || done || '/' || total FROM webhook.progress"),
+	"$tpid tenant replay 10000/20000", 'the tenant sees its own replay');
+is(as_role('rival', 'SELECT count(*) FROM webhook.progress'), '0',
+	'another tenant sees no row at all');
+is(as_role('watcher', "SELECT operation FROM webhook.progress WHERE pid = $tpid"),
+	'tenant replay', 'pg_monitor sees it');
+is(as_role('ops', "SELECT operation FROM webhook.progress WHERE pid = $tpid"),
+	'tenant replay', 'webhook_admin sees it');
+unlock($l1);
+$t{in} .= "\\q\n";
+$t{h}->finish;
+like($t{out}, qr/replayed:20000/, 'the tenant\'s replay replayed its events');
+q1("DELETE FROM webhook.event WHERE endpoint_id = $m1");
 
 # -- the worker drains a backlog after an outage
 q1("DELETE FROM webhook.event WHERE endpoint_id = $ep");
