@@ -135,6 +135,8 @@ static SPIPlanPtr wh_trip_plan = NULL;
 static SPIPlanPtr wh_disable_plan = NULL;
 static SPIPlanPtr wh_release_plan = NULL;
 
+static void wh_breaker_publish(int32 endpoint_id);
+
 static void
 wh_breaker_init(void)
 {
@@ -393,6 +395,7 @@ wh_breaker_may_send(int32 endpoint_id, TimestampTz now, bool *probe)
 	{
 		h->probing = true;
 		*probe = true;
+		wh_breaker_publish(endpoint_id);
 		return true;
 	}
 
@@ -424,6 +427,20 @@ wh_breaker_state(int32 endpoint_id)
 }
 
 /*
+ * Publish an endpoint's breaker state in the statistics as soon as it
+ * changes (a probe goes out, an outcome comes back): the worker's
+ * once-a-second publication of every state runs when the worker wakes,
+ * which for a failing endpoint is when a probe goes out, so alone it
+ * would show half-open for most of an outage.
+ */
+static void
+wh_breaker_publish(int32 endpoint_id)
+{
+	if (wh_track_stats)
+		wh_stats_set_breaker(endpoint_id, wh_breaker_state(endpoint_id));
+}
+
+/*
  * The probe wh_breaker_may_send() allowed was not sent (the endpoint was at
  * its in-flight or rate limit): no outcome will clear "probing", so clear
  * it here.  Left set, it would refuse every later probe, and the endpoint's
@@ -435,7 +452,10 @@ wh_breaker_probe_not_sent(int32 endpoint_id)
 	WhHealth   *h = wh_health_get(endpoint_id, false);
 
 	if (h)
+	{
 		h->probing = false;
+		wh_breaker_publish(endpoint_id);
+	}
 }
 
 /*
@@ -444,9 +464,10 @@ wh_breaker_probe_not_sent(int32 endpoint_id)
  * into the endpoint's window, healthy or not (memory only: a success of a
  * healthy endpoint writes nothing); a failure may put the endpoint down.
  */
-void
-wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
-				const char *error, const int64 *schedule_ms, int nschedule)
+static void
+wh_breaker_note_one(int32 endpoint_id, WhHealthNote note,
+					TimestampTz started_at, const char *error,
+					const int64 *schedule_ms, int nschedule)
 {
 	WhHealth   *h;
 	MemoryContext old;
@@ -541,6 +562,21 @@ wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
 		pfree(h->last_error);
 	h->last_error = pstrdup(error ? error : "no error text");
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * wh_breaker_note_one(), and the statistics told if the state changed.
+ */
+void
+wh_breaker_note(int32 endpoint_id, WhHealthNote note, TimestampTz started_at,
+				const char *error, const int64 *schedule_ms, int nschedule)
+{
+	int			before = wh_breaker_state(endpoint_id);
+
+	wh_breaker_note_one(endpoint_id, note, started_at, error, schedule_ms,
+						nschedule);
+	if (wh_breaker_state(endpoint_id) != before)
+		wh_breaker_publish(endpoint_id);
 }
 
 /*

@@ -477,6 +477,18 @@ wh_stats_set_oldest_due(int32 endpoint_id, TimestampTz created_at)
 }
 
 /*
+ * The worker's breaker of one endpoint changed state.
+ */
+void
+wh_stats_set_breaker(int32 endpoint_id, int state)
+{
+	WhStatsCounters *n = wh_stats_counters(endpoint_id, false);
+
+	if (n)
+		pg_atomic_write_u32(&n->breaker, (uint32) state);
+}
+
+/*
  * Publish the breaker state of every tracked endpoint of this database.
  */
 void

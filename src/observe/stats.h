@@ -74,6 +74,7 @@ extern void wh_stats_apply(int32 endpoint_id, const WhStatsDelta *d);
 
 /* worker: the gauges */
 extern void wh_stats_set_oldest_due(int32 endpoint_id, TimestampTz created_at);
+extern void wh_stats_set_breaker(int32 endpoint_id, int state);
 extern void wh_stats_set_breakers(int (*state_of) (int32 endpoint_id));
 extern void wh_stats_set_backlogs(const int32 *ids, const int64 *pending,
 								  int n);

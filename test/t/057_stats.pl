@@ -161,6 +161,16 @@ $s = stats_of('down');
 is($s->{backlog}, 2, 'down: backlog of two while the receiver is down');
 ok($s->{oldest_due_seconds} > 0, "down: the oldest due event has an age ($s->{oldest_due_seconds})");
 ok(wait_until(sub { stats_of('down')->{breaker} ne 'closed' }), 'down: the breaker opens (open or half-open)');
+# half-open only while a probe is out, which against a refused connection
+# is a moment of each second: sampled, it is open
+my %seen;
+for (1 .. 8)
+{
+	$seen{ stats_of('down')->{breaker} }++;
+	select(undef, undef, undef, 0.25);
+}
+cmp_ok($seen{open} // 0, '>=', 6,
+	'down: open between probes (' . join(' ', map { "$_ $seen{$_}" } sort keys %seen) . ')');
 my $age = stats_of('down')->{oldest_due_seconds};
 ok(wait_until(sub { stats_of('down')->{oldest_due_seconds} > $age + 0.5 }),
 	'down: the age of the oldest event grows');
