@@ -1262,6 +1262,9 @@ if [ "${COUNTERS_FULL:-0}" = 1 ]; then
 fi
 wait_drained 900
 sql -c "TRUNCATE tenant_orders, webhook.message" >/dev/null 2>&1 || true
+# the drain is phase 3's, to one endpoint: phase 6's endpoints are disabled
+# (every claim reads the window of each enabled endpoint)
+sql -c "UPDATE webhook.endpoint SET enabled = false WHERE tenant IS NOT NULL" >/dev/null
 trigger on
 delivery off
 capture_with webhook
