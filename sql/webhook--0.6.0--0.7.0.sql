@@ -15,7 +15,8 @@
  * Tables
  * --------------------------------------------------------------------- */
 
-ALTER TABLE webhook.event ADD COLUMN traceparent text;
+ALTER TABLE webhook.event ADD COLUMN traceparent text,
+	ADD COLUMN tracestate text;
 
 /* ---------------------------------------------------------------------
  * Statistics: counters kept in shared memory
@@ -312,7 +313,10 @@ BEGIN
 			CASE WHEN ep_found THEN format('"%s" (%s)', ep_name, ep_url)
 				 ELSE format('%s, which no longer exists', ev.endpoint_id) END,
 			webhook.webhook_id(ev.msg_id));
-		IF ev.traceparent IS NOT NULL THEN
+		IF ev.traceparent IS NOT NULL AND ev.tracestate IS NOT NULL THEN
+			sentence := sentence || format(' Its transaction''s trace context is %s, with tracestate %s.',
+										   ev.traceparent, ev.tracestate);
+		ELSIF ev.traceparent IS NOT NULL THEN
 			sentence := sentence || format(' Its transaction''s trace context is %s.',
 										   ev.traceparent);
 		END IF;

@@ -232,7 +232,8 @@ SELECT pg_catalog.pg_extension_config_dump('webhook.endpoint_id_seq', '');
  * by ('' for the whole endpoint, the row's primary key for 'key'), NULL
  * for every other event.  traceparent is the W3C trace context of the
  * transaction that captured the event (the webhook.traceparent setting),
- * NULL when it had none.
+ * NULL when it had none; tracestate the vendors' state that came with it
+ * (webhook.tracestate), NULL when none did.
  *
  * payload is a Standard Webhooks body without what can be derived: its
  * "timestamp" (created_at) and, unless the subscription names its own, its
@@ -260,7 +261,8 @@ CREATE TABLE webhook.event (
 	payload json,
 	ordering_key text,
 	message_id bigint,
-	traceparent text
+	traceparent text,
+	tracestate text
 );
 
 ALTER SEQUENCE webhook.event_id_seq OWNED BY webhook.event.id;
@@ -4127,7 +4129,10 @@ BEGIN
 			CASE WHEN ep_found THEN format('"%s" (%s)', ep_name, ep_url)
 				 ELSE format('%s, which no longer exists', ev.endpoint_id) END,
 			webhook.webhook_id(ev.msg_id));
-		IF ev.traceparent IS NOT NULL THEN
+		IF ev.traceparent IS NOT NULL AND ev.tracestate IS NOT NULL THEN
+			sentence := sentence || format(' Its transaction''s trace context is %s, with tracestate %s.',
+										   ev.traceparent, ev.tracestate);
+		ELSIF ev.traceparent IS NOT NULL THEN
 			sentence := sentence || format(' Its transaction''s trace context is %s.',
 										   ev.traceparent);
 		END IF;

@@ -18,9 +18,9 @@
  * webhook.current_tenant()), and webhook.check_event_types, which holds
  * subscriptions and endpoint filters to the event-type catalog.  The
  * prefix "webhook" is reserved, so both must be defined here for SET to
- * accept them.  webhook.traceparent, the W3C trace context of a session's
- * changes, is read by the capture (capture/outbox.c) and checked when set
- * (common/trace.c).
+ * accept them.  webhook.traceparent and webhook.tracestate, the W3C trace
+ * context of a session's changes, are read by the capture
+ * (capture/outbox.c) and checked when set (common/trace.c).
  *
  * IDENTIFICATION
  *	  src/guc.c
@@ -52,6 +52,7 @@ int			wh_idle_timeout = 10000;
 bool		wh_check_event_types = false;
 char	   *wh_tenant = NULL;
 char	   *wh_traceparent = NULL;
+char	   *wh_tracestate = NULL;
 
 char	   *wh_allowed_networks = NULL;
 char	   *wh_denied_networks = NULL;
@@ -132,24 +133,42 @@ wh_proxy_check(char **newval, void **extra, GucSource source)
 }
 
 /*
- * The trace context must be a W3C traceparent, or empty for none.  The
- * value is no secret: the detail may say what is wrong with it.
+ * A trace setting's value is empty (none), or one that problem_of() finds
+ * nothing wrong with.  The value is no secret: the detail may say what is
+ * wrong with it, and the hint shows an example.
  */
 static bool
-wh_traceparent_check(char **newval, void **extra, GucSource source)
+wh_trace_setting_check(const char *value, const char *(*problem_of) (const char *),
+					   const char *hint)
 {
 	const char *problem;
 
-	if (*newval == NULL || (*newval)[0] == '\0')
+	if (value == NULL || value[0] == '\0')
 		return true;
-	problem = wh_traceparent_problem(*newval);
+	problem = problem_of(value);
 	if (problem != NULL)
 	{
 		GUC_check_errdetail("%s", problem);
-		GUC_check_errhint("Set it to a W3C traceparent such as \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\", or to an empty string.");
+		GUC_check_errhint("%s", hint);
 		return false;
 	}
 	return true;
+}
+
+/* The trace context must be a W3C traceparent */
+static bool
+wh_traceparent_check(char **newval, void **extra, GucSource source)
+{
+	return wh_trace_setting_check(*newval, wh_traceparent_problem,
+								  "Set it to a W3C traceparent such as \"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\", or to an empty string.");
+}
+
+/* The vendors' trace state must be a W3C tracestate */
+static bool
+wh_tracestate_check(char **newval, void **extra, GucSource source)
+{
+	return wh_trace_setting_check(*newval, wh_tracestate_problem,
+								  "Set it to a W3C tracestate such as \"congo=t61rcWkgMzE,rojo=00f067aa0ba902b7\", or to an empty string.");
 }
 
 /*
@@ -307,6 +326,15 @@ wh_guc_define(void)
 							   "",
 							   PGC_USERSET, 0,
 							   wh_traceparent_check, NULL, NULL);
+
+	/* sent along with the traceparent, unchanged; without one, unused */
+	DefineCustomStringVariable("webhook.tracestate",
+							   "W3C trace state that events captured by this session carry to their receivers with their traceparent.",
+							   "A tracestate such as \"congo=t61rcWkgMzE\", sent unchanged with each attempt of an event that has a traceparent.  Empty means none.",
+							   &wh_tracestate,
+							   "",
+							   PGC_USERSET, 0,
+							   wh_tracestate_check, NULL, NULL);
 
 	wh_egress_define_gucs();
 

@@ -25,6 +25,7 @@ extern char *wh_tenant;
 
 /* read by the capture: the trace context of the session's changes */
 extern char *wh_traceparent;
+extern char *wh_tracestate;
 
 /* where the worker's requests may go */
 extern char *wh_allowed_networks;

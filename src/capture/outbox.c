@@ -49,10 +49,11 @@
  * the extension, and users who can write their own tables must be able to
  * capture events without being able to write (or forge) events directly.
  *
- * Each event keeps the webhook.traceparent of the moment it was captured
- * (the events captured under one value share one copy of it), in the
- * traceparent column when the table has one.  Unset, as it mostly is, the
- * setting costs one test per event.
+ * Each event keeps the webhook.traceparent of the moment it was captured,
+ * and with it the webhook.tracestate (the events captured under one value
+ * share one copy of it), in the traceparent and tracestate columns when
+ * the table has them.  Unset, as it mostly is, the traceparent costs one
+ * test per event.
  *
  * A change routed to several endpoints is buffered as one group: the first
  * event holds the payload, the others none.  When written, the payload
@@ -111,6 +112,7 @@ typedef struct WhPendingEvent
 	text	   *payload;		/* NULL for a shared payload's follower */
 	text	   *ordering_key;	/* NULL unless its endpoint keeps order */
 	text	   *traceparent;	/* NULL, or wh_trace_text: not freed alone */
+	text	   *tracestate;		/* NULL, or wh_state_text: the same */
 	int			share;			/* 0: own payload; n > 1: the first of n
 								 * events sharing it; -1: one of the rest */
 } WhPendingEvent;
@@ -123,11 +125,12 @@ static Size wh_buf_bytes = 0;
 static bool wh_callbacks_registered = false;
 
 /*
- * The last webhook.traceparent seen, as the text every event captured
- * under it shares (in wh_outbox_cxt), so that a traced bulk statement
- * copies it once.
+ * The last webhook.traceparent and webhook.tracestate seen, as the texts
+ * every event captured under them shares (in wh_outbox_cxt), so that a
+ * traced bulk statement copies them once.
  */
 static text *wh_trace_text = NULL;
+static text *wh_state_text = NULL;
 
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 
@@ -153,28 +156,30 @@ typedef enum WhOutboxColumn
 	WH_COL_ORDERING_KEY,
 	WH_COL_MESSAGE_ID,
 	WH_COL_TRACEPARENT,
+	WH_COL_TRACESTATE,
 	WH_NCOLUMNS
 } WhOutboxColumn;
 
 static const char *const wh_column_names[WH_NCOLUMNS] = {
 	"endpoint_id", "msg_id", "created_at", "next_attempt_at", "payload",
-	"ordering_key", "message_id", "traceparent"
+	"ordering_key", "message_id", "traceparent", "tracestate"
 };
 
 static const Oid wh_column_types[WH_NCOLUMNS] = {
 	INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONOID, TEXTOID, INT8OID,
-	TEXTOID
+	TEXTOID, TEXTOID
 };
 
 /*
  * The executor's way in, taken when the direct write is not safe; the
  * second for a table from before ordering keys (the one column that may be
  * missing: an extension still at 0.1.0 whose library is newer).  The
- * traced statements below fill traceparent too, whenever the table has it
- * (one from before 0.7.0 does not: its events keep no trace).
+ * traced statements below fill traceparent and tracestate too, whenever
+ * the table has them (one from before 0.7.0 does not: its events keep no
+ * trace).
  */
 static const char wh_insert_traced_sql[] =
-"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload, ordering_key, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload, ordering_key, traceparent, tracestate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 static SPIPlanPtr wh_insert_traced_plan = NULL;
 static const char wh_insert_sql[] =
 "INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, payload, ordering_key) VALUES ($1, $2, $3, $4, $5, $6)";
@@ -199,13 +204,13 @@ static const char wh_insert_message_sql[] =
 "SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.json[]))";
 static SPIPlanPtr wh_insert_head_plan = NULL;
 static SPIPlanPtr wh_insert_follower_plan = NULL;
-/* the same with traceparent ($7; the head has no use for $6) */
+/* the same with traceparent and tracestate ($7, $8; the head has no use for $6) */
 static const char wh_insert_head_traced_sql[] =
-"INSERT INTO webhook.event (id, endpoint_id, msg_id, created_at, next_attempt_at, ordering_key, message_id, traceparent) "
-"SELECT n.id, $1, $2, $3, $4, $5, n.id, $7 FROM (SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('webhook.event', 'id')) AS id) n "
+"INSERT INTO webhook.event (id, endpoint_id, msg_id, created_at, next_attempt_at, ordering_key, message_id, traceparent, tracestate) "
+"SELECT n.id, $1, $2, $3, $4, $5, n.id, $7, $8 FROM (SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('webhook.event', 'id')) AS id) n "
 "RETURNING id";
 static const char wh_insert_follower_traced_sql[] =
-"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, ordering_key, message_id, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+"INSERT INTO webhook.event (endpoint_id, msg_id, created_at, next_attempt_at, ordering_key, message_id, traceparent, tracestate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 static SPIPlanPtr wh_insert_head_traced_plan = NULL;
 static SPIPlanPtr wh_insert_follower_traced_plan = NULL;
 static SPIPlanPtr wh_insert_message_plan = NULL;
@@ -425,7 +430,7 @@ wh_outbox_cache_build(Relation rel)
 
 		if (attnum <= 0 &&
 			(i == WH_COL_ORDERING_KEY || i == WH_COL_MESSAGE_ID ||
-			 i == WH_COL_TRACEPARENT))
+			 i == WH_COL_TRACEPARENT || i == WH_COL_TRACESTATE))
 		{
 			wh_cache.attnum[i] = 0;
 			continue;
@@ -450,6 +455,9 @@ wh_outbox_cache_build(Relation rel)
 		direct = false;
 	if (wh_cache.attnum[WH_COL_TRACEPARENT] > 0 &&
 		TupleDescAttr(desc, wh_cache.attnum[WH_COL_TRACEPARENT] - 1)->attnotnull)
+		direct = false;
+	if (wh_cache.attnum[WH_COL_TRACESTATE] > 0 &&
+		TupleDescAttr(desc, wh_cache.attnum[WH_COL_TRACESTATE] - 1)->attnotnull)
 		direct = false;
 
 	old = MemoryContextSwitchTo(wh_cache_cxt);
@@ -598,6 +606,7 @@ wh_outbox_reset(void)
 	wh_bufsize = 0;
 	wh_writing = 0;
 	wh_trace_text = NULL;
+	wh_state_text = NULL;
 	if (wh_outbox_cxt)
 		MemoryContextReset(wh_outbox_cxt);
 }
@@ -813,6 +822,8 @@ wh_outbox_insert_direct(Relation rel, WhPendingEvent *batch, int n)
 			WH_SET(WH_COL_ORDERING_KEY, PointerGetDatum(ev->ordering_key));
 		if (ev->traceparent && wh_cache.attnum[WH_COL_TRACEPARENT] > 0)
 			WH_SET(WH_COL_TRACEPARENT, PointerGetDatum(ev->traceparent));
+		if (ev->tracestate && wh_cache.attnum[WH_COL_TRACESTATE] > 0)
+			WH_SET(WH_COL_TRACESTATE, PointerGetDatum(ev->tracestate));
 
 		for (k = 0; k < wh_cache.ndefaults; k++)
 		{
@@ -873,7 +884,8 @@ static void
 wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 {
 	bool		keyed = wh_cache.attnum[WH_COL_ORDERING_KEY] > 0;
-	bool		traced = keyed && wh_cache.attnum[WH_COL_TRACEPARENT] > 0;
+	bool		traced = keyed && wh_cache.attnum[WH_COL_TRACEPARENT] > 0 &&
+		wh_cache.attnum[WH_COL_TRACESTATE] > 0;
 	SPIPlanPtr *planp = traced ? &wh_insert_traced_plan :
 		keyed ? &wh_insert_plan : &wh_insert_unkeyed_plan;
 	int64		message_id = 0;
@@ -891,9 +903,10 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 
 		memcpy(argtypes, wh_column_types, sizeof(argtypes));
 		argtypes[WH_COL_ORDERING_KEY + 1] = TEXTOID;	/* traceparent, $7 */
+		argtypes[WH_COL_ORDERING_KEY + 2] = TEXTOID;	/* tracestate, $8 */
 		plan = SPI_prepare(traced ? wh_insert_traced_sql :
 						   keyed ? wh_insert_sql : wh_insert_unkeyed_sql,
-						   traced ? WH_COL_ORDERING_KEY + 2 :
+						   traced ? WH_COL_ORDERING_KEY + 3 :
 						   keyed ? WH_COL_ORDERING_KEY + 1 : WH_COL_ORDERING_KEY,
 						   argtypes);
 		if (plan == NULL)
@@ -915,12 +928,12 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 			static const Oid head_types[5] = {
 				INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID
 			};
-			static const Oid follower_types[7] = {
+			static const Oid follower_types[8] = {
 				INT4OID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID,
-				TEXTOID
+				TEXTOID, TEXTOID
 			};
-			Datum		v[7];
-			char		nl[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+			Datum		v[8];
+			char		nl[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 			bool		isnull;
 
 			v[0] = Int32GetDatum(ev->endpoint_id);
@@ -934,12 +947,15 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 			v[6] = PointerGetDatum(ev->traceparent);
 			if (ev->traceparent == NULL)
 				nl[6] = 'n';
+			v[7] = PointerGetDatum(ev->tracestate);
+			if (ev->tracestate == NULL)
+				nl[7] = 'n';
 			if (ev->share > 1)
 			{
 				rc = traced ?
 					SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_traced_plan,
 													   wh_insert_head_traced_sql,
-													   7, follower_types),
+													   8, follower_types),
 									 v, nl, false, 0) :
 					SPI_execute_plan(wh_outbox_prepare(&wh_insert_head_plan,
 													   wh_insert_head_sql,
@@ -959,7 +975,7 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 				rc = traced ?
 					SPI_execute_plan(wh_outbox_prepare(&wh_insert_follower_traced_plan,
 													   wh_insert_follower_traced_sql,
-													   7, follower_types),
+													   8, follower_types),
 									 v, nl, false, 0) :
 					SPI_execute_plan(wh_outbox_prepare(&wh_insert_follower_plan,
 													   wh_insert_follower_sql,
@@ -984,6 +1000,9 @@ wh_outbox_insert_executor(WhPendingEvent *batch, int n)
 		values[WH_COL_ORDERING_KEY + 1] = PointerGetDatum(ev->traceparent);
 		if (ev->traceparent == NULL)
 			nulls[WH_COL_ORDERING_KEY + 1] = 'n';
+		values[WH_COL_ORDERING_KEY + 2] = PointerGetDatum(ev->tracestate);
+		if (ev->tracestate == NULL)
+			nulls[WH_COL_ORDERING_KEY + 2] = 'n';
 		rc = SPI_execute_plan(*planp, values, nulls, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not insert into webhook.event: %s",
@@ -1167,6 +1186,21 @@ wh_outbox_add_keyed(int32 endpoint_id, const pg_uuid_t *msg_id,
 }
 
 /*
+ * The text of a setting's value that the events captured under it share:
+ * kept (in the current memory context, wh_outbox_cxt) while the value
+ * stays the same, so that a traced bulk statement copies it once.
+ */
+static text *
+wh_outbox_shared_text(text *kept, const char *value)
+{
+	if (kept == NULL ||
+		strlen(value) != VARSIZE(kept) - VARHDRSZ ||
+		memcmp(value, VARDATA(kept), VARSIZE(kept) - VARHDRSZ) != 0)
+		return cstring_to_text(value);
+	return kept;
+}
+
+/*
  * Append one event to the buffer (body NULL: a shared payload's follower),
  * without writing.
  */
@@ -1205,14 +1239,17 @@ wh_outbox_push(int32 endpoint_id, const pg_uuid_t *msg_id,
 	ev->ordering_key = ordering_key ? cstring_to_text(ordering_key) : NULL;
 	/* untraced, as most are, an event costs one test here */
 	ev->traceparent = NULL;
+	ev->tracestate = NULL;
 	if (wh_traceparent != NULL && wh_traceparent[0] != '\0')
 	{
-		if (wh_trace_text == NULL ||
-			strlen(wh_traceparent) != VARSIZE(wh_trace_text) - VARHDRSZ ||
-			memcmp(wh_traceparent, VARDATA(wh_trace_text),
-				   VARSIZE(wh_trace_text) - VARHDRSZ) != 0)
-			wh_trace_text = cstring_to_text(wh_traceparent);
+		wh_trace_text = wh_outbox_shared_text(wh_trace_text, wh_traceparent);
 		ev->traceparent = wh_trace_text;
+		if (wh_tracestate != NULL && wh_tracestate[0] != '\0')
+		{
+			wh_state_text = wh_outbox_shared_text(wh_state_text,
+												  wh_tracestate);
+			ev->tracestate = wh_state_text;
+		}
 	}
 	ev->share = 0;
 	ev->payload = NULL;

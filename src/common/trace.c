@@ -2,7 +2,8 @@
  *
  * trace.c
  *	  W3C Trace Context (https://www.w3.org/TR/trace-context/): the
- *	  traceparent a transaction sets, and the child span of each attempt.
+ *	  traceparent and tracestate a transaction sets, and the child span of
+ *	  each attempt.
  *
  * A traceparent is "version-trace_id-parent_id-flags" in lower-case hex:
  * version 00 is exactly 55 characters, its trace id (32 digits) and parent
@@ -15,6 +16,16 @@
  * attempt is a child span of the capturing transaction's.
  *
  * Upper-case hex is refused, as the specification requires.
+ *
+ * A tracestate is vendors' data passed along unchanged with the trace: a
+ * comma-separated list of at most 32 "key=value" members (empty members
+ * and spaces or tabs around the commas allowed), each key at most once, in
+ * all at most 512 characters.  A key is lower-case letters, digits and
+ * "_-*" "/", starting with a letter (at most 256 characters), or
+ * "tenant@system" (at most 241 and 14, the tenant starting with a letter or
+ * digit, the system with a letter).  A value is 1 to 256 printable ASCII
+ * characters other than "," and "=", not ending in a space.  So no accepted
+ * value can break a header line.
  *
  * Only the setting is read, never a traceparent in application_name, as
  * some drivers put one: application_name is cut at 63 bytes, which is
@@ -92,6 +103,107 @@ wh_traceparent_problem(const char *value)
 	for (i = WH_TRACEPARENT_LEN; i < len; i++)
 		if (value[i] <= ' ' || value[i] > '~')
 			return "The value must be printable ASCII without spaces.";
+	return NULL;
+}
+
+/* May c be in a tracestate key after its first character? */
+static bool
+wh_tracestate_key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		c == '_' || c == '-' || c == '*' || c == '/';
+}
+
+/* Is the n characters at s a tracestate key? */
+static bool
+wh_tracestate_key(const char *s, size_t n)
+{
+	const char *at = memchr(s, '@', n);
+	size_t		i;
+
+	if (at == NULL)
+	{
+		if (n < 1 || n > 256 || !(s[0] >= 'a' && s[0] <= 'z'))
+			return false;
+		for (i = 1; i < n; i++)
+			if (!wh_tracestate_key_char(s[i]))
+				return false;
+		return true;
+	}
+	else
+	{
+		size_t		tn = at - s;
+		size_t		sn = n - tn - 1;
+
+		if (tn < 1 || tn > 241 || sn < 1 || sn > 14)
+			return false;
+		if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+			return false;
+		for (i = 1; i < tn; i++)
+			if (!wh_tracestate_key_char(s[i]))
+				return false;
+		if (!(at[1] >= 'a' && at[1] <= 'z'))
+			return false;
+		for (i = 2; i <= sn; i++)
+			if (!wh_tracestate_key_char(at[i]))
+				return false;
+		return true;
+	}
+}
+
+const char *
+wh_tracestate_problem(const char *value)
+{
+	size_t		len = strnlen(value, WH_TRACESTATE_MAX_LEN + 1);
+	size_t		start = 0;
+	const char *keys[32];
+	size_t		keylens[32];
+	int			nmembers = 0;
+
+	if (len > WH_TRACESTATE_MAX_LEN)
+		return "The value is too long.";
+	while (start <= len)
+	{
+		size_t		end = start;
+		size_t		b,
+					e,
+					eq,
+					i;
+		int			k;
+
+		while (end < len && value[end] != ',')
+			end++;
+		/* the member, without the spaces and tabs around it */
+		b = start;
+		e = end;
+		while (b < e && (value[b] == ' ' || value[b] == '\t'))
+			b++;
+		while (e > b && (value[e - 1] == ' ' || value[e - 1] == '\t'))
+			e--;
+		start = end + 1;
+		if (b == e)
+			continue;			/* an empty member */
+		if (nmembers == 32)
+			return "A tracestate has at most 32 members.";
+		for (eq = b; eq < e && value[eq] != '='; eq++)
+			;
+		if (eq == e)
+			return "Each member must be a key, \"=\" and a value.";
+		if (!wh_tracestate_key(value + b, eq - b))
+			return "A key must be lower-case letters, digits, \"_\", \"-\", \"*\" and \"/\", starting with a letter, or tenant@system.";
+		if (e - eq - 1 < 1 || e - eq - 1 > 256)
+			return "A value must be 1 to 256 characters long.";
+		for (i = eq + 1; i < e; i++)
+			if (value[i] < ' ' || value[i] > '~' || value[i] == ',' ||
+				value[i] == '=')
+				return "A value must be printable ASCII other than \",\" and \"=\".";
+		for (k = 0; k < nmembers; k++)
+			if (keylens[k] == eq - b && memcmp(keys[k], value + b, eq - b) == 0)
+				return "A key must not appear twice.";
+		keys[nmembers] = value + b;
+		keylens[nmembers] = eq - b;
+		nmembers++;
+	}
 	return NULL;
 }
 

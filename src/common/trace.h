@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * trace.h
- *	  W3C Trace Context: checking a traceparent, and making the traceparent
- *	  of a child span (trace.c).
+ *	  W3C Trace Context: checking a traceparent and a tracestate, and making
+ *	  the traceparent of a child span (trace.c).
  *
  * Pure C (no PostgreSQL headers), so that the fuzz harness builds it
- * outside the server.  The setting webhook.traceparent is checked with
- * wh_traceparent_problem() (guc.c); the worker parses the value an event
+ * outside the server.  The settings webhook.traceparent and
+ * webhook.tracestate are checked with wh_traceparent_problem() and
+ * wh_tracestate_problem() (guc.c); the worker parses the value an event
  * kept with wh_traceparent_parse() and sends, with each attempt, a child
  * span's traceparent made by wh_traceparent_child() from random bytes the
  * caller draws.
@@ -25,6 +26,9 @@
 /* the longest value a later version may have that is accepted */
 #define WH_TRACEPARENT_MAX_LEN	512
 
+/* the longest tracestate accepted, as the specification bounds it */
+#define WH_TRACESTATE_MAX_LEN	512
+
 /* What the worker needs of a trace context: its trace id and flags */
 typedef struct WhTraceContext
 {
@@ -37,6 +41,12 @@ typedef struct WhTraceContext
  * sentence that says why not (see trace.c for what is accepted).
  */
 extern const char *wh_traceparent_problem(const char *value);
+
+/*
+ * NULL when value is a tracestate the product accepts (an empty one too),
+ * else a static sentence that says why not.
+ */
+extern const char *wh_tracestate_problem(const char *value);
 
 /* Parse an accepted traceparent into *ctx; false if it is not one */
 extern bool wh_traceparent_parse(const char *value, WhTraceContext *ctx);

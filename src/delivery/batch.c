@@ -18,9 +18,10 @@
  * or succeeds as one; record.c gives its members one retry time.
  *
  * A batch's request carries a trace context only when every member was
- * captured with the same trace id (under the first member's flags): a
- * request that carries events of several traces, or untraced ones, belongs
- * to none of them.
+ * captured with the same trace id (under the first member's flags), and a
+ * tracestate only when every member has the same one: a request that
+ * carries events of several traces, or untraced ones, belongs to none of
+ * them.
  *
  * IDENTIFICATION
  *	  src/delivery/batch.c
@@ -85,21 +86,31 @@ wh_batch_make_id(WhBatch *b)
 }
 
 /*
- * The batch's trace: its members' common trace id, if they all have one.
+ * The batch's trace: its members' common trace id, if they all have one,
+ * and their tracestate if it is the same for all.
  */
 static void
 wh_batch_make_trace(WhBatch *b)
 {
 	int			i;
+	const char *state = b->members[0]->tracestate;
 
 	b->traced = b->members[0]->traced;
 	for (i = 1; b->traced && i < b->nmembers; i++)
+	{
+		const char *other = b->members[i]->tracestate;
+
 		if (!b->members[i]->traced ||
 			strcmp(b->members[i]->trace.trace_id,
 				   b->members[0]->trace.trace_id) != 0)
 			b->traced = false;
+		else if (state != NULL &&
+				 (other == NULL || strcmp(other, state) != 0))
+			state = NULL;
+	}
 	if (b->traced)
 		b->trace = b->members[0]->trace;
+	b->tracestate = b->traced ? state : NULL;
 }
 
 /* JSON's white space */

@@ -441,7 +441,7 @@ wh_claim(WhWorker *w)
 			"       ev.retry_from, "
 			"       coalesce(ev.payload, (SELECT m.payload FROM webhook.message m "
 			"                WHERE m.id OPERATOR(pg_catalog.=) ev.message_id)), "
-			"       ev.created_at, ev.traceparent "
+			"       ev.created_at, ev.traceparent, ev.tracestate "
 			"FROM webhook.event ev "
 			"WHERE ev.id OPERATOR(pg_catalog.=) ANY ($1) "
 			"  AND " WH_STILL_PENDING("ev") " "
@@ -506,6 +506,21 @@ wh_claim(WhWorker *w)
 
 				ev->traced = wh_traceparent_parse(tp, &ev->trace);
 				pfree(tp);
+			}
+		}
+		/* and its tracestate, sent with it if it is one */
+		if (ev->traced)
+		{
+			Datum		tsd = SPI_getbinval(tup, desc, 9, &isnull);
+
+			if (!isnull)
+			{
+				char	   *ts = TextDatumGetCString(tsd);
+
+				if (ts[0] != '\0' && wh_tracestate_problem(ts) == NULL)
+					ev->tracestate = ts;
+				else
+					pfree(ts);
 			}
 		}
 		ev->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7,
@@ -619,6 +634,8 @@ wh_claim_abandon(WhWorker *w)
 		pfree(ev->body);
 		if (ev->body_error)
 			pfree(ev->body_error);
+		if (ev->tracestate)
+			pfree(ev->tracestate);
 		pfree(ev);
 	}
 	w->claimed_rows = NIL;

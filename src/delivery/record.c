@@ -100,6 +100,8 @@ wh_release(WhWorker *w, WhEvent *ev)
 	pfree(ev->body);
 	if (ev->body_error)
 		pfree(ev->body_error);
+	if (ev->tracestate)
+		pfree(ev->tracestate);
 	pfree(ev);
 }
 

@@ -17,8 +17,9 @@
  * An event captured with a trace context (webhook.traceparent) is sent
  * with a "traceparent" header: the same trace id and flags, and a span id
  * drawn for each attempt, so that every attempt is a child span of the
- * capturing transaction's.  The header is not signed: Standard Webhooks
- * signs the id, the timestamp and the body only.
+ * capturing transaction's; its tracestate, if it has one, goes along
+ * unchanged.  Neither header is signed: Standard Webhooks signs the id,
+ * the timestamp and the body only.
  *
  * IDENTIFICATION
  *	  src/delivery/send.c
@@ -55,6 +56,8 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 	size_t		body_len = batch ? batch->body_len : ev->body_len;
 	const WhTraceContext *trace = batch ? (batch->traced ? &batch->trace : NULL) :
 		(ev->traced ? &ev->trace : NULL);
+	const char *tracestate = trace == NULL ? NULL :
+		batch ? batch->tracestate : ev->tracestate;
 
 	PG_TRY();
 	{
@@ -75,7 +78,7 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not sign event")));
 
-		headers = palloc(sizeof(char *) * (ep->nheaders + 7));
+		headers = palloc(sizeof(char *) * (ep->nheaders + 8));
 		headers[n++] = "Content-Type: application/json";
 		headers[n++] = "User-Agent: webhook/" WEBHOOK_VERSION;
 		headers[n++] = psprintf("webhook-id: %s", msg_id);
@@ -98,11 +101,15 @@ wh_send(WhWorker *w, WhEvent *ev, WhEndpoint *ep)
 							 errmsg("could not generate a random span id")));
 			} while (!wh_traceparent_child(trace, span, tp));
 			headers[n++] = psprintf("traceparent: %s", tp);
+			if (tracestate)
+				headers[n++] = psprintf("tracestate: %s", tracestate);
 		}
 		for (i = 0; i < ep->nheaders; i++)
 		{
 			/* the event's trace replaces an endpoint's fixed one */
-			if (trace && pg_strncasecmp(ep->headers[i], "traceparent:", 12) == 0)
+			if (trace &&
+				(pg_strncasecmp(ep->headers[i], "traceparent:", 12) == 0 ||
+				 pg_strncasecmp(ep->headers[i], "tracestate:", 11) == 0))
 				continue;
 			headers[n++] = ep->headers[i];
 		}

@@ -50,6 +50,7 @@ typedef struct WhEvent
 	bool		counted;		/* counted in its endpoint's "held" */
 	bool		traced;			/* captured with a trace context: trace */
 	WhTraceContext trace;
+	char	   *tracestate;		/* sent with trace, or NULL */
 	struct WhBatch *batch;		/* the batch it leads while in flight */
 } WhEvent;
 
@@ -67,6 +68,7 @@ typedef struct WhBatch
 	size_t		body_len;
 	bool		traced;			/* every member has trace's trace id */
 	WhTraceContext trace;
+	const char *tracestate;		/* every member's, or NULL: not freed alone */
 } WhBatch;
 
 /* The outcome of one attempt, waiting to be recorded */

@@ -7,6 +7,9 @@
  * traceparent must itself be accepted: exactly 55 characters of version
  * 00, the same trace id and flags, the span id's hex, and nothing a header
  * line could be broken by.  A value the check refuses must not parse.
+ * The same value, checked as a tracestate and accepted, must be at most
+ * 512 characters of printable ASCII, spaces and tabs, at most 32 of its
+ * comma-separated members not empty, each with a "=".
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +64,37 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					out[37 + 2 * i] != hex[span[i] & 0x0f])
 					abort();	/* the span id is not the bytes given */
 		}
+	}
+	if (wh_tracestate_problem(value) == NULL)
+	{
+		size_t		i;
+		int			members = 0;
+		bool		content = false;
+		bool		has_eq = false;
+
+		if (len > WH_TRACESTATE_MAX_LEN)
+			abort();			/* too long, accepted */
+		for (i = 0; i <= len; i++)
+		{
+			char		c = value[i];
+
+			if (i == len || c == ',')
+			{
+				if (content && !has_eq)
+					abort();	/* a member without "=" */
+				members += content;
+				content = has_eq = false;
+				continue;
+			}
+			if (c != '\t' && (c < ' ' || c > '~'))
+				abort();		/* a character a header line cannot hold */
+			if (c == '=')
+				has_eq = true;
+			if (c != ' ' && c != '\t')
+				content = true;
+		}
+		if (members > 32)
+			abort();			/* more members than the specification allows */
 	}
 	free(value);
 	return 0;

@@ -1,7 +1,8 @@
 -- Trace context: webhook.traceparent accepts only a W3C traceparent, and
 -- every event a transaction captures under it keeps it (written directly,
 -- through the executor, or routed to several endpoints); events captured
--- without it keep none.
+-- without it keep none.  webhook.tracestate accepts only a W3C tracestate,
+-- kept with the traceparent, never without one.
 SET client_min_messages = warning;
 
 -- refused: upper-case hex, wrong lengths, all-zero ids, version ff, bad
@@ -112,6 +113,61 @@ INSERT INTO tr_t VALUES (22, 'executor');
 INSERT INTO tr_fan VALUES (122, 'tr');
 SELECT count(*) AS captured FROM webhook.event;
 ROLLBACK;
+
+-- refused tracestates: an upper-case key, no "=", a value holding "=", a
+-- key starting with "_", a bad tenant@system, a key twice, 33 members,
+-- more than 512 characters, a control character
+SET webhook.tracestate = 'Congo=t61rcWkgMzE';
+SET webhook.tracestate = 'congo';
+SET webhook.tracestate = 'congo=a=b';
+SET webhook.tracestate = '_congo=1';
+SET webhook.tracestate = 'tenant@Sys=1';
+SET webhook.tracestate = 'congo=1,rojo=2,congo=3';
+SELECT set_config('webhook.tracestate', string_agg('k' || g || '=v', ','), false)
+FROM generate_series(1, 33) g;
+SELECT set_config('webhook.tracestate', 'k=' || repeat('v', 256) || ',l=' || repeat('v', 256), false);
+SELECT set_config('webhook.tracestate', 'congo=a' || chr(10) || 'b', false);
+SELECT current_setting('webhook.tracestate') = '' AS still_empty;
+-- accepted: two vendors, tenant@system, 32 members, empty members and
+-- spaces around the commas
+SET webhook.tracestate = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
+SHOW webhook.tracestate;
+SET webhook.tracestate = 'fw529a3039@dt=FWx y';
+SHOW webhook.tracestate;
+SELECT set_config('webhook.tracestate', string_agg('k' || g || '=v', ','), false) IS NOT NULL AS set
+FROM generate_series(1, 32) g;
+SET webhook.tracestate = ' a=1 ,, b=2 ,';
+SHOW webhook.tracestate;
+RESET webhook.tracestate;
+
+-- kept with the traceparent, directly, through the executor and routed to
+-- two endpoints; without a traceparent it is not kept
+CREATE VIEW tr_ev AS
+SELECT coalesce(ev.payload, m.payload)::jsonb -> 'data' -> 'new' ->> 'id' AS row_id,
+	   p.name AS endpoint, ev.traceparent IS NOT NULL AS traced, ev.tracestate
+FROM webhook.event ev JOIN webhook.endpoint p ON p.id = ev.endpoint_id
+LEFT JOIN webhook.message m ON m.id = ev.message_id
+WHERE p.name LIKE 'tr\_%';
+BEGIN;
+SET LOCAL webhook.traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+SET LOCAL webhook.tracestate = 'congo=t61rcWkgMzE';
+INSERT INTO tr_t VALUES (31, 'direct');
+INSERT INTO tr_fan VALUES (131, 'tr');
+SET LOCAL webhook.traceparent = '';
+INSERT INTO tr_t VALUES (32, 'tracestate alone');
+COMMIT;
+ALTER TABLE webhook.event ADD CONSTRAINT tr_check CHECK (attempts >= 0);
+BEGIN;
+SET LOCAL webhook.traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+SET LOCAL webhook.tracestate = 'rojo=00f067aa0ba902b7';
+INSERT INTO tr_t VALUES (33, 'executor');
+INSERT INTO tr_fan VALUES (133, 'tr');
+COMMIT;
+ALTER TABLE webhook.event DROP CONSTRAINT tr_check;
+SELECT row_id, endpoint, traced, tracestate FROM tr_ev ORDER BY row_id::int, endpoint;
+DROP VIEW tr_ev;
+TRUNCATE webhook.event, webhook.message;
+
 DROP TABLE tr_t, tr_fan;
 SELECT webhook.drop_endpoint('tr_a');
 SELECT webhook.drop_endpoint('tr_b');

@@ -6,8 +6,11 @@
 # header; a change routed to two endpoints carries the trace to both; a
 # batch carries it when all its events share the trace id, and carries none
 # when it mixes traced and untraced events.  An endpoint's own fixed
-# traceparent header gives way to the event's.  The header is not part of
-# the signature: every request still verifies.
+# traceparent header gives way to the event's.  The transaction's
+# webhook.tracestate goes along unchanged with the traceparent (a batch's
+# when all its events share it), and an endpoint's fixed tracestate gives
+# way too.  The headers are not part of the signature: every request still
+# verifies.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -25,9 +28,10 @@ sub q1 { return $node->safe_psql('postgres', $_[0]); }
 my $trace = '4bf92f3577b34da6a3ce929d0e0e4736';
 my $parent = '00f067aa0ba902b7';
 my $tp = "00-$trace-$parent-01";
+my $ts = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
 
 for my $e (['plain', ''], ['fan_a', ", tenant => 'm'"],
-	['fan_b', ", tenant => 'm', headers => '{\"traceparent\": \"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01\"}'"], ['bat', ', batch_max_events => 10'])
+	['fan_b', ", tenant => 'm', headers => '{\"traceparent\": \"00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01\", \"tracestate\": \"fixed=1\"}'"], ['bat', ', batch_max_events => 10'])
 {
 	my ($name, $settings) = @$e;
 	my $url = $recv->url("/$name");
@@ -68,6 +72,7 @@ $recv->behaviour('/plain', { status => 500, times => 1 });
 q1(qq{
 	BEGIN;
 	SET LOCAL webhook.traceparent = '$tp';
+	SET LOCAL webhook.tracestate = '$ts';
 	INSERT INTO t_plain VALUES (1, 'traced');
 	COMMIT;
 });
@@ -89,10 +94,13 @@ ok($spans[0] ne $parent && $spans[1] ne $parent,
 	'neither attempt reuses the transaction\'s own span id');
 isnt($spans[0], $spans[1], 'each attempt is a span of its own');
 isnt($spans[0], '0000000000000000', 'the span id is not all zeros');
+is(join(' | ', map { $_->{headers}{tracestate} // 'none' } @attempts), "$ts | $ts",
+	'both attempts carry the transaction\'s tracestate unchanged');
 ok(!(grep { !$_->{verified} } @attempts), 'both attempts verify: the header is not signed');
 is(scalar @{ $plain->{2} // [] }, 1, 'the untraced event took one attempt');
 ok(!exists $plain->{2}[0]{headers}{traceparent},
 	'an event of a transaction without the setting has no traceparent');
+ok(!exists $plain->{2}[0]{headers}{tracestate}, 'nor a tracestate');
 is(q1("SELECT traceparent FROM webhook.event WHERE payload->'data'->'new'->>'id' = '1'"),
 	$tp, 'the outbox kept the transaction\'s traceparent as it was set');
 
@@ -111,6 +119,8 @@ ok(!(grep { ($_->{headers}{traceparent} // '') !~ /^00-$trace-[0-9a-f]{16}-00$/ 
 	'both carry the trace id and the unsampled flags, one endpoint\'s fixed traceparent header replaced');
 isnt((split /-/, $fan[0]{headers}{traceparent})[2],
 	(split /-/, $fan[1]{headers}{traceparent})[2], 'each with a span of its own');
+ok(!(grep { exists $_->{headers}{tracestate} } @fan),
+	'a trace without a tracestate sends none, the endpoint\'s fixed one dropped with its fixed traceparent');
 
 # -- batches: traced together, or mixed with an untraced event (the
 # endpoint is paused so that each group goes in one request)
@@ -118,6 +128,7 @@ q1("SELECT webhook.pause('bat')");
 q1(qq{
 	BEGIN;
 	SET LOCAL webhook.traceparent = '$tp';
+	SET LOCAL webhook.tracestate = '$ts';
 	INSERT INTO t_bat SELECT g, 'traced' FROM generate_series(1, 3) g;
 	COMMIT;
 });
@@ -138,10 +149,12 @@ is(scalar @{ $bat->{1} // [] }, 1, 'the three traced events went in one request'
 is(scalar @{ $bat->{1}[0]{batch_members} // [] }, 3, 'of three members');
 like($bat->{1}[0]{headers}{traceparent} // '', qr/^00-$trace-[0-9a-f]{16}-01$/,
 	'a batch of one trace carries it');
+is($bat->{1}[0]{headers}{tracestate} // 'none', $ts, 'and its tracestate');
 is(scalar @{ $bat->{4} // [] }, 1, 'the traced and the untraced event went in one request');
 is(scalar @{ $bat->{4}[0]{batch_members} // [] }, 2, 'of two members');
 ok(!exists $bat->{4}[0]{headers}{traceparent},
 	'a batch that mixes traced and untraced events carries no trace');
+ok(!exists $bat->{4}[0]{headers}{tracestate}, 'nor a tracestate');
 
 $node->stop;
 done_testing();
